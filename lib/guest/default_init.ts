@@ -1,0 +1,65 @@
+/**
+ * The init script vmkit puts in an initramfs when none is given.
+ *
+ * @module
+ */
+
+/** The line the default init prints on the console when the shell is about to start. */
+export const GUEST_READY_LINE = "vmkit: guest ready";
+
+/** The shell prompt of the default init's shell. */
+export const GUEST_PROMPT = "vmkit# ";
+
+/** Options of {@linkcode defaultInit}. */
+export interface DefaultInitOptions {
+  /** Host name of the guest. Default `"vmkit"`. */
+  hostname?: string;
+}
+
+/**
+ * The default `/init`: mounts /proc, /sys, /dev (devtmpfs), /dev/pts, /tmp and /run; loads the
+ * modules listed in `/etc/vmkit/modules`; powers off when the ACPI power button is pressed (so
+ * `Vm.shutdown()` works); prints {@linkcode GUEST_READY_LINE}; runs a login shell on the console
+ * with job control; and powers off when that shell exits. It needs busybox.
+ *
+ * @param options Host name.
+ * @returns The script.
+ * @throws {TypeError} When the host name is not a valid host name.
+ *
+ * @example
+ * ```ts
+ * import { defaultInit } from "@vmkit/vmkit";
+ * console.log(defaultInit({ hostname: "ci" }).split("\n")[0]); // "#!/bin/sh"
+ * ```
+ */
+export function defaultInit(options: DefaultInitOptions = {}): string {
+  const hostname = options.hostname ?? "vmkit";
+  if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(hostname)) {
+    throw new TypeError(
+      `Cannot write init with hostname ${JSON.stringify(hostname)}: use letters, digits, "." and "-"`,
+    );
+  }
+  return `#!/bin/sh
+# vmkit default init
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TERM=linux
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+while read -r module; do
+  insmod "$module" || echo "vmkit-init: cannot load $module" >&2
+done < /etc/vmkit/modules
+hostname ${hostname}
+for event in /sys/class/input/event*; do
+  [ "$(cat "$event/device/name" 2>/dev/null)" = "Power Button" ] || continue
+  (head -c 1 "/dev/input/\${event##*/}" >/dev/null && poweroff -f) &
+done
+echo 'export PS1="${GUEST_PROMPT}"' > /etc/profile
+echo "${GUEST_READY_LINE}"
+setsid cttyhack sh -l
+poweroff -f
+`;
+}

@@ -1,0 +1,327 @@
+/**
+ * An immutable initramfs builder: files, directories, links and device nodes, a static busybox
+ * with its applet links, kernel modules with their dependencies, and the init script.
+ *
+ * @module
+ */
+
+import { type CpioDeviceOptions, type CpioEntryOptions, CpioWriter, normalizeArchivePath } from "./cpio.ts";
+import { busyboxApplets } from "./busybox_applets.ts";
+import { type KernelModule, moduleName, parseModulesDep, resolveModules } from "./modules_dep.ts";
+import { defaultInit } from "./default_init.ts";
+import { gzip } from "./_gzip.ts";
+
+type Entry =
+  | { kind: "file"; data: Uint8Array | { hostPath: string }; options: CpioEntryOptions }
+  | { kind: "directory"; options: CpioEntryOptions }
+  | { kind: "symlink"; target: string; options: CpioEntryOptions }
+  | { kind: "device"; options: CpioDeviceOptions };
+
+interface State {
+  readonly entries: ReadonlyMap<string, Entry>;
+  readonly busybox?: string | Uint8Array;
+  readonly modules: readonly { readonly dir: string; readonly names: readonly string[] }[];
+  readonly init?: string;
+}
+
+/** Where the init script finds the modules to load, one archive path a line, in load order. */
+export const MODULE_LIST_PATH = "etc/vmkit/modules";
+
+const encoder = new TextEncoder();
+
+/**
+ * Starts an empty initramfs description.
+ *
+ * @returns A builder with `/dev/console` and the usual top-level directories.
+ *
+ * @example Build a busybox initramfs that loads virtio-blk
+ * ```ts ignore
+ * import { initramfs } from "@vmkit/vmkit";
+ * const image: Uint8Array = await initramfs()
+ *   .busybox("/bin/busybox")
+ *   .modules("/lib/modules/6.1.0-56-cloud-amd64", ["virtio_blk"])
+ *   .buildGzip();
+ * ```
+ */
+export function initramfs(): Initramfs {
+  return new Initramfs();
+}
+
+function baseState(): State {
+  const entries = new Map<string, Entry>();
+  for (const dir of ["bin", "dev", "etc", "proc", "root", "run", "sys"]) {
+    entries.set(dir, { kind: "directory", options: {} });
+  }
+  entries.set("tmp", { kind: "directory", options: { mode: 0o1777 } });
+  entries.set("root", { kind: "directory", options: { mode: 0o700 } });
+  // The kernel opens /dev/console before init runs; without it init has no stdio.
+  entries.set("dev/console", {
+    kind: "device",
+    options: { type: "char", major: 5, minor: 1, mode: 0o600 },
+  });
+  return { entries, modules: [] };
+}
+
+/**
+ * An immutable description of an initramfs. Every method returns a new builder, so a base can be
+ * shared; nothing is read from disk until {@linkcode Initramfs.build}. Entries are written sorted
+ * by path with times 0, so the same inputs give the same bytes.
+ */
+export class Initramfs {
+  #state: State = baseState();
+
+  #with(change: Partial<State>): Initramfs {
+    const next = new Initramfs();
+    next.#state = { ...this.#state, ...change };
+    return next;
+  }
+
+  #withEntry(path: string, entry: Entry): Initramfs {
+    const entries = new Map(this.#state.entries);
+    entries.set(normalizeArchivePath(path), entry);
+    return this.#with({ entries });
+  }
+
+  /**
+   * Adds a file with the given content.
+   *
+   * @param path Path in the image.
+   * @param data Bytes, or text written as UTF-8.
+   * @param options Mode (default `0o644`), owner, time.
+   * @returns A new builder.
+   * @throws {TypeError} When the path is invalid.
+   */
+  file(path: string, data: Uint8Array | string, options: CpioEntryOptions = {}): Initramfs {
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    return this.#withEntry(path, { kind: "file", data: bytes, options });
+  }
+
+  /**
+   * Adds a file copied from the host when the image is built.
+   *
+   * @param path Path in the image.
+   * @param hostPath File to copy.
+   * @param options Mode (default: the host file's permission bits), owner, time.
+   * @returns A new builder.
+   * @throws {TypeError} When the path is invalid.
+   */
+  copy(path: string, hostPath: string, options: CpioEntryOptions = {}): Initramfs {
+    return this.#withEntry(path, { kind: "file", data: { hostPath }, options });
+  }
+
+  /**
+   * Adds a directory (parents of every entry are added automatically).
+   *
+   * @param path Path in the image.
+   * @param options Mode (default `0o755`), owner, time.
+   * @returns A new builder.
+   */
+  directory(path: string, options: CpioEntryOptions = {}): Initramfs {
+    return this.#withEntry(path, { kind: "directory", options });
+  }
+
+  /**
+   * Adds a symbolic link.
+   *
+   * @param path Path of the link in the image.
+   * @param target What it points to.
+   * @param options Owner, time.
+   * @returns A new builder.
+   * @throws {TypeError} When the target is empty or contains NUL.
+   */
+  symlink(path: string, target: string, options: CpioEntryOptions = {}): Initramfs {
+    if (target === "" || target.includes("\0")) {
+      throw new TypeError(
+        `Cannot add symlink "${path}": target ${JSON.stringify(target)} is empty or contains NUL`,
+      );
+    }
+    return this.#withEntry(path, { kind: "symlink", target, options });
+  }
+
+  /**
+   * Adds a device node.
+   *
+   * @param path Path of the node in the image.
+   * @param options Type, major, minor, mode, owner.
+   * @returns A new builder.
+   */
+  device(path: string, options: CpioDeviceOptions): Initramfs {
+    return this.#withEntry(path, { kind: "device", options });
+  }
+
+  /**
+   * Adds a static busybox as `/bin/busybox` with a link in `/bin` for each of its applets, and
+   * `/sbin`, `/usr/bin`, `/usr/sbin` as links to `/bin`. The applets are read from the binary
+   * itself, so a busybox of any architecture works.
+   *
+   * @param binary Host path of the busybox binary, or its bytes.
+   * @returns A new builder.
+   */
+  busybox(binary: string | Uint8Array): Initramfs {
+    return this.#with({ busybox: binary });
+  }
+
+  /**
+   * Adds kernel modules and everything they depend on, resolved from `modules.dep` in the
+   * modules directory, and lists them in load order in `/etc/vmkit/modules` for the init.
+   *
+   * @param modulesDir A `lib/modules/<version>` directory that has `modules.dep`.
+   * @param names Module names, `-` and `_` alike; modules built into the kernel are accepted.
+   * @returns A new builder.
+   * @throws {TypeError} When a name is empty.
+   */
+  modules(modulesDir: string, names: readonly string[]): Initramfs {
+    for (const name of names) {
+      if (typeof name !== "string" || moduleName(name) === "") {
+        throw new TypeError(`Cannot add module ${JSON.stringify(name)}: the name is empty`);
+      }
+    }
+    return this.#with({ modules: [...this.#state.modules, { dir: modulesDir, names }] });
+  }
+
+  /**
+   * Sets `/init`. Without it the image gets {@linkcode defaultInit}: mount /proc, /sys, /dev,
+   * load the modules, start a shell on the console.
+   *
+   * @param script The init script, with its `#!` line.
+   * @returns A new builder.
+   * @throws {TypeError} When the script has no `#!` line.
+   */
+  init(script: string): Initramfs {
+    if (!script.startsWith("#!")) {
+      throw new TypeError(
+        `Cannot set init ${JSON.stringify(script.slice(0, 40))}: it must start with "#!"`,
+      );
+    }
+    return this.#with({ init: script });
+  }
+
+  /**
+   * Reads the host files and writes the archive.
+   *
+   * @returns The uncompressed cpio archive.
+   * @throws {Deno.errors.NotFound} When a host file is missing (the message names it).
+   * @throws {RangeError} When a module cannot be resolved.
+   */
+  async build(): Promise<Uint8Array> {
+    const entries = new Map(this.#state.entries);
+    const set = (path: string, entry: Entry) => entries.set(normalizeArchivePath(path), entry);
+
+    if (this.#state.busybox !== undefined) {
+      const binary = typeof this.#state.busybox === "string"
+        ? await readHostFile(this.#state.busybox, "busybox")
+        : this.#state.busybox;
+      set("bin/busybox", { kind: "file", data: binary, options: { mode: 0o755 } });
+      for (const applet of busyboxApplets(binary)) {
+        if (applet === "busybox") continue;
+        set(`bin/${applet}`, { kind: "symlink", target: "busybox", options: {} });
+      }
+      for (const dir of ["sbin", "usr/bin", "usr/sbin"]) {
+        set(dir, { kind: "symlink", target: dir === "sbin" ? "bin" : "../bin", options: {} });
+      }
+    }
+
+    const loadOrder: string[] = [];
+    for (const { dir, names } of this.#state.modules) {
+      const root = dir.replace(/\/+$/, "");
+      const version = root.slice(root.lastIndexOf("/") + 1);
+      const dep = parseModulesDep(await readHostText(`${root}/modules.dep`, "modules.dep"));
+      const builtinText = await readOptionalText(`${root}/modules.builtin`);
+      const builtin = new Set(builtinText.split("\n").filter(Boolean).map(moduleName));
+      const resolved: KernelModule[] = resolveModules(dep, names, { builtin });
+      for (const module of resolved) {
+        const target = `lib/modules/${version}/${module.path}`;
+        if (!loadOrder.includes(`/${target}`)) loadOrder.push(`/${target}`);
+        set(target, { kind: "file", data: { hostPath: `${root}/${module.path}` }, options: {} });
+      }
+    }
+    set(MODULE_LIST_PATH, {
+      kind: "file",
+      data: encoder.encode(loadOrder.map((path) => path + "\n").join("")),
+      options: {},
+    });
+    set("init", {
+      kind: "file",
+      data: encoder.encode(this.#state.init ?? defaultInit()),
+      options: { mode: 0o755 },
+    });
+
+    // Every parent directory exists, and entries are sorted so parents come first.
+    for (const path of [...entries.keys()]) {
+      const parts = path.split("/");
+      for (let i = 1; i < parts.length; i++) {
+        const parent = parts.slice(0, i).join("/");
+        if (!entries.has(parent)) entries.set(parent, { kind: "directory", options: {} });
+      }
+    }
+    const writer = new CpioWriter();
+    for (const path of [...entries.keys()].sort()) {
+      const entry = entries.get(path)!;
+      switch (entry.kind) {
+        case "file": {
+          if (entry.data instanceof Uint8Array) {
+            writer.file(path, entry.data, entry.options);
+          } else {
+            const hostPath = entry.data.hostPath;
+            const data = await readHostFile(hostPath, `"/${path}"`);
+            const mode = entry.options.mode ?? ((await Deno.stat(hostPath)).mode ?? 0o644) & 0o7777;
+            writer.file(path, data, { ...entry.options, mode });
+          }
+          break;
+        }
+        case "directory":
+          writer.directory(path, entry.options);
+          break;
+        case "symlink":
+          writer.symlink(path, entry.target, entry.options);
+          break;
+        case "device":
+          writer.device(path, entry.options);
+          break;
+      }
+    }
+    return writer.finish();
+  }
+
+  /**
+   * Builds the archive and compresses it with gzip, as kernels expect an initrd.
+   *
+   * @returns The gzip-compressed cpio archive.
+   */
+  async buildGzip(): Promise<Uint8Array> {
+    return await gzip(await this.build());
+  }
+}
+
+async function readHostFile(path: string, what: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    throw annotate(error, `Cannot add ${what} to the initramfs from "${path}"`);
+  }
+}
+
+async function readHostText(path: string, what: string): Promise<string> {
+  return new TextDecoder().decode(await readHostFile(path, what));
+}
+
+async function readOptionalText(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "";
+    throw error;
+  }
+}
+
+function annotate(error: unknown, action: string): Error {
+  if (error instanceof Deno.errors.NotFound) {
+    return new Deno.errors.NotFound(`${action}: file does not exist`, { cause: error });
+  }
+  if (error instanceof Error) {
+    return new (error.constructor as ErrorConstructor)(`${action}: ${error.message}`, {
+      cause: error,
+    });
+  }
+  return new Error(`${action}: ${String(error)}`);
+}

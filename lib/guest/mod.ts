@@ -1,0 +1,12 @@
+/**
+ * Guest tooling: the cpio "newc" writer, the initramfs builder, kernel module resolution and the
+ * tiny guest.
+ *
+ * @module
+ */
+export * from "./cpio.ts";
+export * from "./busybox_applets.ts";
+export * from "./default_init.ts";
+export * from "./initramfs.ts";
+export * from "./modules_dep.ts";
+export * from "./tiny_guest.ts";

@@ -1,0 +1,176 @@
+/**
+ * The tiny guest: a kernel plus a busybox initramfs built by vmkit, the default guest of the
+ * demo, the tests and the benchmarks.
+ *
+ * @module
+ */
+
+import { initramfs } from "./initramfs.ts";
+import { GUEST_PROMPT, GUEST_READY_LINE } from "./default_init.ts";
+import { moduleName, parseModulesDep } from "./modules_dep.ts";
+
+/** Guest architectures the tiny guest is prepared for by `scripts/setup.sh`. */
+export type TinyGuestArch = "x86_64" | "aarch64";
+
+/** Paths and settings to boot the tiny guest. */
+export interface TinyGuest {
+  /** Guest architecture. */
+  arch: TinyGuestArch;
+  /** Kernel image. */
+  kernel: string;
+  /** The vmkit-built initramfs for that kernel. */
+  initrd: string;
+  /** The kernel modules directory the initramfs was built from, if any. */
+  modulesDir?: string;
+  /** Where the kernel comes from: the host's own, or Debian's cloud kernel from the cache. */
+  source: "host" | "debian";
+  /** Line the guest prints when its shell starts. */
+  readyLine: string;
+  /** The guest shell's prompt. */
+  prompt: string;
+}
+
+/** Options of {@linkcode tinyGuest}. */
+export interface TinyGuestOptions {
+  /** Cache directory `scripts/setup.sh` filled. Default: `.cache/vmkit` of this checkout. */
+  cacheDir?: string;
+}
+
+/**
+ * Kernel modules the tiny guest loads: the virtio drivers for disks, network, entropy,
+ * balloon and consoles, and what makes the ACPI power button reach the init.
+ *
+ * @param arch The guest architecture.
+ * @returns Module names.
+ */
+export function tinyGuestModules(arch: TinyGuestArch): string[] {
+  const common = [
+    "virtio_pci",
+    "virtio_mmio",
+    "virtio_blk",
+    "virtio_scsi",
+    "virtio_net",
+    "virtio_rng",
+    "virtio_balloon",
+    "virtio_console",
+    "evdev",
+  ];
+  return arch === "x86_64" ? [...common, "button"] : common;
+}
+
+/**
+ * Where `scripts/setup.sh` keeps the tiny guest's assets by default: `.cache/vmkit` at the root
+ * of this checkout.
+ *
+ * @returns The directory's path.
+ */
+export function defaultCacheDir(): string {
+  const url = new URL("../../.cache/vmkit", import.meta.url);
+  if (url.protocol !== "file:") {
+    throw new TypeError(
+      `Cannot locate the tiny guest cache next to ${import.meta.url}: pass { cacheDir }`,
+    );
+  }
+  return decodeURIComponent(url.pathname);
+}
+
+/**
+ * Builds the tiny guest's initramfs: busybox, the modules of {@linkcode tinyGuestModules} with
+ * their dependencies, and the default init.
+ *
+ * @param arch The guest architecture.
+ * @param options Cache directory.
+ * @returns The gzip-compressed initramfs.
+ */
+export async function buildTinyGuestInitramfs(
+  arch: TinyGuestArch,
+  options: TinyGuestOptions = {},
+): Promise<Uint8Array> {
+  const dir = `${options.cacheDir ?? defaultCacheDir()}/${arch}`;
+  let image = initramfs().busybox(`${dir}/busybox`);
+  const modulesDir = await modulesDirOf(dir);
+  if (modulesDir !== undefined) {
+    let names = tinyGuestModules(arch);
+    if ((await kernelSource(dir)) === "host") {
+      // The host's kernel may lack some of them; Debian's has them all, so there a missing one
+      // is an error.
+      const available = new Set(parseModulesDep(await Deno.readTextFile(`${modulesDir}/modules.dep`)).keys());
+      const builtin = await Deno.readTextFile(`${modulesDir}/modules.builtin`).catch(() => "");
+      for (const line of builtin.split("\n")) if (line) available.add(moduleName(line));
+      names = names.filter((name) => available.has(moduleName(name)));
+    }
+    image = image.modules(modulesDir, names);
+  }
+  return await image.buildGzip();
+}
+
+async function kernelSource(dir: string): Promise<"host" | "debian"> {
+  const manifest = await Deno.readTextFile(`${dir}/manifest`).catch(() => "");
+  return /^kernel host /m.test(manifest) ? "host" : "debian";
+}
+
+async function modulesDirOf(dir: string): Promise<string | undefined> {
+  const versions: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(`${dir}/lib/modules`)) versions.push(entry.name);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (versions.length > 1) {
+    throw new RangeError(
+      `Cannot pick the tiny guest's kernel modules: "${dir}/lib/modules" has ${versions.length} versions; run ./scripts/setup.sh`,
+    );
+  }
+  return versions.length === 1 ? `${dir}/lib/modules/${versions[0]}` : undefined;
+}
+
+/**
+ * Locates the tiny guest prepared by `scripts/setup.sh`.
+ *
+ * @param arch The guest architecture.
+ * @param options Cache directory.
+ * @returns Kernel and initramfs paths.
+ * @throws {TypeError} When the architecture has no tiny guest.
+ * @throws {Deno.errors.NotFound} When setup has not been run: the message says to run it.
+ *
+ * @example
+ * ```ts ignore
+ * import { tinyGuest, vm } from "@vmkit/vmkit";
+ * const guest = await tinyGuest("x86_64");
+ * await using machine = await vm({ arch: "x86_64" }).kernel(guest.kernel, { initrd: guest.initrd }).launch();
+ * ```
+ */
+export async function tinyGuest(
+  arch: TinyGuestArch,
+  options: TinyGuestOptions = {},
+): Promise<TinyGuest> {
+  if (arch !== "x86_64" && arch !== "aarch64") {
+    throw new TypeError(
+      `Cannot use the tiny guest for arch ${JSON.stringify(arch)}: it exists for "x86_64" and "aarch64"`,
+    );
+  }
+  const dir = `${options.cacheDir ?? defaultCacheDir()}/${arch}`;
+  const guest: TinyGuest = {
+    arch,
+    kernel: `${dir}/vmlinuz`,
+    initrd: `${dir}/initrd.img`,
+    source: await kernelSource(dir),
+    readyLine: GUEST_READY_LINE,
+    prompt: GUEST_PROMPT,
+  };
+  const modulesDir = await modulesDirOf(dir);
+  if (modulesDir !== undefined) guest.modulesDir = modulesDir;
+  for (const path of [guest.kernel, guest.initrd]) {
+    try {
+      await Deno.stat(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new Deno.errors.NotFound(
+          `Cannot use the ${arch} tiny guest: "${path}" does not exist; run ./scripts/setup.sh`,
+        );
+      }
+      throw error;
+    }
+  }
+  return guest;
+}

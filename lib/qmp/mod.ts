@@ -1,0 +1,8 @@
+/**
+ * The QMP client: commands matched by id, events, and errors that say what happened.
+ *
+ * @module
+ */
+export * from "./client.ts";
+export * from "./errors.ts";
+export * from "./event_stream.ts";
