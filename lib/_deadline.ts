@@ -30,7 +30,7 @@ export function withDeadline<T>(
   const { signal, timeout } = options;
   if (signal === undefined && timeout === undefined) return promise;
   return new Promise<T>((resolve, reject) => {
-    let timer: number | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const finish = () => {
       if (timer !== undefined) clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);

@@ -146,7 +146,9 @@ export class CpioWriter {
   device(path: string, options: CpioDeviceOptions): this {
     if (options.type !== "char" && options.type !== "block") {
       throw new TypeError(
-        `Cannot add device "${path}": type ${JSON.stringify(options.type)} is not "char" or "block"`,
+        `Cannot add device "${path}": type ${
+          JSON.stringify(options.type)
+        } is not "char" or "block"`,
       );
     }
     checkField(path, "major", options.major);
@@ -200,7 +202,16 @@ export class CpioWriter {
     }
     checkField(path, "file size", data.length);
     const nlink = type === S_IFDIR ? 2 : 1;
-    this.#header(path, this.#nextInode++, type | mode, options, nlink, data.length, rdevMajor, rdevMinor);
+    this.#header(
+      path,
+      this.#nextInode++,
+      type | mode,
+      options,
+      nlink,
+      data.length,
+      rdevMajor,
+      rdevMinor,
+    );
     this.#push(data);
     this.#push(new Uint8Array(pad4(data.length)));
     return this;

@@ -36,7 +36,9 @@ export function defaultInit(options: DefaultInitOptions = {}): string {
   const hostname = options.hostname ?? "vmkit";
   if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(hostname)) {
     throw new TypeError(
-      `Cannot write init with hostname ${JSON.stringify(hostname)}: use letters, digits, "." and "-"`,
+      `Cannot write init with hostname ${
+        JSON.stringify(hostname)
+      }: use letters, digits, "." and "-"`,
     );
   }
   return `#!/bin/sh

@@ -5,7 +5,12 @@
  * @module
  */
 
-import { type CpioDeviceOptions, type CpioEntryOptions, CpioWriter, normalizeArchivePath } from "./cpio.ts";
+import {
+  type CpioDeviceOptions,
+  type CpioEntryOptions,
+  CpioWriter,
+  normalizeArchivePath,
+} from "./cpio.ts";
 import { busyboxApplets } from "./busybox_applets.ts";
 import { type KernelModule, moduleName, parseModulesDep, resolveModules } from "./modules_dep.ts";
 import { defaultInit } from "./default_init.ts";

@@ -94,7 +94,9 @@ export async function buildTinyGuestInitramfs(
     if ((await kernelSource(dir)) === "host") {
       // The host's kernel may lack some of them; Debian's has them all, so there a missing one
       // is an error.
-      const available = new Set(parseModulesDep(await Deno.readTextFile(`${modulesDir}/modules.dep`)).keys());
+      const available = new Set(
+        parseModulesDep(await Deno.readTextFile(`${modulesDir}/modules.dep`)).keys(),
+      );
       const builtin = await Deno.readTextFile(`${modulesDir}/modules.builtin`).catch(() => "");
       for (const line of builtin.split("\n")) if (line) available.add(moduleName(line));
       names = names.filter((name) => available.has(moduleName(name)));
@@ -146,7 +148,9 @@ export async function tinyGuest(
 ): Promise<TinyGuest> {
   if (arch !== "x86_64" && arch !== "aarch64") {
     throw new TypeError(
-      `Cannot use the tiny guest for arch ${JSON.stringify(arch)}: it exists for "x86_64" and "aarch64"`,
+      `Cannot use the tiny guest for arch ${
+        JSON.stringify(arch)
+      }: it exists for "x86_64" and "aarch64"`,
     );
   }
   const dir = `${options.cacheDir ?? defaultCacheDir()}/${arch}`;

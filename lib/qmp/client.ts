@@ -74,7 +74,9 @@ export function parseQmpAddress(
   address: string,
 ): Deno.UnixConnectOptions | Deno.ConnectOptions {
   if (typeof address !== "string" || address === "") {
-    throw new TypeError(`Cannot connect to QMP at ${JSON.stringify(address)}: the address is empty`);
+    throw new TypeError(
+      `Cannot connect to QMP at ${JSON.stringify(address)}: the address is empty`,
+    );
   }
   if (address.startsWith("unix:")) return { transport: "unix", path: address.slice(5) };
   const tcp = address.startsWith("tcp:") ? address.slice(4) : address;
@@ -171,7 +173,10 @@ export class QmpClient implements AsyncDisposable {
         () => new QmpTimeoutError("connection", timeout),
       );
     } catch (error) {
-      if (error instanceof Error && error.name !== "QmpTimeoutError" && error !== options.signal?.reason) {
+      if (
+        error instanceof Error && error.name !== "QmpTimeoutError" &&
+        error !== options.signal?.reason
+      ) {
         error.message = `Cannot connect to QMP at "${address}": ${error.message}`;
       }
       throw error;
@@ -194,7 +199,9 @@ export class QmpClient implements AsyncDisposable {
     checkTimeout("start a QMP session", options.timeout);
     const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE;
     if (!Number.isInteger(maxLineBytes) || maxLineBytes < 1024) {
-      throw new RangeError(`Cannot start a QMP session with maxLineBytes ${maxLineBytes}: use 1024 or more`);
+      throw new RangeError(
+        `Cannot start a QMP session with maxLineBytes ${maxLineBytes}: use 1024 or more`,
+      );
     }
     const client = new QmpClient(internal, conn, maxLineBytes);
     const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT;
@@ -233,7 +240,9 @@ export class QmpClient implements AsyncDisposable {
    */
   constructor(key: symbol, conn: Deno.Conn, maxLineBytes: number) {
     if (key !== internal) {
-      throw new TypeError("Cannot construct QmpClient: use QmpClient.connect() or QmpClient.fromConn()");
+      throw new TypeError(
+        "Cannot construct QmpClient: use QmpClient.connect() or QmpClient.fromConn()",
+      );
     }
     this.#conn = conn;
     this.#maxLineBytes = maxLineBytes;
@@ -244,9 +253,16 @@ export class QmpClient implements AsyncDisposable {
 
   /** QEMU's version, from the greeting. */
   get version(): QemuVersion {
-    const qmp = (this.#greeting?.QMP ?? {}) as { version?: { qemu?: QemuVersion; package?: string } };
+    const qmp = (this.#greeting?.QMP ?? {}) as {
+      version?: { qemu?: QemuVersion; package?: string };
+    };
     const qemu = qmp.version?.qemu ?? { major: 0, minor: 0, micro: 0 };
-    return { major: qemu.major, minor: qemu.minor, micro: qemu.micro, package: qmp.version?.package ?? "" };
+    return {
+      major: qemu.major,
+      minor: qemu.minor,
+      micro: qemu.micro,
+      package: qmp.version?.package ?? "",
+    };
   }
 
   /** The greeting QEMU sent, as received. */
@@ -304,13 +320,18 @@ export class QmpClient implements AsyncDisposable {
         new TypeError(`Cannot execute QMP command ${JSON.stringify(command)}: the name is empty`),
       );
     }
-    const sent: QmpCommand = args === undefined ? { execute: command } : { execute: command, arguments: args };
+    const sent: QmpCommand = args === undefined
+      ? { execute: command }
+      : { execute: command, arguments: args };
     if (this.#closed) {
       return Promise.reject(
-        new QmpDisconnectedError(`Cannot execute QMP command "${command}": the connection is closed`, {
-          cause: this.#closeError,
-          command: sent,
-        }),
+        new QmpDisconnectedError(
+          `Cannot execute QMP command "${command}": the connection is closed`,
+          {
+            cause: this.#closeError,
+            command: sent,
+          },
+        ),
       );
     }
     try {
@@ -321,7 +342,9 @@ export class QmpClient implements AsyncDisposable {
     const id = this.#nextId++;
     let line: string;
     try {
-      line = JSON.stringify(args === undefined ? { execute: command, id } : { execute: command, arguments: args, id });
+      line = JSON.stringify(
+        args === undefined ? { execute: command, id } : { execute: command, arguments: args, id },
+      );
     } catch (error) {
       return Promise.reject(
         new TypeError(`Cannot execute QMP command "${command}": arguments are not JSON: ${error}`),
@@ -351,7 +374,9 @@ export class QmpClient implements AsyncDisposable {
    * @returns What HMP printed.
    */
   async hmp(commandLine: string, options: WaitOptions = {}): Promise<string> {
-    return String(await this.execute("human-monitor-command", { "command-line": commandLine }, options));
+    return String(
+      await this.execute("human-monitor-command", { "command-line": commandLine }, options),
+    );
   }
 
   /**
@@ -457,7 +482,9 @@ export class QmpClient implements AsyncDisposable {
   async #flush(): Promise<void> {
     try {
       while (this.#outbox.length > 0 && !this.#closed) {
-        const bytes = encoder.encode(this.#outbox.length === 1 ? this.#outbox[0] : this.#outbox.join(""));
+        const bytes = encoder.encode(
+          this.#outbox.length === 1 ? this.#outbox[0] : this.#outbox.join(""),
+        );
         this.#outbox = [];
         let written = 0;
         while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
@@ -556,7 +583,13 @@ export class QmpClient implements AsyncDisposable {
       this.#pending.delete(m.id as number);
       if ("error" in m) {
         const error = (m.error ?? {}) as { class?: unknown; desc?: unknown };
-        pending.reject(new QmpError(String(error.class ?? "GenericError"), String(error.desc ?? ""), pending.command));
+        pending.reject(
+          new QmpError(
+            String(error.class ?? "GenericError"),
+            String(error.desc ?? ""),
+            pending.command,
+          ),
+        );
       } else {
         pending.resolve(m.return);
       }

@@ -69,7 +69,9 @@ export class QmpEventStream implements AsyncIterableIterator<QmpEvent> {
     const overflow = options.overflow ?? "drop-oldest";
     if (!["drop-oldest", "drop-newest", "error"].includes(overflow)) {
       throw new TypeError(
-        `Cannot listen to QMP events with overflow ${JSON.stringify(overflow)}: use "drop-oldest", "drop-newest" or "error"`,
+        `Cannot listen to QMP events with overflow ${
+          JSON.stringify(overflow)
+        }: use "drop-oldest", "drop-newest" or "error"`,
       );
     }
     if (options.names !== undefined) this.#names = new Set(options.names);

@@ -1,0 +1,141 @@
+/**
+ * Architecture profiles: which QEMU, machine, CPU, console and virtio transport each guest
+ * architecture uses.
+ *
+ * @module
+ */
+
+/** Guest architectures vmkit knows. */
+export type Arch = "x86_64" | "aarch64" | "riscv64" | "s390x" | "ppc64le";
+
+/** How virtio devices attach: `-device virtio-blk-pci`, `-device virtio-blk-device`, `...-ccw`. */
+export type VirtioTransport = "pci" | "mmio" | "ccw";
+
+/** Everything vmkit needs to know to build an argv for one architecture. */
+export interface ArchProfile {
+  /** The architecture. */
+  arch: Arch;
+  /** QEMU system emulator binary. */
+  binary: string;
+  /** Debian package that provides the binary. */
+  debianPackage: string;
+  /** Machine type of the fast profile. */
+  fastMachine: string;
+  /** Machine type of the classic profile (QEMU's default for the binary, or the usual one). */
+  classicMachine: string;
+  /** CPU model under KVM. */
+  kvmCpu: string;
+  /** CPU model under TCG. */
+  tcgCpu: string;
+  /** Kernel console device of serial port 0. */
+  console: string;
+  /** Virtio transport of the fast profile. */
+  fastTransport: VirtioTransport;
+  /** Virtio transport of the classic profile. */
+  classicTransport: VirtioTransport;
+  /** Kernel command-line additions of the fast profile. */
+  fastAppend: string;
+  /** `uname -m` values of hosts that can run this guest under KVM. */
+  kvmHosts: readonly string[];
+  /** Whether `-device pvpanic` (ISA) or `pvpanic-pci` exists for the machine. */
+  pvpanic: "isa" | "pci" | "none";
+}
+
+const QUIET = "quiet panic=-1";
+
+/** The profiles, by architecture. */
+export const ARCH_PROFILES: Readonly<Record<Arch, Readonly<ArchProfile>>> = {
+  x86_64: {
+    arch: "x86_64",
+    binary: "qemu-system-x86_64",
+    debianPackage: "qemu-system-x86",
+    fastMachine: "microvm",
+    classicMachine: "q35",
+    kvmCpu: "host",
+    tcgCpu: "qemu64",
+    console: "ttyS0",
+    fastTransport: "mmio",
+    classicTransport: "pci",
+    fastAppend: `${QUIET} tsc=reliable no_timer_check cryptomgr.notests random.trust_cpu=on`,
+    kvmHosts: ["x86_64"],
+    pvpanic: "isa",
+  },
+  aarch64: {
+    arch: "aarch64",
+    binary: "qemu-system-aarch64",
+    debianPackage: "qemu-system-arm",
+    fastMachine: "virt",
+    classicMachine: "virt",
+    kvmCpu: "host",
+    tcgCpu: "max",
+    console: "ttyAMA0",
+    fastTransport: "pci",
+    classicTransport: "pci",
+    fastAppend: `${QUIET} cryptomgr.notests`,
+    kvmHosts: ["aarch64"],
+    pvpanic: "pci",
+  },
+  riscv64: {
+    arch: "riscv64",
+    binary: "qemu-system-riscv64",
+    debianPackage: "qemu-system-misc",
+    fastMachine: "virt",
+    classicMachine: "virt",
+    kvmCpu: "host",
+    tcgCpu: "rv64",
+    console: "ttyS0",
+    fastTransport: "pci",
+    classicTransport: "pci",
+    fastAppend: QUIET,
+    kvmHosts: ["riscv64"],
+    pvpanic: "pci",
+  },
+  s390x: {
+    arch: "s390x",
+    binary: "qemu-system-s390x",
+    debianPackage: "qemu-system-misc",
+    fastMachine: "s390-ccw-virtio",
+    classicMachine: "s390-ccw-virtio",
+    kvmCpu: "host",
+    tcgCpu: "qemu",
+    console: "ttysclp0",
+    fastTransport: "ccw",
+    classicTransport: "ccw",
+    fastAppend: QUIET,
+    kvmHosts: ["s390x"],
+    pvpanic: "none",
+  },
+  ppc64le: {
+    arch: "ppc64le",
+    binary: "qemu-system-ppc64",
+    debianPackage: "qemu-system-ppc",
+    fastMachine: "pseries",
+    classicMachine: "pseries",
+    kvmCpu: "host",
+    tcgCpu: "power9",
+    console: "hvc0",
+    fastTransport: "pci",
+    classicTransport: "pci",
+    fastAppend: QUIET,
+    kvmHosts: ["ppc64le"],
+    pvpanic: "pci",
+  },
+};
+
+/**
+ * The profile of an architecture.
+ *
+ * @param arch The guest architecture.
+ * @returns Its profile.
+ * @throws {TypeError} When vmkit does not know the architecture.
+ */
+export function archProfile(arch: string): Readonly<ArchProfile> {
+  if (!Object.hasOwn(ARCH_PROFILES, arch)) {
+    throw new TypeError(
+      `Cannot build a VM for arch ${JSON.stringify(arch)}: use one of ${
+        Object.keys(ARCH_PROFILES).map((a) => `"${a}"`).join(", ")
+      }`,
+    );
+  }
+  return ARCH_PROFILES[arch as Arch];
+}

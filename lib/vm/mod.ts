@@ -1,0 +1,13 @@
+/**
+ * The VM builder, launching, the running VM and its console.
+ *
+ * @module
+ */
+export * from "./accel.ts";
+export * from "./arch.ts";
+export * from "./builder.ts";
+export * from "./console.ts";
+export * from "./launch.ts";
+export * from "./qemu_opts.ts";
+export * from "./size.ts";
+export * from "./vm.ts";

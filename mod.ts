@@ -1,0 +1,22 @@
+/**
+ * vmkit: script QEMU from TypeScript. Build a VM description, launch it, drive its serial
+ * console and QMP, and have it cleaned up whatever happens.
+ *
+ * @example Boot the tiny guest and run a command
+ * ```ts ignore
+ * import { tinyGuest, vm } from "@vmkit/vmkit";
+ * const { kernel, initrd } = await tinyGuest("x86_64");
+ * await using guest = await vm({ arch: "x86_64" })
+ *   .memory("256M")
+ *   .kernel(kernel, { initrd, append: "console=ttyS0" })
+ *   .launch();
+ * const { output, exitCode } = await guest.console.exec("uname -a");
+ * console.log(output, exitCode, await guest.qmp.execute("query-status"));
+ * await guest.shutdown();
+ * ```
+ *
+ * @module
+ */
+export * from "./lib/vm/mod.ts";
+export * from "./lib/qmp/mod.ts";
+export * from "./lib/guest/mod.ts";
