@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { chooseAccel, parseSize, vm } from "../../mod.ts";
+
+const base = vm({ arch: "x86_64" }).accel("tcg");
+
+Deno.test("vm builders are immutable: each method returns a new builder", () => {
+  const small = base.memory("256M");
+  const big = small.memory("2G");
+  assert.ok(small.toArgv().includes("256M"));
+  assert.ok(big.toArgv().includes("2048M"));
+  assert.ok(!base.toArgv().includes("-m"));
+});
+
+Deno.test("toArgv is deterministic and writes the fast profile", () => {
+  const builder = base.memory("256M").kernel("/k", { initrd: "/i", append: "init=/bin/sh" });
+  const argv = builder.toArgv({ runtimeDir: "/run/x" });
+  assert.deepEqual(argv, builder.toArgv({ runtimeDir: "/run/x" }));
+  const text = argv.join(" ");
+  assert.match(text, /-machine microvm -accel tcg -cpu qemu64 -m 256M -nodefaults -no-user-config -no-reboot/);
+  assert.match(text, /-chardev socket,id=vmkit-console,path=\/run\/x\/console.sock -serial chardev:vmkit-console/);
+  assert.match(text, /-mon chardev=vmkit-qmp,mode=control/);
+  assert.equal(argv[argv.indexOf("-append") + 1].split(" ")[0], "console=ttyS0");
+  assert.ok(argv[argv.indexOf("-append") + 1].endsWith("init=/bin/sh"));
+  const classic = builder.profile("classic").toArgv({ runtimeDir: "/run/x" });
+  assert.ok(classic.includes("q35") && !classic.includes("-nodefaults"));
+  assert.equal(classic[classic.indexOf("-append") + 1], "init=/bin/sh");
+});
+
+Deno.test("every user value in a QEMU option list has its commas doubled", () => {
+  const argv = base
+    .drive("disk,1.img", { format: "qcow2", serial: "a,b", cache: "none", aio: "native", iothread: true })
+    .fwCfg("opt/vmkit/x", { file: "f,g" })
+    .chardev("c1", { backend: "file", path: "/tmp/o,ut" })
+    .serial("c1")
+    .name("n,m")
+    .toArgv({ runtimeDir: "/r,d" });
+  const text = argv.join("\n");
+  assert.match(text, /file=disk,,1\.img,if=none,id=drive0,format=qcow2,cache=none,aio=native/);
+  assert.match(text, /virtio-blk-device,drive=drive0,id=drive0-dev,iothread=drive0-io,serial=a,,b/);
+  assert.match(text, /name=opt\/vmkit\/x,file=f,,g/);
+  assert.match(text, /file,id=c1,path=\/tmp\/o,,ut/);
+  assert.match(text, /guest=n,,m/);
+  assert.match(text, /path=\/r,,d\/console\.sock/);
+});
+
+Deno.test("newline and NUL are rejected in every path and value", () => {
+  for (const bad of ["a\nb", "a\0b"]) {
+    assert.throws(() => base.kernel(bad), TypeError);
+    assert.throws(() => base.kernel("/k", { initrd: bad }), TypeError);
+    assert.throws(() => base.kernel("/k", { append: bad }), TypeError);
+    assert.throws(() => base.drive(bad), TypeError);
+    assert.throws(() => base.fwCfg("opt/x", { string: bad }), TypeError);
+    assert.throws(() => base.chardev("c", { backend: "file", path: bad }), TypeError);
+    assert.throws(() => base.arg(bad), TypeError);
+    assert.throws(() => base.toArgv({ runtimeDir: bad }), TypeError);
+  }
+});
+
+Deno.test("bad sizes, SMP topologies, arches and options throw naming the value", () => {
+  assert.throws(() => base.memory("12Q"), /memory to "12Q": unknown unit "Q"/);
+  assert.throws(() => base.memory(0), /more than 0/);
+  assert.throws(() => base.memory("1.5K"), /whole number of MiB/);
+  assert.throws(() => base.memory("lots"), RangeError);
+  assert.equal(parseSize("memory", "1.5G"), 1.5 * 2 ** 30);
+  assert.equal(parseSize("memory", 512), 512 * 2 ** 20);
+  assert.throws(() => base.smp(0), /smp cpus to 0/);
+  assert.throws(() => base.smp({ cpus: 4, sockets: 2, cores: 2, threads: 2 }), /= 8, not maxcpus 4/);
+  assert.throws(() => base.smp({ cpus: 8, maxcpus: 4 }), /more than maxcpus/);
+  assert.throws(() => base.smp({ cpus: 3, cores: 2 }), /do not divide/);
+  assert.match(base.smp({ cpus: 2, sockets: 1, cores: 2, threads: 2, maxcpus: 4 }).toArgv().join(" "), /-smp 2,sockets=1,cores=2,threads=2,maxcpus=4/);
+  assert.throws(() => vm({ arch: "mips" as "x86_64" }), /arch "mips": use one of/);
+  assert.throws(() => base.accel("hvf" as "kvm"), /accel to "hvf"/);
+  assert.throws(() => base.drive("d", { aio: "native" }), /needs cache "none" or "directsync"/);
+  assert.throws(() => base.drive("d").drive("e", { id: "drive0" }), /id "drive0" is already used/);
+  assert.throws(() => base.drive("d", { format: "vmdk" as "raw" }), /drive format/);
+  assert.throws(() => base.network({ type: "user", forwards: [{ hostPort: 0, guestPort: 22 }] }), /hostPort 0/);
+  assert.throws(
+    () => base.network({ type: "user", forwards: [{ hostPort: 2222, guestPort: 22 }, { hostPort: 2222, guestPort: 23 }] }),
+    /twice/,
+  );
+  assert.throws(() => base.network({ type: "tap", ifname: "tap with space" }), /tap interface/);
+  assert.throws(() => base.fwCfg("etc/x", { string: "a" }), /start with "opt\/"/);
+  assert.throws(() => base.serial("nope"), /add it with .chardev\(\) first/);
+  assert.throws(() => vm({ arch: "s390x" }).pvpanic(), /no pvpanic device for s390x/);
+});
+
+Deno.test("devices, networks and knobs are written for the machine's virtio transport", () => {
+  const text = (b: typeof base) => b.toArgv().join(" ");
+  const all = base.rng().balloon().pvpanic().network({
+    type: "user",
+    forwards: [{ hostPort: 2222, guestPort: 22 }],
+  }).drive("s.img", { interface: "scsi", readOnly: true, snapshot: true }).paused();
+  assert.match(text(all), /-netdev user,id=net0,hostfwd=tcp:127\.0\.0\.1:2222-:22 -device virtio-net-device,netdev=net0/);
+  assert.match(text(all), /virtio-rng-device,rng=vmkit-rng/);
+  assert.match(text(all), /virtio-balloon-device/);
+  assert.match(text(all), /-device pvpanic/);
+  assert.match(text(all), /readonly=on,snapshot=on/);
+  assert.match(text(all), /virtio-scsi-device,id=vmkit-scsi -device scsi-hd,drive=drive0/);
+  assert.match(text(all), / -S /);
+  assert.match(text(all.machine("q35")), /virtio-net-pci/);
+  assert.match(text(vm({ arch: "s390x" }).accel("tcg").rng()), /virtio-rng-ccw/);
+  assert.match(text(base.profile("classic").network("none")), /-nic none/);
+  assert.match(text(base.network({ type: "tap", ifname: "tap0" })), /-netdev tap,id=net0,ifname=tap0,script=no,downscript=no/);
+  assert.deepEqual(base.arg("-snapshot").toArgv().slice(-1), ["-snapshot"]);
+  assert.match(text(vm({ arch: "x86_64" })), /-accel kvm -accel tcg -cpu max/);
+});
+
+Deno.test("toShell quotes every argument for a POSIX shell", async () => {
+  const line = base.kernel("/k k", { append: "a='b' c" }).toShell({ runtimeDir: "/tmp/r" });
+  assert.ok(line.startsWith("qemu-system-x86_64 -machine microvm"));
+  const out = await new Deno.Command("sh", { args: ["-c", `set -- ${line.slice(line.indexOf(" "))}; printf '%s\\n' "$@"`] }).output();
+  assert.deepEqual(new TextDecoder().decode(out.stdout).trimEnd().split("\n"), base.kernel("/k k", { append: "a='b' c" }).toArgv({ runtimeDir: "/tmp/r" }));
+});
+
+Deno.test("chooseAccel uses KVM only when it will work, and says why", () => {
+  const flags = new Set(["fpu", "vmx"]);
+  assert.equal(chooseAccel("x86_64", { machine: "x86_64", kvm: "ok", cpuFlags: flags }).accel, "kvm");
+  const nested = chooseAccel("x86_64", { machine: "x86_64", kvm: "ok", cpuFlags: new Set(["fpu"]) });
+  assert.equal(nested.accel, "tcg");
+  assert.match(nested.reason, /lacks vmx\/svm/);
+  assert.match(chooseAccel("x86_64", { machine: "x86_64", kvm: "missing" }).reason, /does not exist/);
+  assert.match(chooseAccel("aarch64", { machine: "x86_64", kvm: "ok" }).reason, /differs from the x86_64 host/);
+  assert.equal(chooseAccel("aarch64", { machine: "aarch64", kvm: "ok" }).accel, "kvm");
+  assert.match(chooseAccel("x86_64", { machine: "x86_64", kvm: "ok" }).reason, /cpuinfo is unreadable/);
+  assert.equal(chooseAccel("x86_64", { machine: "x86_64", kvm: "missing", override: "kvm" }).accel, "kvm");
+  assert.throws(() => chooseAccel("x86_64", { machine: "x86_64", kvm: "ok", override: "fast" }), /VMKIT_ACCEL="fast"/);
+});
+
+Deno.test("auto picks TCG on this machine, whose /dev/kvm has no vmx/svm behind it", () => {
+  const cpuinfo = Deno.readTextFileSync("/proc/cpuinfo");
+  const choice = vm({ arch: "x86_64" }).resolveAccel();
+  if (/\b(vmx|svm)\b/.test(cpuinfo)) assert.equal(choice.accel, "kvm", choice.reason);
+  else assert.equal(choice.accel, "tcg", choice.reason);
+});
