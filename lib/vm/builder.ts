@@ -283,8 +283,8 @@ export class VmBuilder {
 
   /**
    * Picks the profile. `fast` (default) uses the machine type, devices and kernel options
-   * measured to boot fastest (microvm on x86_64, `-nodefaults`, a quiet kernel); `classic`
-   * leaves QEMU's defaults as they are (q35 on x86_64, default devices, your command line only).
+   * measured to boot fastest (q35 with `-nodefaults` and a quiet kernel on x86_64); `classic`
+   * leaves QEMU's defaults as they are (pc on x86_64, default devices, your command line only).
    *
    * @param profile `"fast"` or `"classic"`.
    * @returns A new builder.

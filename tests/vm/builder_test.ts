@@ -16,13 +16,13 @@ Deno.test("toArgv is deterministic and writes the fast profile", () => {
   const argv = builder.toArgv({ runtimeDir: "/run/x" });
   assert.deepEqual(argv, builder.toArgv({ runtimeDir: "/run/x" }));
   const text = argv.join(" ");
-  assert.match(text, /-machine microvm -accel tcg -cpu qemu64 -m 256M -nodefaults -no-user-config -no-reboot/);
+  assert.match(text, /-machine q35 -accel tcg -cpu qemu64 -m 256M -nodefaults -no-user-config -no-reboot/);
   assert.match(text, /-chardev socket,id=vmkit-console,path=\/run\/x\/console.sock -serial chardev:vmkit-console/);
   assert.match(text, /-mon chardev=vmkit-qmp,mode=control/);
   assert.equal(argv[argv.indexOf("-append") + 1].split(" ")[0], "console=ttyS0");
   assert.ok(argv[argv.indexOf("-append") + 1].endsWith("init=/bin/sh"));
   const classic = builder.profile("classic").toArgv({ runtimeDir: "/run/x" });
-  assert.ok(classic.includes("q35") && !classic.includes("-nodefaults"));
+  assert.ok(classic.includes("pc") && !classic.includes("-nodefaults"));
   assert.equal(classic[classic.indexOf("-append") + 1], "init=/bin/sh");
 });
 
@@ -36,7 +36,7 @@ Deno.test("every user value in a QEMU option list has its commas doubled", () =>
     .toArgv({ runtimeDir: "/r,d" });
   const text = argv.join("\n");
   assert.match(text, /file=disk,,1\.img,if=none,id=drive0,format=qcow2,cache=none,aio=native/);
-  assert.match(text, /virtio-blk-device,drive=drive0,id=drive0-dev,iothread=drive0-io,serial=a,,b/);
+  assert.match(text, /virtio-blk-pci,drive=drive0,id=drive0-dev,iothread=drive0-io,serial=a,,b/);
   assert.match(text, /name=opt\/vmkit\/x,file=f,,g/);
   assert.match(text, /file,id=c1,path=\/tmp\/o,,ut/);
   assert.match(text, /guest=n,,m/);
@@ -90,14 +90,14 @@ Deno.test("devices, networks and knobs are written for the machine's virtio tran
     type: "user",
     forwards: [{ hostPort: 2222, guestPort: 22 }],
   }).drive("s.img", { interface: "scsi", readOnly: true, snapshot: true }).paused();
-  assert.match(text(all), /-netdev user,id=net0,hostfwd=tcp:127\.0\.0\.1:2222-:22 -device virtio-net-device,netdev=net0/);
-  assert.match(text(all), /virtio-rng-device,rng=vmkit-rng/);
-  assert.match(text(all), /virtio-balloon-device/);
+  assert.match(text(all), /-netdev user,id=net0,hostfwd=tcp:127\.0\.0\.1:2222-:22 -device virtio-net-pci,netdev=net0/);
+  assert.match(text(all), /virtio-rng-pci,rng=vmkit-rng/);
+  assert.match(text(all), /virtio-balloon-pci/);
   assert.match(text(all), /-device pvpanic/);
   assert.match(text(all), /readonly=on,snapshot=on/);
-  assert.match(text(all), /virtio-scsi-device,id=vmkit-scsi -device scsi-hd,drive=drive0/);
+  assert.match(text(all), /virtio-scsi-pci,id=vmkit-scsi -device scsi-hd,drive=drive0/);
   assert.match(text(all), / -S /);
-  assert.match(text(all.machine("q35")), /virtio-net-pci/);
+  assert.match(text(all.machine("microvm")), /virtio-net-device/);
   assert.match(text(vm({ arch: "s390x" }).accel("tcg").rng()), /virtio-rng-ccw/);
   assert.match(text(base.profile("classic").network("none")), /-nic none/);
   assert.match(text(base.network({ type: "tap", ifname: "tap0" })), /-netdev tap,id=net0,ifname=tap0,script=no,downscript=no/);
@@ -107,7 +107,7 @@ Deno.test("devices, networks and knobs are written for the machine's virtio tran
 
 Deno.test("toShell quotes every argument for a POSIX shell", async () => {
   const line = base.kernel("/k k", { append: "a='b' c" }).toShell({ runtimeDir: "/tmp/r" });
-  assert.ok(line.startsWith("qemu-system-x86_64 -machine microvm"));
+  assert.ok(line.startsWith("qemu-system-x86_64 -machine q35"));
   const out = await new Deno.Command("sh", { args: ["-c", `set -- ${line.slice(line.indexOf(" "))}; printf '%s\\n' "$@"`] }).output();
   assert.deepEqual(new TextDecoder().decode(out.stdout).trimEnd().split("\n"), base.kernel("/k k", { append: "a='b' c" }).toArgv({ runtimeDir: "/tmp/r" }));
 });

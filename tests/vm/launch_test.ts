@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import { ConsoleTimeoutError, tinyGuest, vm, VmLaunchError } from "../../mod.ts";
+
+async function gone(pid: number, dir: string): Promise<void> {
+  const alive = await Deno.stat(`/proc/${pid}`).then(() => true, () => false);
+  assert.ok(!alive, `QEMU ${pid} is still running`);
+  await assert.rejects(() => Deno.stat(dir), Deno.errors.NotFound);
+}
+
+Deno.test("the x86_64 tiny guest boots, runs commands, answers QMP and shuts down by ACPI", async () => {
+  const guest = await tinyGuest("x86_64");
+  let pid = 0;
+  let dir = "";
+  {
+    await using machine = await vm({ arch: "x86_64" }).memory("256M")
+      .kernel(guest.kernel, { initrd: guest.initrd })
+      .launch({ timeout: 60_000 });
+    pid = machine.pid;
+    dir = machine.runtimeDir;
+    assert.equal((await Deno.stat(dir)).mode! & 0o777, 0o700);
+    assert.equal(machine.accel.accel, "tcg");
+    const uname = await machine.console.exec("uname -a", { timeout: 60_000 });
+    assert.equal(uname.exitCode, 0);
+    assert.match(uname.output, /^Linux vmkit .* x86_64/);
+    assert.deepEqual(await machine.console.exec("echo out; echo err >&2; false"), { output: "out\nerr", exitCode: 1 });
+    assert.deepEqual(await machine.console.exec("for i in 1 2\ndo echo $i\ndone"), { output: "1\n2", exitCode: 0 });
+    assert.equal((await machine.console.exec("exit 7 | true; (exit 7)")).exitCode, 7);
+    assert.match(machine.console.transcript, /vmkit: guest ready/);
+    assert.equal((await machine.qmp.execute("query-status") as { status: string }).status, "running");
+    await assert.rejects(
+      () => machine.console.exec("sleep 30", { timeout: 300 }),
+      ConsoleTimeoutError,
+    );
+    // Ctrl-C was sent after the timeout: the shell answers again.
+    assert.equal((await machine.console.exec("echo back")).output, "back");
+    await assert.rejects(() => machine.console.exec("x".repeat(5000)), /at most 4000/);
+    const result = await machine.shutdown({ timeout: 20_000 });
+    assert.equal(result.method, "powerdown");
+    assert.equal(result.exit.code, 0);
+    assert.equal((await machine.shutdown()).method, "powerdown");
+  }
+  await gone(pid, dir);
+});
+
+Deno.test("the console transcript starts at the guest's first byte and streams", async () => {
+  const guest = await tinyGuest("x86_64");
+  await using machine = await vm({ arch: "x86_64" }).memory("256M")
+    .kernel(guest.kernel, { initrd: guest.initrd, append: "loglevel=7" })
+    .launch({ timeout: 60_000 });
+  const ready = await machine.console.expect(guest.readyLine, { timeout: 60_000 });
+  assert.match(machine.console.transcript, /^\[\s+0\.000000\] Linux version/);
+  assert.match(ready.before, /Run \/init as init process/);
+  const reader = machine.console.stream().getReader();
+  const first = await reader.read();
+  assert.match(new TextDecoder().decode(first.value), /^\[\s+0\.000000\]/);
+  await reader.cancel();
+  await assert.rejects(() => machine.console.expect("never printed", { timeout: 100 }), ConsoleTimeoutError);
+  machine.kill();
+  assert.equal((await machine.exited).signal, "SIGKILL");
+  assert.equal((await machine.shutdown()).method, "already-exited");
+});
+
+Deno.test("the aarch64 tiny guest boots and runs a command", async () => {
+  const guest = await tinyGuest("aarch64");
+  await using machine = await vm({ arch: "aarch64" }).memory("256M")
+    .kernel(guest.kernel, { initrd: guest.initrd })
+    .launch({ timeout: 60_000 });
+  const { output, exitCode } = await machine.console.exec("uname -m", { timeout: 120_000 });
+  assert.deepEqual({ output, exitCode }, { output: "aarch64", exitCode: 0 });
+  // This kernel has no driver for the virt machine's power key: shutdown falls through to quit.
+  assert.equal((await machine.shutdown({ timeout: 500 })).method, "quit");
+});
+
+for (const arch of ["riscv64", "s390x", "ppc64le"] as const) {
+  Deno.test(`real QEMU accepts the ${arch} argv and starts it paused`, async () => {
+    await using machine = await vm({ arch }).memory("256M").smp(2).rng().balloon().paused()
+      .launch({ timeout: 30_000 });
+    const status = await machine.qmp.execute("query-status") as { status: string; running: boolean };
+    assert.equal(status.running, false);
+    assert.equal(status.status, "prelaunch");
+    assert.equal((await machine.shutdown()).method, "quit");
+  });
+}
+
+Deno.test("missing files are reported before QEMU starts", async () => {
+  await assert.rejects(
+    () => vm({ arch: "x86_64" }).kernel("/nonexistent/vmlinuz").launch(),
+    (error: Error) => error instanceof Deno.errors.NotFound && /kernel "\/nonexistent\/vmlinuz" does not exist/.test(error.message),
+  );
+  await assert.rejects(
+    () => vm({ arch: "x86_64" }).drive("/nonexistent/disk,1.img").launch(),
+    /drive "drive0" "\/nonexistent\/disk,1\.img" does not exist/,
+  );
+});
+
+Deno.test("a missing QEMU binary names the Debian package to install", async () => {
+  await assert.rejects(
+    () => vm({ arch: "aarch64" }).qemuBinary("qemu-system-aarch64-missing").launch(),
+    /"qemu-system-aarch64-missing" is not installed; install it with: apt-get install qemu-system-arm/,
+  );
+});
+
+Deno.test("QEMU that exits at start-up fails the launch with its stderr and argv, and leaves nothing", async () => {
+  const before = new Set([...Deno.readDirSync("/tmp")].map((e) => e.name));
+  const error = await vm({ arch: "x86_64" }).accel("tcg").arg("-device", "no-such-device")
+    .launch().catch((e) => e);
+  assert.ok(error instanceof VmLaunchError, String(error));
+  assert.match(error.stderr, /no-such-device/);
+  assert.ok(error.argv.includes("no-such-device"));
+  assert.equal(error.exit?.code, 1);
+  assert.match(error.message, /argv: qemu-system-x86_64 .*no-such-device/);
+  const after = [...Deno.readDirSync("/tmp")].map((e) => e.name).filter((n) => n.startsWith("vmkit-") && !before.has(n));
+  assert.deepEqual(after, []);
+});
+
+Deno.test("launch with an exact runtimeDir refuses one that exists", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await assert.rejects(() => vm({ arch: "x86_64" }).launch({ runtimeDir: dir }), /already exists/);
+  } finally {
+    await Deno.remove(dir);
+  }
+});
