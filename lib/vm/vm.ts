@@ -169,7 +169,9 @@ export class Vm implements AsyncDisposable {
     if (this.#exit !== undefined) return done("already-exited", this.#exit);
     const powerdown = options.timeout ?? 10_000;
     // A guest whose CPUs are stopped cannot react to the power button.
-    const status = await this.qmp.execute("query-status", undefined, { timeout: 1000 }).catch(() => undefined);
+    const status = await this.qmp.execute("query-status", undefined, { timeout: 1000 }).catch(() =>
+      undefined
+    );
     const running = (status as { running?: boolean } | undefined)?.running === true;
     if (powerdown > 0 && running) {
       await this.qmp.execute("system_powerdown", undefined, { timeout: 1000 }).catch(() => {});

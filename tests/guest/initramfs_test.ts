@@ -69,7 +69,10 @@ Deno.test("CpioWriter writes files, directories, symlinks and devices that cpio 
 });
 
 Deno.test("CpioWriter rejects paths with '..' or NUL and out-of-range fields", () => {
-  assert.throws(() => new CpioWriter().file("../etc/passwd", new Uint8Array()), /"\.\." is not allowed/);
+  assert.throws(
+    () => new CpioWriter().file("../etc/passwd", new Uint8Array()),
+    /"\.\." is not allowed/,
+  );
   assert.throws(() => new CpioWriter().file("a\0b", new Uint8Array()), /contains NUL/);
   assert.throws(() => new CpioWriter().file("", new Uint8Array()), /names no file/);
   assert.throws(() => new CpioWriter().file("f", new Uint8Array(), { uid: -1 }), RangeError);
@@ -97,11 +100,22 @@ Deno.test("busyboxApplets reads the applet table of a busybox of another archite
 Deno.test("resolveModules orders dependencies first from a real modules.dep", async () => {
   const modules = parseModulesDep(await Deno.readTextFile(`${modulesDir}/modules.dep`));
   const order = resolveModules(modules, ["virtio-blk", "virtio_net"]).map((m) => m.name);
-  for (const [before, after] of [["virtio", "virtio_blk"], ["virtio_ring", "virtio_blk"], ["virtio", "virtio_net"]]) {
-    assert.ok(order.indexOf(before) >= 0 && order.indexOf(before) < order.indexOf(after), order.join(","));
+  for (
+    const [before, after] of [["virtio", "virtio_blk"], ["virtio_ring", "virtio_blk"], [
+      "virtio",
+      "virtio_net",
+    ]]
+  ) {
+    assert.ok(
+      order.indexOf(before) >= 0 && order.indexOf(before) < order.indexOf(after),
+      order.join(","),
+    );
   }
   assert.equal(new Set(order).size, order.length);
-  assert.throws(() => resolveModules(modules, ["no_such_module"]), /neither in modules.dep nor built into/);
+  assert.throws(
+    () => resolveModules(modules, ["no_such_module"]),
+    /neither in modules.dep nor built into/,
+  );
   assert.deepEqual(resolveModules(modules, ["ext4"], { builtin: new Set(["ext4"]) }), []);
   assert.throws(() => parseModulesDep("garbage line\n"), SyntaxError);
 });
@@ -116,7 +130,9 @@ Deno.test("initramfs builds the same bytes from the same inputs, with busybox, m
       .buildGzip();
   const [a, b] = await Promise.all([build(), build()]);
   assert.deepEqual(a, b);
-  const raw = await initramfs().busybox(`${cache}/x86_64/busybox`).modules(modulesDir, ["virtio_blk"]).build();
+  const raw = await initramfs().busybox(`${cache}/x86_64/busybox`).modules(modulesDir, [
+    "virtio_blk",
+  ]).build();
   const listing = await listCpio(raw);
   assert.match(listing, /-rwxr-xr-x .* init\n/);
   assert.match(listing, /bin\/sh -> busybox/);
@@ -133,8 +149,12 @@ Deno.test("initramfs is immutable and reports missing host files by name", async
   assert.doesNotMatch(await listCpio(await base.build()), / a\n/);
   await assert.rejects(
     () => initramfs().busybox("/nonexistent/busybox").build(),
-    (error: Error) => error instanceof Deno.errors.NotFound && error.message.includes("/nonexistent/busybox"),
+    (error: Error) =>
+      error instanceof Deno.errors.NotFound && error.message.includes("/nonexistent/busybox"),
   );
-  await assert.rejects(() => initramfs().modules("/nonexistent/6.1", ["x"]).build(), /modules\.dep/);
+  await assert.rejects(
+    () => initramfs().modules("/nonexistent/6.1", ["x"]).build(),
+    /modules\.dep/,
+  );
   assert.throws(() => initramfs().init("echo no shebang"), /must start with "#!"/);
 });

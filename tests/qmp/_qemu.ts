@@ -9,7 +9,16 @@ export async function startQemuPeer(extra: string[] = []): Promise<QemuPeer> {
   const dir = await Deno.makeTempDir({ prefix: "vmkit-test-" });
   const path = `${dir}/qmp.sock`;
   const process = new Deno.Command("qemu-system-x86_64", {
-    args: ["-machine", "none", "-nodefaults", "-display", "none", "-qmp", `unix:${path},server=on,wait=off`, ...extra],
+    args: [
+      "-machine",
+      "none",
+      "-nodefaults",
+      "-display",
+      "none",
+      "-qmp",
+      `unix:${path},server=on,wait=off`,
+      ...extra,
+    ],
     stdin: "null",
     stdout: "null",
     stderr: "null",

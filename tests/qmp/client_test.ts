@@ -8,7 +8,11 @@ Deno.test("QmpClient negotiates oob and reports the QEMU version", async () => {
   assert.equal(qmp.version.major, 7);
   assert.match(qmp.version.package, /Debian/);
   assert.deepEqual(qmp.capabilities, ["oob"]);
-  assert.deepEqual(await qmp.execute("query-status"), { status: "running", singlestep: false, running: true });
+  assert.deepEqual(await qmp.execute("query-status"), {
+    status: "running",
+    singlestep: false,
+    running: true,
+  });
   assert.match(await qmp.hmp("info version"), /^7\.2/);
 });
 
@@ -29,7 +33,9 @@ Deno.test("QmpClient matches 1000 concurrent replies by id", async () => {
   await using peer = await startQemuPeer();
   await using qmp = await QmpClient.connect(peer.path);
   const names = ["query-status", "query-version", "query-name"];
-  const replies = await Promise.all(Array.from({ length: 1000 }, (_, i) => qmp.execute(names[i % 3])));
+  const replies = await Promise.all(
+    Array.from({ length: 1000 }, (_, i) => qmp.execute(names[i % 3])),
+  );
   replies.forEach((reply, i) => {
     const keys = Object.keys(reply as object);
     if (i % 3 === 0) assert.ok(keys.includes("status"));
@@ -40,8 +46,10 @@ Deno.test("QmpClient matches 1000 concurrent replies by id", async () => {
 Deno.test("QmpClient rejects every pending command within a second when QEMU is killed", async () => {
   await using peer = await startQemuPeer();
   const qmp = await QmpClient.connect(peer.path);
-  const pending = Array.from({ length: 1000 }, () =>
-    qmp.execute("query-status").then(() => "ok", (error) => error));
+  const pending = Array.from(
+    { length: 1000 },
+    () => qmp.execute("query-status").then(() => "ok", (error) => error),
+  );
   // Let the first replies arrive, then kill QEMU while most are still pending.
   await new Promise((resolve) => setTimeout(resolve, 1));
   peer.process.kill("SIGKILL");
@@ -91,7 +99,15 @@ Deno.test("QmpClient connects over TCP", async () => {
   const port = listener.addr.port;
   listener.close();
   const process = new Deno.Command("qemu-system-x86_64", {
-    args: ["-machine", "none", "-nodefaults", "-display", "none", "-qmp", `tcp:127.0.0.1:${port},server=on,wait=off`],
+    args: [
+      "-machine",
+      "none",
+      "-nodefaults",
+      "-display",
+      "none",
+      "-qmp",
+      `tcp:127.0.0.1:${port},server=on,wait=off`,
+    ],
     stdout: "null",
     stderr: "null",
   }).spawn();
@@ -113,7 +129,10 @@ Deno.test("QmpClient connects over TCP", async () => {
 });
 
 Deno.test("QmpClient.connect names the socket it cannot reach and checks the address", async () => {
-  await assert.rejects(() => QmpClient.connect("/nonexistent/qmp.sock"), /Cannot connect to QMP at "\/nonexistent\/qmp.sock"/);
+  await assert.rejects(
+    () => QmpClient.connect("/nonexistent/qmp.sock"),
+    /Cannot connect to QMP at "\/nonexistent\/qmp.sock"/,
+  );
   await assert.rejects(() => QmpClient.connect(""), TypeError);
   await assert.rejects(() => QmpClient.connect("tcp:localhost"), /expected tcp:HOST:PORT/);
   await assert.rejects(() => QmpClient.connect("127.0.0.1:70000"), /port 70000/);

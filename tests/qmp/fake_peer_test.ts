@@ -4,7 +4,10 @@ import assert from "node:assert/strict";
 import { QmpClient, QmpEventOverflowError, QmpTimeoutError } from "../../mod.ts";
 
 const GREETING = JSON.stringify({
-  QMP: { version: { qemu: { major: 9, minor: 1, micro: 0 }, package: "fake" }, capabilities: ["oob"] },
+  QMP: {
+    version: { qemu: { major: 9, minor: 1, micro: 0 }, package: "fake" },
+    capabilities: ["oob"],
+  },
 });
 const encoder = new TextEncoder();
 
@@ -76,11 +79,18 @@ Deno.test("QmpClient reassembles split frames and splits several messages per ch
     const a = (await commands.next()).value!;
     const b = (await commands.next()).value!;
     const event = JSON.stringify({ event: "STOP", timestamp: { seconds: 1, microseconds: 2 } });
-    const all = `${JSON.stringify({ return: "b", id: b.id })}\n${event}\n${JSON.stringify({ return: "a", id: a.id })}\n`;
+    const all = `${JSON.stringify({ return: "b", id: b.id })}\n${event}\n${
+      JSON.stringify({ return: "a", id: a.id })
+    }\n`;
     for (const ch of all) await send(conn, ch); // one byte at a time
     const c = (await commands.next()).value!;
     const d = (await commands.next()).value!;
-    await send(conn, `${JSON.stringify({ return: "c", id: c.id })}\n${JSON.stringify({ return: "d", id: d.id })}\n`);
+    await send(
+      conn,
+      `${JSON.stringify({ return: "c", id: c.id })}\n${
+        JSON.stringify({ return: "d", id: d.id })
+      }\n`,
+    );
     await commands.next();
   }, async (qmp) => {
     assert.equal(qmp.version.major, 9);
@@ -95,7 +105,7 @@ Deno.test("QmpClient skips garbage lines and replies with unknown ids", async ()
   await withPeer(async (conn, commands) => {
     await handshake(conn, commands);
     const a = (await commands.next()).value!;
-    await send(conn, "not json\n[1,2]\n{\"neither\":1}\n");
+    await send(conn, 'not json\n[1,2]\n{"neither":1}\n');
     await send(conn, JSON.stringify({ return: "stale", id: 999999 }) + "\n");
     await send(conn, JSON.stringify({ return: "a", id: a.id }) + "\n");
     await commands.next();
@@ -143,7 +153,9 @@ Deno.test("A slow event listener loses events by its policy without blocking rep
     const a = (await commands.next()).value!;
     let burst = "";
     for (let i = 0; i < 100; i++) {
-      burst += JSON.stringify({ event: "TICK", data: { i }, timestamp: { seconds: i, microseconds: 0 } }) + "\n";
+      burst +=
+        JSON.stringify({ event: "TICK", data: { i }, timestamp: { seconds: i, microseconds: 0 } }) +
+        "\n";
     }
     await send(conn, burst + JSON.stringify({ return: "a", id: a.id }) + "\n");
     await commands.next();

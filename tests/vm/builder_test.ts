@@ -16,8 +16,14 @@ Deno.test("toArgv is deterministic and writes the fast profile", () => {
   const argv = builder.toArgv({ runtimeDir: "/run/x" });
   assert.deepEqual(argv, builder.toArgv({ runtimeDir: "/run/x" }));
   const text = argv.join(" ");
-  assert.match(text, /-machine q35 -accel tcg -cpu qemu64 -m 256M -nodefaults -no-user-config -no-reboot/);
-  assert.match(text, /-chardev socket,id=vmkit-console,path=\/run\/x\/console.sock -serial chardev:vmkit-console/);
+  assert.match(
+    text,
+    /-machine q35 -accel tcg -cpu qemu64 -m 256M -nodefaults -no-user-config -no-reboot/,
+  );
+  assert.match(
+    text,
+    /-chardev socket,id=vmkit-console,path=\/run\/x\/console.sock -serial chardev:vmkit-console/,
+  );
   assert.match(text, /-mon chardev=vmkit-qmp,mode=control/);
   assert.equal(argv[argv.indexOf("-append") + 1].split(" ")[0], "console=ttyS0");
   assert.ok(argv[argv.indexOf("-append") + 1].endsWith("init=/bin/sh"));
@@ -28,7 +34,13 @@ Deno.test("toArgv is deterministic and writes the fast profile", () => {
 
 Deno.test("every user value in a QEMU option list has its commas doubled", () => {
   const argv = base
-    .drive("disk,1.img", { format: "qcow2", serial: "a,b", cache: "none", aio: "native", iothread: true })
+    .drive("disk,1.img", {
+      format: "qcow2",
+      serial: "a,b",
+      cache: "none",
+      aio: "native",
+      iothread: true,
+    })
     .fwCfg("opt/vmkit/x", { file: "f,g" })
     .chardev("c1", { backend: "file", path: "/tmp/o,ut" })
     .serial("c1")
@@ -64,18 +76,31 @@ Deno.test("bad sizes, SMP topologies, arches and options throw naming the value"
   assert.equal(parseSize("memory", "1.5G"), 1.5 * 2 ** 30);
   assert.equal(parseSize("memory", 512), 512 * 2 ** 20);
   assert.throws(() => base.smp(0), /smp cpus to 0/);
-  assert.throws(() => base.smp({ cpus: 4, sockets: 2, cores: 2, threads: 2 }), /= 8, not maxcpus 4/);
+  assert.throws(
+    () => base.smp({ cpus: 4, sockets: 2, cores: 2, threads: 2 }),
+    /= 8, not maxcpus 4/,
+  );
   assert.throws(() => base.smp({ cpus: 8, maxcpus: 4 }), /more than maxcpus/);
   assert.throws(() => base.smp({ cpus: 3, cores: 2 }), /do not divide/);
-  assert.match(base.smp({ cpus: 2, sockets: 1, cores: 2, threads: 2, maxcpus: 4 }).toArgv().join(" "), /-smp 2,sockets=1,cores=2,threads=2,maxcpus=4/);
+  assert.match(
+    base.smp({ cpus: 2, sockets: 1, cores: 2, threads: 2, maxcpus: 4 }).toArgv().join(" "),
+    /-smp 2,sockets=1,cores=2,threads=2,maxcpus=4/,
+  );
   assert.throws(() => vm({ arch: "mips" as "x86_64" }), /arch "mips": use one of/);
   assert.throws(() => base.accel("hvf" as "kvm"), /accel to "hvf"/);
   assert.throws(() => base.drive("d", { aio: "native" }), /needs cache "none" or "directsync"/);
   assert.throws(() => base.drive("d").drive("e", { id: "drive0" }), /id "drive0" is already used/);
   assert.throws(() => base.drive("d", { format: "vmdk" as "raw" }), /drive format/);
-  assert.throws(() => base.network({ type: "user", forwards: [{ hostPort: 0, guestPort: 22 }] }), /hostPort 0/);
   assert.throws(
-    () => base.network({ type: "user", forwards: [{ hostPort: 2222, guestPort: 22 }, { hostPort: 2222, guestPort: 23 }] }),
+    () => base.network({ type: "user", forwards: [{ hostPort: 0, guestPort: 22 }] }),
+    /hostPort 0/,
+  );
+  assert.throws(
+    () =>
+      base.network({
+        type: "user",
+        forwards: [{ hostPort: 2222, guestPort: 22 }, { hostPort: 2222, guestPort: 23 }],
+      }),
     /twice/,
   );
   assert.throws(() => base.network({ type: "tap", ifname: "tap with space" }), /tap interface/);
@@ -90,7 +115,10 @@ Deno.test("devices, networks and knobs are written for the machine's virtio tran
     type: "user",
     forwards: [{ hostPort: 2222, guestPort: 22 }],
   }).drive("s.img", { interface: "scsi", readOnly: true, snapshot: true }).paused();
-  assert.match(text(all), /-netdev user,id=net0,hostfwd=tcp:127\.0\.0\.1:2222-:22 -device virtio-net-pci,netdev=net0/);
+  assert.match(
+    text(all),
+    /-netdev user,id=net0,hostfwd=tcp:127\.0\.0\.1:2222-:22 -device virtio-net-pci,netdev=net0/,
+  );
   assert.match(text(all), /virtio-rng-pci,rng=vmkit-rng/);
   assert.match(text(all), /virtio-balloon-pci/);
   assert.match(text(all), /-device pvpanic/);
@@ -100,7 +128,10 @@ Deno.test("devices, networks and knobs are written for the machine's virtio tran
   assert.match(text(all.machine("microvm")), /virtio-net-device/);
   assert.match(text(vm({ arch: "s390x" }).accel("tcg").rng()), /virtio-rng-ccw/);
   assert.match(text(base.profile("classic").network("none")), /-nic none/);
-  assert.match(text(base.network({ type: "tap", ifname: "tap0" })), /-netdev tap,id=net0,ifname=tap0,script=no,downscript=no/);
+  assert.match(
+    text(base.network({ type: "tap", ifname: "tap0" })),
+    /-netdev tap,id=net0,ifname=tap0,script=no,downscript=no/,
+  );
   assert.deepEqual(base.arg("-snapshot").toArgv().slice(-1), ["-snapshot"]);
   assert.match(text(vm({ arch: "x86_64" })), /-accel kvm -accel tcg -cpu max/);
 });
@@ -108,22 +139,49 @@ Deno.test("devices, networks and knobs are written for the machine's virtio tran
 Deno.test("toShell quotes every argument for a POSIX shell", async () => {
   const line = base.kernel("/k k", { append: "a='b' c" }).toShell({ runtimeDir: "/tmp/r" });
   assert.ok(line.startsWith("qemu-system-x86_64 -machine q35"));
-  const out = await new Deno.Command("sh", { args: ["-c", `set -- ${line.slice(line.indexOf(" "))}; printf '%s\\n' "$@"`] }).output();
-  assert.deepEqual(new TextDecoder().decode(out.stdout).trimEnd().split("\n"), base.kernel("/k k", { append: "a='b' c" }).toArgv({ runtimeDir: "/tmp/r" }));
+  const out = await new Deno.Command("sh", {
+    args: ["-c", `set -- ${line.slice(line.indexOf(" "))}; printf '%s\\n' "$@"`],
+  }).output();
+  assert.deepEqual(
+    new TextDecoder().decode(out.stdout).trimEnd().split("\n"),
+    base.kernel("/k k", { append: "a='b' c" }).toArgv({ runtimeDir: "/tmp/r" }),
+  );
 });
 
 Deno.test("chooseAccel uses KVM only when it will work, and says why", () => {
   const flags = new Set(["fpu", "vmx"]);
-  assert.equal(chooseAccel("x86_64", { machine: "x86_64", kvm: "ok", cpuFlags: flags }).accel, "kvm");
-  const nested = chooseAccel("x86_64", { machine: "x86_64", kvm: "ok", cpuFlags: new Set(["fpu"]) });
+  assert.equal(
+    chooseAccel("x86_64", { machine: "x86_64", kvm: "ok", cpuFlags: flags }).accel,
+    "kvm",
+  );
+  const nested = chooseAccel("x86_64", {
+    machine: "x86_64",
+    kvm: "ok",
+    cpuFlags: new Set(["fpu"]),
+  });
   assert.equal(nested.accel, "tcg");
   assert.match(nested.reason, /lacks vmx\/svm/);
-  assert.match(chooseAccel("x86_64", { machine: "x86_64", kvm: "missing" }).reason, /does not exist/);
-  assert.match(chooseAccel("aarch64", { machine: "x86_64", kvm: "ok" }).reason, /differs from the x86_64 host/);
+  assert.match(
+    chooseAccel("x86_64", { machine: "x86_64", kvm: "missing" }).reason,
+    /does not exist/,
+  );
+  assert.match(
+    chooseAccel("aarch64", { machine: "x86_64", kvm: "ok" }).reason,
+    /differs from the x86_64 host/,
+  );
   assert.equal(chooseAccel("aarch64", { machine: "aarch64", kvm: "ok" }).accel, "kvm");
-  assert.match(chooseAccel("x86_64", { machine: "x86_64", kvm: "ok" }).reason, /cpuinfo is unreadable/);
-  assert.equal(chooseAccel("x86_64", { machine: "x86_64", kvm: "missing", override: "kvm" }).accel, "kvm");
-  assert.throws(() => chooseAccel("x86_64", { machine: "x86_64", kvm: "ok", override: "fast" }), /VMKIT_ACCEL="fast"/);
+  assert.match(
+    chooseAccel("x86_64", { machine: "x86_64", kvm: "ok" }).reason,
+    /cpuinfo is unreadable/,
+  );
+  assert.equal(
+    chooseAccel("x86_64", { machine: "x86_64", kvm: "missing", override: "kvm" }).accel,
+    "kvm",
+  );
+  assert.throws(
+    () => chooseAccel("x86_64", { machine: "x86_64", kvm: "ok", override: "fast" }),
+    /VMKIT_ACCEL="fast"/,
+  );
 });
 
 Deno.test("auto picks TCG on this machine, whose /dev/kvm has no vmx/svm behind it", () => {

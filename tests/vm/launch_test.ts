@@ -22,11 +22,20 @@ Deno.test("the x86_64 tiny guest boots, runs commands, answers QMP and shuts dow
     const uname = await machine.console.exec("uname -a", { timeout: 60_000 });
     assert.equal(uname.exitCode, 0);
     assert.match(uname.output, /^Linux vmkit .* x86_64/);
-    assert.deepEqual(await machine.console.exec("echo out; echo err >&2; false"), { output: "out\nerr", exitCode: 1 });
-    assert.deepEqual(await machine.console.exec("for i in 1 2\ndo echo $i\ndone"), { output: "1\n2", exitCode: 0 });
+    assert.deepEqual(await machine.console.exec("echo out; echo err >&2; false"), {
+      output: "out\nerr",
+      exitCode: 1,
+    });
+    assert.deepEqual(await machine.console.exec("for i in 1 2\ndo echo $i\ndone"), {
+      output: "1\n2",
+      exitCode: 0,
+    });
     assert.equal((await machine.console.exec("exit 7 | true; (exit 7)")).exitCode, 7);
     assert.match(machine.console.transcript, /vmkit: guest ready/);
-    assert.equal((await machine.qmp.execute("query-status") as { status: string }).status, "running");
+    assert.equal(
+      (await machine.qmp.execute("query-status") as { status: string }).status,
+      "running",
+    );
     await assert.rejects(
       () => machine.console.exec("sleep 30", { timeout: 300 }),
       ConsoleTimeoutError,
@@ -54,7 +63,10 @@ Deno.test("the console transcript starts at the guest's first byte and streams",
   const first = await reader.read();
   assert.match(new TextDecoder().decode(first.value), /^\[\s+0\.000000\]/);
   await reader.cancel();
-  await assert.rejects(() => machine.console.expect("never printed", { timeout: 100 }), ConsoleTimeoutError);
+  await assert.rejects(
+    () => machine.console.expect("never printed", { timeout: 100 }),
+    ConsoleTimeoutError,
+  );
   machine.kill();
   assert.equal((await machine.exited).signal, "SIGKILL");
   assert.equal((await machine.shutdown()).method, "already-exited");
@@ -75,7 +87,10 @@ for (const arch of ["riscv64", "s390x", "ppc64le"] as const) {
   Deno.test(`real QEMU accepts the ${arch} argv and starts it paused`, async () => {
     await using machine = await vm({ arch }).memory("256M").smp(2).rng().balloon().paused()
       .launch({ timeout: 30_000 });
-    const status = await machine.qmp.execute("query-status") as { status: string; running: boolean };
+    const status = await machine.qmp.execute("query-status") as {
+      status: string;
+      running: boolean;
+    };
     assert.equal(status.running, false);
     assert.equal(status.status, "prelaunch");
     assert.equal((await machine.shutdown()).method, "quit");
@@ -85,7 +100,9 @@ for (const arch of ["riscv64", "s390x", "ppc64le"] as const) {
 Deno.test("missing files are reported before QEMU starts", async () => {
   await assert.rejects(
     () => vm({ arch: "x86_64" }).kernel("/nonexistent/vmlinuz").launch(),
-    (error: Error) => error instanceof Deno.errors.NotFound && /kernel "\/nonexistent\/vmlinuz" does not exist/.test(error.message),
+    (error: Error) =>
+      error instanceof Deno.errors.NotFound &&
+      /kernel "\/nonexistent\/vmlinuz" does not exist/.test(error.message),
   );
   await assert.rejects(
     () => vm({ arch: "x86_64" }).drive("/nonexistent/disk,1.img").launch(),
@@ -109,14 +126,19 @@ Deno.test("QEMU that exits at start-up fails the launch with its stderr and argv
   assert.ok(error.argv.includes("no-such-device"));
   assert.equal(error.exit?.code, 1);
   assert.match(error.message, /argv: qemu-system-x86_64 .*no-such-device/);
-  const after = [...Deno.readDirSync("/tmp")].map((e) => e.name).filter((n) => n.startsWith("vmkit-") && !before.has(n));
+  const after = [...Deno.readDirSync("/tmp")].map((e) => e.name).filter((n) =>
+    n.startsWith("vmkit-") && !before.has(n)
+  );
   assert.deepEqual(after, []);
 });
 
 Deno.test("launch with an exact runtimeDir refuses one that exists", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    await assert.rejects(() => vm({ arch: "x86_64" }).launch({ runtimeDir: dir }), /already exists/);
+    await assert.rejects(
+      () => vm({ arch: "x86_64" }).launch({ runtimeDir: dir }),
+      /already exists/,
+    );
   } finally {
     await Deno.remove(dir);
   }

@@ -1,0 +1,260 @@
+/**
+ * vmkit's benchmarks (`deno task bench`): QMP throughput and latency against a raw-socket floor
+ * on the same QEMU, tiny-guest boot time against QEMU's defaults, and launch overhead. Prints a
+ * Markdown table for the README.
+ */
+import { QmpClient, tinyGuest, vm } from "../mod.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+async function startQemu(): Promise<{ path: string; stop: () => Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: "vmkit-bench-" });
+  const path = `${dir}/qmp.sock`;
+  const child = new Deno.Command("qemu-system-x86_64", {
+    args: [
+      "-machine",
+      "none",
+      "-nodefaults",
+      "-display",
+      "none",
+      "-qmp",
+      `unix:${path},server=on,wait=off`,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  while (!(await Deno.stat(path).then(() => true, () => false))) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return {
+    path,
+    stop: async () => {
+      child.kill("SIGKILL");
+      await child.status;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** The floor: bytes straight over Deno.connect, oob negotiated, replies counted by newline. */
+class RawQmp {
+  #buffer = new Uint8Array(1 << 20);
+  #pending = "";
+  constructor(readonly conn: Deno.Conn) {}
+  static async open(path: string): Promise<RawQmp> {
+    const raw = new RawQmp(await Deno.connect({ transport: "unix", path }));
+    await raw.lines(1);
+    await raw.send('{"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":0}\n');
+    await raw.lines(1);
+    return raw;
+  }
+  async send(text: string): Promise<void> {
+    const bytes = encoder.encode(text);
+    let written = 0;
+    while (written < bytes.length) written += await this.conn.write(bytes.subarray(written));
+  }
+  async lines(count: number): Promise<string[]> {
+    const out: string[] = [];
+    while (out.length < count) {
+      const nl = this.#pending.indexOf("\n");
+      if (nl >= 0) {
+        out.push(this.#pending.slice(0, nl));
+        this.#pending = this.#pending.slice(nl + 1);
+        continue;
+      }
+      const n = await this.conn.read(this.#buffer);
+      if (n === null) throw new Error("EOF");
+      this.#pending += decoder.decode(this.#buffer.subarray(0, n));
+    }
+    return out;
+  }
+}
+
+async function rate(run: () => Promise<void>, count: number, rounds = 5): Promise<number> {
+  await run(); // warm-up
+  const rates: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const t = performance.now();
+    await run();
+    rates.push(count / ((performance.now() - t) / 1000));
+  }
+  return rates.sort((a, b) => a - b)[Math.floor(rounds / 2)];
+}
+
+async function median(run: () => Promise<number>, rounds: number): Promise<number> {
+  const values: number[] = [];
+  for (let i = 0; i < rounds; i++) values.push(await run());
+  return values.sort((a, b) => a - b)[Math.floor(rounds / 2)];
+}
+
+const rows: string[][] = [];
+const qemu = await startQemu();
+try {
+  // QEMU serves one QMP client at a time: the floor runs first, then vmkit, on the same QEMU.
+  const raw = await RawQmp.open(qemu.path);
+  const N = 2000;
+  const C = 1000;
+  const rawSeq = await rate(async () => {
+    for (let i = 0; i < N; i++) {
+      await raw.send(`{"execute":"query-status","id":${i}}\n`);
+      JSON.parse((await raw.lines(1))[0]);
+    }
+  }, N);
+  const rawConc = await rate(async () => {
+    let text = "";
+    for (let i = 0; i < C; i++) text += `{"execute":"query-status","id":${i}}\n`;
+    await raw.send(text);
+    for (const line of await raw.lines(C)) JSON.parse(line);
+  }, C);
+  const rawSchema = await median(async () => {
+    const t = performance.now();
+    await raw.send('{"execute":"query-qmp-schema","id":"s"}\n');
+    JSON.parse((await raw.lines(1))[0]);
+    return performance.now() - t;
+  }, 21);
+  raw.conn.close();
+  const qmp = await QmpClient.connect(qemu.path);
+  const vmkitSeq = await rate(async () => {
+    for (let i = 0; i < N; i++) await qmp.execute("query-status");
+  }, N);
+  const vmkitConc = await rate(async () => {
+    await Promise.all(Array.from({ length: C }, () => qmp.execute("query-status")));
+  }, C);
+  const vmkitSchema = await median(async () => {
+    const t = performance.now();
+    await qmp.execute("query-qmp-schema");
+    return performance.now() - t;
+  }, 21);
+  rows.push(
+    [
+      "QMP query-status, sequential",
+      `${rawSeq.toFixed(0)}/s`,
+      `${vmkitSeq.toFixed(0)}/s`,
+      `${(vmkitSeq / rawSeq).toFixed(2)}×`,
+      "≥ 0.95×",
+    ],
+    [
+      "QMP query-status, 1000 concurrent",
+      `${rawConc.toFixed(0)}/s`,
+      `${vmkitConc.toFixed(0)}/s`,
+      `${(vmkitConc / rawConc).toFixed(2)}×`,
+      "≥ 0.95×",
+    ],
+    [
+      "query-qmp-schema latency",
+      `${rawSchema.toFixed(2)} ms`,
+      `${vmkitSchema.toFixed(2)} ms`,
+      `${(vmkitSchema / rawSchema).toFixed(2)}×`,
+      "≤ 1.2×",
+    ],
+  );
+  await qmp.close();
+} finally {
+  await qemu.stop();
+}
+
+// Boot to the shell prompt: vmkit's fast profile vs QEMU's defaults, same kernel and initrd.
+const guest = await tinyGuest("x86_64");
+async function bootDefaults(): Promise<number> {
+  const t = performance.now();
+  const child = new Deno.Command("qemu-system-x86_64", {
+    args: [
+      "-m",
+      "256",
+      "-kernel",
+      guest.kernel,
+      "-initrd",
+      guest.initrd,
+      "-append",
+      "console=ttyS0",
+      "-display",
+      "none",
+      "-serial",
+      "stdio",
+      "-monitor",
+      "none",
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  let text = "";
+  for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+    text += chunk;
+    if (/vmkit# /.test(text)) break;
+  }
+  const ms = performance.now() - t;
+  child.kill("SIGKILL");
+  await child.status;
+  return ms;
+}
+async function bootVmkit(): Promise<number> {
+  const t = performance.now();
+  await using machine = await vm({ arch: "x86_64" }).memory("256M").kernel(guest.kernel, {
+    initrd: guest.initrd,
+  }).launch();
+  await machine.console.expect(/vmkit# /, { timeout: 60_000 });
+  const ms = performance.now() - t;
+  machine.kill();
+  return ms;
+}
+const ROUNDS = 5;
+const defaults = await median(bootDefaults, ROUNDS);
+const fast = await median(bootVmkit, ROUNDS);
+rows.push([
+  "Boot to shell prompt (TCG), x86_64 tiny guest",
+  `${defaults.toFixed(0)} ms (QEMU defaults)`,
+  `${fast.toFixed(0)} ms`,
+  `${(fast / defaults).toFixed(2)}×`,
+  "≤ 0.6×",
+]);
+
+// Launch overhead: time to the first console byte, vmkit vs spawning the same argv directly.
+const builder = vm({ arch: "x86_64" }).memory("256M").kernel(guest.kernel, {
+  initrd: guest.initrd,
+  append: "loglevel=7",
+});
+async function firstByteDirect(): Promise<number> {
+  const argv = builder.toArgv({ accel: "tcg" }).map((a) =>
+    a.startsWith("socket,id=vmkit-console") ? "stdio,id=vmkit-console" : a
+  );
+  const qmpIndex = argv.indexOf("-mon");
+  argv.splice(qmpIndex - 2, 4); // no QMP: nothing listens for it here
+  const t = performance.now();
+  const child = new Deno.Command("qemu-system-x86_64", {
+    args: argv,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  await reader.read();
+  const ms = performance.now() - t;
+  child.kill("SIGKILL");
+  await reader.cancel();
+  await child.status;
+  return ms;
+}
+async function firstByteVmkit(): Promise<number> {
+  const t = performance.now();
+  await using machine = await builder.launch();
+  const reader = machine.console.stream().getReader();
+  await reader.read();
+  const ms = performance.now() - t;
+  await reader.cancel();
+  machine.kill();
+  return ms;
+}
+const direct = await median(firstByteDirect, ROUNDS);
+const launched = await median(firstByteVmkit, ROUNDS);
+rows.push([
+  "Launch to first console byte",
+  `${direct.toFixed(0)} ms (direct spawn)`,
+  `${launched.toFixed(0)} ms`,
+  `+${(launched - direct).toFixed(0)} ms`,
+  "≤ +50 ms",
+]);
+
+console.log("| Benchmark | Baseline | vmkit | Ratio | Goal |\n|---|---|---|---|---|");
+for (const row of rows) console.log(`| ${row.join(" | ")} |`);
