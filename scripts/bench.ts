@@ -4,38 +4,10 @@
  * Markdown table for the README.
  */
 import { QmpClient, tinyGuest, vm } from "../mod.ts";
+import { startQemuPeer } from "../tests/qmp/_qemu.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-async function startQemu(): Promise<{ path: string; stop: () => Promise<void> }> {
-  const dir = await Deno.makeTempDir({ prefix: "vmkit-bench-" });
-  const path = `${dir}/qmp.sock`;
-  const child = new Deno.Command("qemu-system-x86_64", {
-    args: [
-      "-machine",
-      "none",
-      "-nodefaults",
-      "-display",
-      "none",
-      "-qmp",
-      `unix:${path},server=on,wait=off`,
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  while (!(await Deno.stat(path).then(() => true, () => false))) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return {
-    path,
-    stop: async () => {
-      child.kill("SIGKILL");
-      await child.status;
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
 
 /** The floor: bytes straight over Deno.connect, oob negotiated, replies counted by newline. */
 class RawQmp {
@@ -89,8 +61,8 @@ async function median(run: () => Promise<number>, rounds: number): Promise<numbe
 }
 
 const rows: string[][] = [];
-const qemu = await startQemu();
-try {
+await using qemu = await startQemuPeer();
+{
   // QEMU serves one QMP client at a time: the floor runs first, then vmkit, on the same QEMU.
   const raw = await RawQmp.open(qemu.path);
   const N = 2000;
@@ -150,8 +122,6 @@ try {
     ],
   );
   await qmp.close();
-} finally {
-  await qemu.stop();
 }
 
 // Boot to the shell prompt: vmkit's fast profile vs QEMU's defaults, same kernel and initrd.
