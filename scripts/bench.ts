@@ -64,7 +64,7 @@ const rows: string[][] = [];
 await using qemu = await startQemuPeer();
 {
   // QEMU serves one QMP client at a time: the floor runs first, then vmkit, on the same QEMU.
-  const raw = await RawQmp.open(qemu.path);
+  const raw = await RawQmp.open(qemu.address);
   const N = 2000;
   const C = 1000;
   const rawSeq = await rate(async () => {
@@ -86,7 +86,7 @@ await using qemu = await startQemuPeer();
     return performance.now() - t;
   }, 21);
   raw.conn.close();
-  const qmp = await QmpClient.connect(qemu.path);
+  const qmp = await QmpClient.connect(qemu.address);
   const vmkitSeq = await rate(async () => {
     for (let i = 0; i < N; i++) await qmp.execute("query-status");
   }, N);

@@ -11,14 +11,9 @@ export function envVar(name: string): string | undefined {
   return granted({ name: "env", variable: name }) ? Deno.env.get(name) : undefined;
 }
 
-function hostMachine(): string {
-  const arch = Deno.build.arch as string;
-  return arch;
-}
-
 /** The facts `chooseAccel` needs. */
 export function detectHostFacts(): HostFacts {
-  const facts: HostFacts = { machine: hostMachine(), kvm: "missing" };
+  const facts: HostFacts = { machine: Deno.build.arch, kvm: "missing" };
   const override = envVar("VMKIT_ACCEL");
   if (override !== undefined) facts.override = override;
   if (!granted({ name: "read", path: "/dev/kvm" })) {

@@ -1,40 +1,42 @@
 // Starts a QEMU with `-machine none` and a QMP server socket: an instant, real QMP peer.
 export interface QemuPeer extends AsyncDisposable {
-  path: string;
+  /** The QMP address: the unix socket path, or `127.0.0.1:PORT` with `tcp`. */
+  address: string;
   process: Deno.ChildProcess;
-  dir: string;
 }
 
-export async function startQemuPeer(extra: string[] = []): Promise<QemuPeer> {
+/** Starts the peer and waits until its QMP socket accepts connections. */
+export async function startQemuPeer(options: { tcp?: boolean } = {}): Promise<QemuPeer> {
   const dir = await Deno.makeTempDir({ prefix: "vmkit-test-" });
-  const path = `${dir}/qmp.sock`;
+  let address = `${dir}/qmp.sock`;
+  let qmp = `unix:${address},server=on,wait=off`;
+  let target: Deno.ConnectOptions | Deno.UnixConnectOptions = { transport: "unix", path: address };
+  if (options.tcp) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = listener.addr.port;
+    listener.close();
+    address = `127.0.0.1:${port}`;
+    qmp = `tcp:${address},server=on,wait=off`;
+    target = { hostname: "127.0.0.1", port };
+  }
   const process = new Deno.Command("qemu-system-x86_64", {
-    args: [
-      "-machine",
-      "none",
-      "-nodefaults",
-      "-display",
-      "none",
-      "-qmp",
-      `unix:${path},server=on,wait=off`,
-      ...extra,
-    ],
+    args: ["-machine", "none", "-nodefaults", "-display", "none", "-qmp", qmp],
     stdin: "null",
     stdout: "null",
     stderr: "null",
   }).spawn();
   for (let i = 0; i < 200; i++) {
-    try {
-      await Deno.stat(path);
+    // A probe connection: QEMU greets it, sees it close, and waits for the next client.
+    const conn = await Deno.connect(target as Deno.ConnectOptions).catch(() => undefined);
+    if (conn !== undefined) {
+      conn.close();
       break;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
   return {
-    path,
+    address,
     process,
-    dir,
     async [Symbol.asyncDispose]() {
       try {
         process.kill("SIGKILL");
