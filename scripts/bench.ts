@@ -222,7 +222,7 @@ rows.push([
   "Launch to first console byte",
   `${direct.toFixed(0)} ms (direct spawn)`,
   `${launched.toFixed(0)} ms`,
-  `+${(launched - direct).toFixed(0)} ms`,
+  `${launched >= direct ? "+" : "-"}${Math.abs(launched - direct).toFixed(0)} ms`,
   "≤ +50 ms",
 ]);
 
