@@ -20,3 +20,34 @@
 export * from "./lib/vm/mod.ts";
 export * from "./lib/qmp/mod.ts";
 export * from "./lib/guest/mod.ts";
+export * as binfmt from "./lib/binfmt/mod.ts";
+export {
+  BinfmtConflictError,
+  BinfmtPermissionError,
+  checkInterpreter,
+  elfInterpreter,
+  elfTarget,
+  entryDifferences,
+  exportFile,
+  foreignTargets,
+  hostTarget,
+  parseElfHeader,
+  parseEntryStatus,
+  PROBE_TARGETS,
+  probeElf,
+  QEMU_TARGETS,
+  qemuTarget,
+  registrationString,
+  runForeign,
+} from "./lib/binfmt/mod.ts";
+export type {
+  BinfmtEntry,
+  BinfmtFlags,
+  BinfmtStatus,
+  CheckResult,
+  ElfHeader,
+  ForeignProcess,
+  QemuTarget,
+  QemuTargetName,
+  RunForeignOptions,
+} from "./lib/binfmt/mod.ts";

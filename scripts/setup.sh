@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Prepares a Debian machine for vmkit: Deno (through npm), the Debian QEMU packages, and the tiny
-# guest's kernel and busybox for x86_64 and aarch64, fetched with `apt-get download` into
-# .cache/vmkit/ (outside git). Idempotent; silent and fast when everything is already there.
+# Prepares a Debian machine for vmkit: Deno (through npm), the Debian QEMU packages, the tiny
+# guest's kernel and busybox for x86_64 and aarch64, and busybox-static of other architectures
+# for the binfmt_misc tests, fetched with `apt-get download` into .cache/vmkit/ (outside git).
+# Idempotent; silent and fast when everything is already there.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,7 +16,9 @@ apt_updated=""
 apt_update() {
   [ -n "$apt_updated" ] && return 0
   say "apt-get update"
-  apt-get update -qq >/dev/null || die "apt-get update failed; run it by hand to see why"
+  # A mirror in mid-sync fails some index files; what did download is still usable, and a
+  # package that is really missing fails clearly at 'apt-get download'.
+  apt-get update -qq >/dev/null 2>&1 || say "apt-get update reported errors; going on with the indexes it got"
   apt_updated=1
 }
 
@@ -106,6 +109,44 @@ fetch_guest() {
 }
 fetch_guest x86_64 amd64
 fetch_guest aarch64 arm64
+
+# busybox-static of other Debian architectures: the binfmt_misc and runForeign tests run them.
+foreign_debs=(arm64 armhf armel ppc64el s390x mips64el mipsel)
+add_architecture() {
+  local deb=$1
+  [ "$deb" = "$host_deb" ] && return 0
+  dpkg --print-foreign-architectures | grep -qx "$deb" && return 0
+  as_root || die "Cannot fetch busybox-static:$deb: 'dpkg --add-architecture $deb' needs root; run: sudo $0"
+  say "dpkg --add-architecture $deb"
+  dpkg --add-architecture "$deb"
+  apt_updated=""
+}
+fetch_foreign_busyboxes() {
+  local wanted=() deb
+  for deb in "${foreign_debs[@]}"; do
+    [ -x "$cache/foreign/$deb/busybox" ] || wanted+=("$deb")
+  done
+  [ ${#wanted[@]} -eq 0 ] && return 0
+  for deb in "${wanted[@]}"; do add_architecture "$deb"; done
+  [ -n "$apt_updated" ] || apt_update
+  local work specs=()
+  for deb in "${wanted[@]}"; do specs+=("busybox-static:$deb"); done
+  work=$(mktemp -d)
+  chmod 755 "$work"
+  say "apt-get download ${specs[*]}"
+  if ! (cd "$work" && apt-get download -qq "${specs[@]}" >/dev/null 2>"$work/errors"); then
+    cat "$work/errors" >&2
+    die "Cannot fetch ${specs[*]}: 'apt-get download' failed"
+  fi
+  for deb in "${wanted[@]}"; do
+    mkdir -p "$work/$deb" "$cache/foreign/$deb"
+    dpkg-deb -x "$work"/busybox-static_*_"$deb".deb "$work/$deb"
+    cp "$work/$deb/bin/busybox" "$cache/foreign/$deb/busybox.tmp"
+    mv "$cache/foreign/$deb/busybox.tmp" "$cache/foreign/$deb/busybox"
+  done
+  rm -rf "$work"
+}
+fetch_foreign_busyboxes
 
 # modules.dep is made by depmod at install time, not shipped: make it with the host's busybox.
 host_busybox=""

@@ -1,0 +1,43 @@
+// Reads the start of a file: enough for binfmt_misc's magic and, for ELF files, the program
+// headers, so that elfTarget and elfInterpreter have what they need.
+import { elfInterpreterRange, parseElfHeader } from "./elf.ts";
+
+const FIRST = 128;
+const MAX_HEAD = 1 << 20;
+
+/**
+ * The file's first bytes: at least 128 (fewer for a shorter file) and, for ELF files, all
+ * program headers and the interpreter path.
+ */
+export async function readHead(path: string): Promise<Uint8Array> {
+  using file = await Deno.open(path, { read: true });
+  let head = await readUpTo(file, FIRST);
+  try {
+    head = await extend(file, head, parseElfHeader(head).headBytes);
+    const interp = elfInterpreterRange(head);
+    if (interp !== undefined) head = await extend(file, head, interp.offset + interp.size);
+  } catch {
+    // Not ELF, or a truncated one: what was read is all there is to match.
+  }
+  return head;
+}
+
+async function extend(file: Deno.FsFile, head: Uint8Array, end: number): Promise<Uint8Array> {
+  if (end <= head.length || end > MAX_HEAD) return head;
+  const rest = await readUpTo(file, end - head.length);
+  const all = new Uint8Array(head.length + rest.length);
+  all.set(head);
+  all.set(rest, head.length);
+  return all;
+}
+
+async function readUpTo(file: Deno.FsFile, size: number): Promise<Uint8Array> {
+  const buffer = new Uint8Array(size);
+  let filled = 0;
+  while (filled < size) {
+    const n = await file.read(buffer.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return buffer.subarray(0, filled);
+}
