@@ -1,14 +1,10 @@
 // Reads what the host looks like, without ever triggering a permission prompt: what Deno has
 // not been granted is treated as unknown.
+import { envVar } from "../_env.ts";
 import type { HostFacts } from "./accel.ts";
 
 function granted(descriptor: Deno.PermissionDescriptor): boolean {
   return Deno.permissions.querySync(descriptor).state === "granted";
-}
-
-/** Reads an environment variable if `--allow-env` covers it, else `undefined`. */
-export function envVar(name: string): string | undefined {
-  return granted({ name: "env", variable: name }) ? Deno.env.get(name) : undefined;
 }
 
 /** The facts `chooseAccel` needs. */

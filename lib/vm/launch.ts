@@ -10,7 +10,7 @@ import { QmpClient } from "../qmp/client.ts";
 import type { VmBuilder } from "./builder.ts";
 import { Console } from "./console.ts";
 import { Vm, type VmExit } from "./vm.ts";
-import { envVar } from "./_host.ts";
+import { envVar } from "../_env.ts";
 import { own } from "./_reaper.ts";
 import { archProfile } from "./arch.ts";
 
