@@ -6,6 +6,7 @@
  */
 
 import { type BinfmtEntry, flagLetters } from "./entry.ts";
+import { parsePlainHex, plainHex } from "./_hex.ts";
 
 /** An entry as the kernel reports it. */
 export interface BinfmtStatus extends BinfmtEntry {
@@ -111,12 +112,8 @@ export function parseEntryStatus(name: string, text: string): BinfmtStatus {
   };
 }
 
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 function masked(entry: BinfmtEntry): string {
-  return hex(entry.magic.map((b, i) => b & (entry.mask[i] ?? 0xff)));
+  return plainHex(entry.magic.map((b, i) => b & (entry.mask[i] ?? 0xff)));
 }
 
 /**
@@ -148,7 +145,7 @@ export function entryDifferences(existing: BinfmtEntry, wanted: BinfmtEntry): st
   } else {
     compare("offset", String(existing.offset), String(wanted.offset));
     compare("magic", masked(existing), masked(wanted));
-    compare("mask", hex(existing.mask), hex(wanted.mask));
+    compare("mask", plainHex(existing.mask), plainHex(wanted.mask));
   }
   return out;
 }

@@ -8,6 +8,7 @@
 
 import type { BinfmtEntry } from "./entry.ts";
 import { registrationString } from "./registration_string.ts";
+import { escapedHex } from "./_hex.ts";
 
 /** The export formats. */
 export type ExportFormat = "systemd" | "debian";
@@ -18,10 +19,6 @@ export interface ExportFile {
   name: string;
   /** Its text. */
   text: string;
-}
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => "\\x" + b.toString(16).padStart(2, "0")).join("");
 }
 
 /**
@@ -54,9 +51,9 @@ export function exportFile(entry: BinfmtEntry, format: ExportFormat): ExportFile
   const lines = [
     `package ${entry.name}`,
     `interpreter ${entry.interpreter}`,
-    `magic ${hex(entry.magic)}`,
+    `magic ${escapedHex(entry.magic)}`,
     ...(entry.offset === 0 ? [] : [`offset ${entry.offset}`]),
-    `mask ${hex(entry.mask)}`,
+    `mask ${escapedHex(entry.mask)}`,
     `credentials ${yesNo(entry.flags.credential)}`,
     `preserve ${yesNo(entry.flags.preserveArgv0)}`,
     `fix_binary ${yesNo(entry.flags.persistent)}`,

@@ -6,17 +6,12 @@
  */
 
 import { type BinfmtEntry, flagLetters } from "./entry.ts";
+import { escapedHex } from "./_hex.ts";
 
 /** The kernel reads at most this many bytes of a file to match magic (`BINPRM_BUF_SIZE`, 128 on older kernels). */
 export const MAX_MAGIC_END = 128;
 /** The longest registration string the kernel accepts. */
 export const MAX_REGISTRATION_LENGTH = 1920;
-
-function hex(bytes: Uint8Array): string {
-  let out = "";
-  for (const b of bytes) out += "\\x" + b.toString(16).padStart(2, "0");
-  return out;
-}
 
 /**
  * Checks an entry against the kernel's rules: a valid name, an absolute interpreter, magic at
@@ -93,8 +88,8 @@ function format(entry: BinfmtEntry): string {
     return `:${entry.name}:E::${entry.extension}::${entry.interpreter}:${flags}`;
   }
   const offset = entry.offset === 0 ? "" : String(entry.offset);
-  return `:${entry.name}:M:${offset}:${hex(entry.magic)}:${
-    hex(entry.mask)
+  return `:${entry.name}:M:${offset}:${escapedHex(entry.magic)}:${
+    escapedHex(entry.mask)
   }:${entry.interpreter}:${flags}`;
 }
 

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { parsePlainHex } from "./_hex.ts";
+
 /** Names of the 34 targets of `qemu-binfmt-conf.sh`. */
 export type QemuTargetName =
   | "i386"
@@ -135,12 +137,6 @@ const ROWS: ReadonlyArray<readonly [QemuTargetName, string, string, string]> = [
   ],
 ];
 
-function hexBytes(hex: string): Uint8Array {
-  const bytes = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return bytes;
-}
-
 /**
  * Every target of `qemu-binfmt-conf.sh`, in its order. All match at offset 0.
  *
@@ -157,8 +153,8 @@ export const QEMU_TARGETS: readonly QemuTarget[] = Object.freeze(
       family,
       emulator: name === "i486" ? "qemu-i386" : `qemu-${name}`,
       offset: 0,
-      magic: hexBytes(magic),
-      mask: hexBytes(mask),
+      magic: parsePlainHex(magic)!,
+      mask: parsePlainHex(mask)!,
     })
   ),
 );
