@@ -128,15 +128,18 @@ fetch_foreign_busyboxes() {
   done
   [ ${#wanted[@]} -eq 0 ] && return 0
   for deb in "${wanted[@]}"; do add_architecture "$deb"; done
-  [ -n "$apt_updated" ] || apt_update
   local work specs=()
   for deb in "${wanted[@]}"; do specs+=("busybox-static:$deb"); done
   work=$(mktemp -d)
   chmod 755 "$work"
   say "apt-get download ${specs[*]}"
-  if ! (cd "$work" && apt-get download -qq "${specs[@]}" >/dev/null 2>"$work/errors"); then
-    cat "$work/errors" >&2
-    die "Cannot fetch ${specs[*]}: 'apt-get download' failed"
+  # A newly added architecture has no package lists yet: update once and try again.
+  if ! (cd "$work" && apt-get download -qq "${specs[@]}" >/dev/null 2>&1); then
+    apt_update
+    if ! (cd "$work" && apt-get download -qq "${specs[@]}" >/dev/null 2>"$work/errors"); then
+      cat "$work/errors" >&2
+      die "Cannot fetch ${specs[*]}: 'apt-get download' failed"
+    fi
   fi
   for deb in "${wanted[@]}"; do
     mkdir -p "$work/$deb" "$cache/foreign/$deb"
