@@ -11,6 +11,8 @@ import { BinfmtConflictError, BinfmtPermissionError } from "./errors.ts";
 import { checkInterpreter } from "./interpreter.ts";
 import { DEFAULT_MOUNT_POINT, ensureMounted, type MountOptions } from "./mount.ts";
 import { registrationString } from "./registration_string.ts";
+import { magicMatches } from "./elf.ts";
+import { hostTarget, qemuTarget } from "./targets.ts";
 
 /** binfmt_misc as a whole. */
 export interface BinfmtMiscStatus {
@@ -149,6 +151,11 @@ export async function status(options: MountOptions = {}): Promise<BinfmtMiscStat
 /** Options of {@linkcode register}. */
 export interface RegisterOptions extends MountOptions {
   /**
+   * `uname -m` of this host. An entry that matches the host's own binaries is refused: the
+   * kernel would hand every native program to the interpreter. Default `Deno.build.arch`.
+   */
+  hostArch?: string;
+  /**
    * Replace a different entry of the same name: unregister it, register the new one, and put
    * the old one back if that fails. Default `false`: a different entry is an error.
    */
@@ -168,7 +175,7 @@ export type RegisterOutcome = "registered" | "unchanged" | "enabled" | "replaced
  * @returns What was done.
  * @throws {TypeError} When the entry breaks the registration format or its interpreter is
  *   unusable.
- * @throws {RangeError} When it breaks a kernel limit.
+ * @throws {RangeError} When it breaks a kernel limit, or matches the host's own binaries.
  * @throws {BinfmtConflictError} When a different entry has the name and `replace` is not set.
  * @throws {BinfmtPermissionError} When not running as root.
  *
@@ -184,6 +191,15 @@ export async function register(
   options: RegisterOptions = {},
 ): Promise<RegisterOutcome> {
   const line = registrationString(entry);
+  const host = hostTarget(options.hostArch ?? Deno.build.arch);
+  if (host.target !== undefined && entry.type === "M") {
+    const native = qemuTarget(host.target);
+    if (magicMatches(native.magic, entry.magic, entry.mask, entry.offset)) {
+      throw new RangeError(
+        `Cannot register binfmt_misc entry "${entry.name}": it matches this host's own ${host.target} binaries, so the kernel would hand every native program to ${entry.interpreter}`,
+      );
+    }
+  }
   const existing = await get(entry.name, options);
   if (existing !== undefined) {
     const differences = entryDifferences(existing, entry);

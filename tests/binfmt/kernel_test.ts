@@ -142,6 +142,28 @@ Deno.test(needsRoot("reset removes the entries with the prefix and nothing else"
   }
 });
 
+Deno.test(
+  needsRoot("register refuses an entry that would catch the host's own binaries"),
+  async () => {
+    const host = Deno.build.arch === "x86_64" ? "x86_64" : "aarch64";
+    await assert.rejects(
+      () => binfmt.register(testEntry(host)),
+      (e: Error) => {
+        assert.ok(e instanceof RangeError);
+        assert.match(e.message, new RegExp(`it matches this host's own ${host} binaries`));
+        return true;
+      },
+    );
+    assert.equal(await binfmt.get(`${TEST_PREFIX}${host}`), undefined);
+    // hostArch says which binaries are native: an aarch64 entry is refused on an aarch64 host.
+    await assert.rejects(
+      () => binfmt.register(testEntry("aarch64"), { hostArch: "arm64" }),
+      /it matches this host's own aarch64 binaries/,
+    );
+    assert.equal(await binfmt.get(`${TEST_PREFIX}aarch64`), undefined);
+  },
+);
+
 Deno.test(needsRoot("register checks the interpreter before writing anything"), async () => {
   const name = `${TEST_PREFIX}arm`;
   const dir = await Deno.makeTempDir();
