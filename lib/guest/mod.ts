@@ -10,3 +10,4 @@ export * from "./default_init.ts";
 export * from "./initramfs.ts";
 export * from "./modules_dep.ts";
 export * from "./tiny_guest.ts";
+export * from "./vmlinux.ts";

@@ -16,7 +16,7 @@ export type TinyGuestArch = "x86_64" | "aarch64";
 export interface TinyGuest {
   /** Guest architecture. */
   arch: TinyGuestArch;
-  /** Kernel image. */
+  /** Kernel image: on x86_64 the uncompressed, PVH-bootable `vmlinux` when setup could extract it, else `vmlinuz`. */
   kernel: string;
   /** The vmkit-built initramfs for that kernel. */
   initrd: string;
@@ -154,9 +154,12 @@ export async function tinyGuest(
     );
   }
   const dir = `${options.cacheDir ?? defaultCacheDir()}/${arch}`;
+  // setup extracts an uncompressed, PVH-bootable vmlinux on x86_64 when the kernel allows it.
+  const pvh = arch === "x86_64" &&
+    await Deno.stat(`${dir}/vmlinux`).then((info) => info.isFile, () => false);
   const guest: TinyGuest = {
     arch,
-    kernel: `${dir}/vmlinuz`,
+    kernel: pvh ? `${dir}/vmlinux` : `${dir}/vmlinuz`,
     initrd: `${dir}/initrd.img`,
     source: await kernelSource(dir),
     readyLine: GUEST_READY_LINE,
