@@ -67,6 +67,7 @@ export interface CheckOptions extends MountOptions {
  * @param options A binary to run, time limit, mount point.
  * @returns The result.
  * @throws {RangeError} When the target is unknown.
+ * @throws {Deno.errors.NotFound} When `binary` does not exist.
  *
  * @example
  * ```ts ignore
@@ -96,7 +97,15 @@ export async function check(target: string, options: CheckOptions = {}): Promise
       await Deno.chmod(path, 0o755);
       expected = PROBE_EXIT_CODE;
     }
-    const head = await readHead(path);
+    let head: Uint8Array;
+    try {
+      head = await readHead(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      throw new Deno.errors.NotFound(`Cannot check ${name}: binary ${path} does not exist`, {
+        cause: error,
+      });
+    }
     const match = (await list(options)).find((e) =>
       e.enabled && e.type === "M" && magicMatches(head, e.magic, e.mask, e.offset)
     );

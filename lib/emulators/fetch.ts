@@ -182,7 +182,7 @@ export async function fetchEmulator(
 
   // 1. The index.
   const indexUrl = `${base}/APKINDEX.tar.gz`;
-  const indexResponse = await globalThis.fetch(indexUrl, { signal });
+  const indexResponse = await get(indexUrl, signal, what);
   if (!indexResponse.ok) {
     await indexResponse.body?.cancel();
     throw new EmulatorFetchError(
@@ -233,7 +233,7 @@ export async function fetchEmulator(
 
   // 2. The package, streamed and size-checked.
   const apkUrl = `${base}/${pkg.name}-${pkg.version}.apk`;
-  const apkResponse = await globalThis.fetch(apkUrl, { signal });
+  const apkResponse = await get(apkUrl, signal, what);
   if (!apkResponse.ok || apkResponse.body === null) {
     await apkResponse.body?.cancel();
     throw new EmulatorFetchError(
@@ -363,6 +363,17 @@ export async function fetchEmulator(
     });
   }
   return { target: t.name, path, package: pkg.name, version: pkg.version, cached: false };
+}
+
+async function get(url: string, signal: AbortSignal | undefined, what: string): Promise<Response> {
+  try {
+    return await globalThis.fetch(url, { signal });
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    throw new EmulatorFetchError(`${what}: GET ${url} failed: ${(error as Error).message}`, url, {
+      cause: error,
+    });
+  }
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

@@ -214,6 +214,10 @@ Deno.test(needsRoot("check reports working, broken and unregistered targets as J
     assert.match(loongarch.error ?? "", /exited with code 1, expected exit code 42/);
     assert.equal(sparc.state, "untested");
     assert.deepEqual(JSON.parse(JSON.stringify(report)), report);
+    await assert.rejects(
+      () => binfmt.check("s390x", { binary: "/nonexistent/busybox" }),
+      /Cannot check s390x: binary \/nonexistent\/busybox does not exist/,
+    );
     const busybox = FOREIGN_BUSYBOXES.find((b) => b.deb === "s390x")!;
     const unregistered = await binfmt.check("s390x", { binary: busybox.path, args: ["true"] });
     if (unregistered.state !== "working") assert.equal(unregistered.state, "unregistered");

@@ -164,6 +164,18 @@ Deno.test("emulators.fetch names what is missing: the package, the index, the ho
       /GET .*\/v0\.0\/community\/x86_64\/APKINDEX\.tar\.gz answered 404 Not Found/,
     );
     await assert.rejects(
+      () =>
+        emulators.fetch("aarch64", {
+          mirror: "http://127.0.0.1:1/alpine",
+          hostArch: "x86_64",
+          cacheDir,
+        }),
+      (e: Error) =>
+        e instanceof EmulatorFetchError &&
+        /^Cannot fetch qemu-aarch64: GET http:\/\/127\.0\.0\.1:1\/alpine\/.*APKINDEX\.tar\.gz failed: /
+          .test(e.message),
+    );
+    await assert.rejects(
       () => emulators.fetch("aarch64", { mirror: repo.mirror, hostArch: "vax", cacheDir }),
       /Cannot fetch qemu-aarch64 for host "vax": Alpine builds for x86_64/,
     );
