@@ -15,15 +15,14 @@ export interface BinfmtStatus extends BinfmtEntry {
 }
 
 function fromHex(text: string, what: string, name: string): Uint8Array {
-  if (!/^(?:[0-9a-f]{2})*$/i.test(text)) {
+  const bytes = parsePlainHex(text);
+  if (bytes === undefined) {
     throw new TypeError(
       `Cannot parse binfmt_misc entry ${JSON.stringify(name)}: ${what} ${
         JSON.stringify(text)
       } is not hex`,
     );
   }
-  const bytes = new Uint8Array(text.length / 2);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
   return bytes;
 }
 
