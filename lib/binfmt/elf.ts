@@ -83,6 +83,52 @@ export function parseElfHeader(bytes: Uint8Array): ElfHeader {
   };
 }
 
+/** One program header (segment) of an ELF file. */
+export interface ElfSegment {
+  /** `p_type`: 1 load, 3 interpreter, 4 note, ... */
+  type: number;
+  /** `p_offset`: where the segment's bytes start in the file. */
+  offset: number;
+  /** `p_filesz`: how many bytes it has in the file. */
+  size: number;
+}
+
+/**
+ * The program headers of an ELF file.
+ *
+ * @param bytes The file's start, at least {@linkcode ElfHeader.headBytes} long.
+ * @returns Every segment, in file order.
+ * @throws {TypeError} When the bytes are not ELF or are too short to hold the program headers.
+ */
+export function elfSegments(bytes: Uint8Array): ElfSegment[] {
+  const header = parseElfHeader(bytes);
+  if (bytes.length < header.headBytes) {
+    throw new TypeError(
+      `Cannot read ELF program headers: they end at byte ${header.headBytes}, only ${bytes.length} given`,
+    );
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const le = header.endian === "little";
+  const segments: ElfSegment[] = [];
+  for (let i = 0; i < header.programHeaderCount; i++) {
+    const at = header.programHeaderOffset + i * header.programHeaderSize;
+    segments.push(
+      header.bits === 64
+        ? {
+          type: view.getUint32(at, le),
+          offset: Number(view.getBigUint64(at + 8, le)),
+          size: Number(view.getBigUint64(at + 32, le)),
+        }
+        : {
+          type: view.getUint32(at, le),
+          offset: view.getUint32(at + 4, le),
+          size: view.getUint32(at + 16, le),
+        },
+    );
+  }
+  return segments;
+}
+
 /**
  * Where an ELF file's `PT_INTERP` segment (the dynamic loader's path) is.
  *
@@ -93,25 +139,8 @@ export function parseElfHeader(bytes: Uint8Array): ElfHeader {
 export function elfInterpreterRange(
   bytes: Uint8Array,
 ): { offset: number; size: number } | undefined {
-  const header = parseElfHeader(bytes);
-  if (bytes.length < header.headBytes) {
-    throw new TypeError(
-      `Cannot read ELF program headers: they end at byte ${header.headBytes}, only ${bytes.length} given`,
-    );
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const le = header.endian === "little";
-  for (let i = 0; i < header.programHeaderCount; i++) {
-    const at = header.programHeaderOffset + i * header.programHeaderSize;
-    if (view.getUint32(at, le) !== PT_INTERP) continue;
-    return header.bits === 64
-      ? {
-        offset: Number(view.getBigUint64(at + 8, le)),
-        size: Number(view.getBigUint64(at + 32, le)),
-      }
-      : { offset: view.getUint32(at + 4, le), size: view.getUint32(at + 16, le) };
-  }
-  return undefined;
+  const segment = elfSegments(bytes).find((s) => s.type === PT_INTERP);
+  return segment === undefined ? undefined : { offset: segment.offset, size: segment.size };
 }
 
 /**

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { type ElfSegment, elfSegments, parseElfHeader } from "../binfmt/elf.ts";
 import { gunzipMember } from "../emulators/gzip_members.ts";
 
 const LZ4_LEGACY_MAGIC = 0x184c2102;
@@ -98,18 +99,19 @@ export function lz4LegacyDecompress(input: Uint8Array, size?: number): Uint8Arra
  * @returns Whether it has the note.
  */
 export function hasPvhEntry(elf: Uint8Array): boolean {
-  if (elf.length < 64 || elf[0] !== 0x7f || elf[1] !== 0x45 || elf[4] !== 2 || elf[5] !== 1) {
-    return false;
+  let segments: ElfSegment[];
+  try {
+    const header = parseElfHeader(elf);
+    if (header.bits !== 64 || header.endian !== "little") return false;
+    segments = elfSegments(elf);
+  } catch {
+    return false; // not ELF, or truncated
   }
   const view = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
-  const phoff = Number(view.getBigUint64(32, true));
-  const phentsize = view.getUint16(54, true);
-  const phnum = view.getUint16(56, true);
-  for (let p = 0; p < phnum; p++) {
-    const ph = phoff + p * phentsize;
-    if (ph + 56 > elf.length || view.getUint32(ph, true) !== PT_NOTE) continue;
-    let at = Number(view.getBigUint64(ph + 8, true));
-    const end = at + Number(view.getBigUint64(ph + 32, true));
+  for (const segment of segments) {
+    if (segment.type !== PT_NOTE) continue;
+    let at = segment.offset;
+    const end = at + segment.size;
     while (at + 12 <= end && end <= elf.length) {
       const nameSize = view.getUint32(at, true);
       const descSize = view.getUint32(at + 4, true);
