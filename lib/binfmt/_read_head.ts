@@ -1,5 +1,6 @@
 // Reads the start of a file: enough for binfmt_misc's magic and, for ELF files, the program
 // headers, so that elfTarget and elfInterpreter have what they need.
+import { concatBytes } from "../_bytes.ts";
 import { elfInterpreterRange, parseElfHeader } from "./elf.ts";
 
 const FIRST = 128;
@@ -24,11 +25,7 @@ export async function readHead(path: string): Promise<Uint8Array> {
 
 async function extend(file: Deno.FsFile, head: Uint8Array, end: number): Promise<Uint8Array> {
   if (end <= head.length || end > MAX_HEAD) return head;
-  const rest = await readUpTo(file, end - head.length);
-  const all = new Uint8Array(head.length + rest.length);
-  all.set(head);
-  all.set(rest, head.length);
-  return all;
+  return concatBytes([head, await readUpTo(file, end - head.length)]);
 }
 
 async function readUpTo(file: Deno.FsFile, size: number): Promise<Uint8Array> {

@@ -6,6 +6,7 @@
  */
 
 import { createTarDecoder } from "modern-tar";
+import { concatBytes } from "../_bytes.ts";
 import { envVar } from "../_env.ts";
 import { parseElfHeader } from "../binfmt/elf.ts";
 import { qemuTarget, type QemuTargetName } from "../binfmt/targets.ts";
@@ -194,7 +195,7 @@ export async function fetchEmulator(
   let indexText: string | undefined;
   try {
     const tar = await Promise.all((await gzipMembers(indexBytes)).map(gunzipMember));
-    for await (const entry of readTar(concat(tar))) {
+    for await (const entry of readTar(concatBytes(tar))) {
       if (entry.name === "APKINDEX") indexText = new TextDecoder().decode(await entry.bytes());
       else await entry.skip();
     }
@@ -374,16 +375,6 @@ async function get(url: string, signal: AbortSignal | undefined, what: string): 
       cause: error,
     });
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length;
-  }
-  return all;
 }
 
 interface TarFile {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { concatBytes } from "../_bytes.ts";
+
 /** Ownership, permission and time fields shared by every cpio entry. */
 export interface CpioEntryOptions {
   /** Permission bits (`0o755`); the file type bits are set by the writer. */
@@ -174,12 +176,7 @@ export class CpioWriter {
   finish(): Uint8Array {
     this.#header("TRAILER!!!", 0, 0, {}, 0, 0, 0, 0);
     this.#finished = true;
-    const out = new Uint8Array(this.#length);
-    let offset = 0;
-    for (const part of this.#parts) {
-      out.set(part, offset);
-      offset += part.length;
-    }
+    const out = concatBytes(this.#parts, this.#length);
     this.#parts = [];
     return out;
   }

@@ -2,6 +2,7 @@
 // built here, in Alpine's layout (signature, control and data gzip members), served by
 // Deno.serve on 127.0.0.1, with switches for the failures a real mirror can produce.
 import { packTar } from "modern-tar";
+import { concatBytes } from "../../lib/_bytes.ts";
 import { gzip } from "../../lib/guest/_gzip.ts";
 
 function encodeBase64(bytes: Uint8Array): string {
@@ -12,16 +13,6 @@ function encodeBase64(bytes: Uint8Array): string {
 
 function segment(tar: Uint8Array): Uint8Array {
   return tar.subarray(0, tar.length - 1024); // a tar segment has no end-of-archive blocks
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
-  return all;
 }
 
 async function signatureMember(): Promise<Uint8Array> {
@@ -68,7 +59,7 @@ export async function buildApk(
   return {
     name,
     version,
-    bytes: concat(await signatureMember(), control, data),
+    bytes: concatBytes([await signatureMember(), control, data]),
     checksum: `Q1${encodeBase64(digest)}`,
   };
 }
@@ -98,7 +89,7 @@ export async function buildIndex(
       { header: { name: "APKINDEX", size: new TextEncoder().encode(text).length }, body: text },
     ]),
   );
-  return concat(await signatureMember(), index);
+  return concatBytes([await signatureMember(), index]);
 }
 
 /** How the server misbehaves for .apk requests. */
