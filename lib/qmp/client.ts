@@ -14,6 +14,41 @@ import {
   QmpTimeoutError,
 } from "./errors.ts";
 import { type QmpEvent, QmpEventStream, type QmpEventStreamOptions } from "./event_stream.ts";
+import type { QmpCommands, QmpEvents } from "./qapi.ts";
+
+/** Every command name the generated QAPI types know (see `lib/qmp/qapi.ts`). */
+export type QmpCommandName = keyof QmpCommands;
+/** Every event name the generated QAPI types know. */
+export type QmpEventName = keyof QmpEvents;
+/** The arguments of a command, from the QAPI schema. */
+export type QmpArguments<C extends QmpCommandName> = QmpCommands[C]["arguments"];
+/** The return value of a command, from the QAPI schema. */
+export type QmpReturn<C extends QmpCommandName> = QmpCommands[C]["return"];
+
+/** An event with its `data` typed from the QAPI schema. */
+export interface TypedQmpEvent<E extends QmpEventName> {
+  /** Event name. */
+  event: E;
+  /** Event data. */
+  data: QmpEvents[E];
+  /** When QEMU emitted it. */
+  timestamp: QmpEvent["timestamp"];
+}
+
+/** What {@linkcode QmpClient.waitForEvent} resolves with: typed for a known event name. */
+export type QmpEventOf<E extends string> = E extends QmpEventName ? TypedQmpEvent<E> : QmpEvent;
+
+/** What a command resolves with: typed for a known command name, `unknown` otherwise. */
+export type QmpResultOf<C extends string> = C extends QmpCommandName ? QmpReturn<C> : unknown;
+
+/**
+ * The arguments and options after a command name: `args` is required when the command has
+ * required arguments, typed for a known command, and any JSON object for an unknown one.
+ */
+export type QmpExecuteRest<C extends string> = C extends QmpCommandName
+  ? Record<string, never> extends QmpArguments<C> ? [args?: QmpArguments<C>, options?: WaitOptions]
+  : [args: QmpArguments<C>, options?: WaitOptions]
+  : [args?: Record<string, unknown>, options?: WaitOptions];
 
 /** QEMU's version, from the QMP greeting. */
 export interface QemuVersion {
@@ -36,18 +71,19 @@ export interface QmpConnectOptions extends WaitOptions {
 }
 
 /** Options of {@linkcode QmpClient.waitForEvent}. */
-export interface WaitForEventOptions extends WaitOptions {
+export interface WaitForEventOptions<E = QmpEvent> extends WaitOptions {
   /**
    * Which event to accept: a predicate, or an object whose entries must all equal (deeply) the
    * event's `data` entries, such as `{ device: "disk1" }`.
    */
-  match?: ((event: QmpEvent) => boolean) | Record<string, unknown>;
+  match?: ((event: E) => boolean) | Record<string, unknown>;
 }
 
 /** Options of {@linkcode QmpClient.executeAndWait}. */
-export interface ExecuteAndWaitOptions extends WaitForEventOptions {
+export interface ExecuteAndWaitOptions<E extends string = string>
+  extends WaitForEventOptions<QmpEventOf<E>> {
   /** Name of the event to wait for. */
-  event: string;
+  event: E;
 }
 
 const DEFAULT_CONNECT_TIMEOUT = 10_000;
@@ -97,10 +133,10 @@ export function parseQmpAddress(
 
 function matches(
   event: QmpEvent,
-  match: WaitForEventOptions["match"],
+  match: WaitForEventOptions<never>["match"],
 ): boolean {
   if (match === undefined) return true;
-  if (typeof match === "function") return match(event);
+  if (typeof match === "function") return (match as (event: QmpEvent) => boolean)(event);
   const data = event.data ?? {};
   return Object.entries(match).every(([key, value]) => deepEqual(data[key], value));
 }
@@ -218,7 +254,7 @@ export class QmpClient implements AsyncDisposable {
       );
       const offered = ((greeting.QMP as Record<string, unknown>)?.capabilities ?? []) as string[];
       const enable = options.oob !== false && offered.includes("oob") ? ["oob"] : [];
-      await client.execute(
+      await client.#execute(
         "qmp_capabilities",
         enable.length > 0 ? { enable } : undefined,
         { signal: options.signal, timeout },
@@ -299,21 +335,35 @@ export class QmpClient implements AsyncDisposable {
   }
 
   /**
-   * Sends a command and resolves with its `return` value.
+   * Sends a command and resolves with its `return` value. For a command of the QAPI schema
+   * (`lib/qmp/qapi.ts`) the arguments and the result are typed; any other name is sent as is,
+   * with any JSON object as arguments.
    *
    * @param command Command name, such as `"query-status"`.
-   * @param args Its arguments.
-   * @param options Time limit and signal; on either the command is forgotten here, though QEMU
-   *   may still carry it out.
+   * @param rest The arguments (required when the command has required ones), then time limit
+   *   and signal; on either the command is forgotten here, though QEMU may still carry it out.
    * @returns The command's `return` value.
    * @throws {QmpError} When QEMU answers with an error (class, description, command kept).
    * @throws {QmpTimeoutError} When no reply comes within `timeout`.
    * @throws {QmpDisconnectedError} When the connection closes first (a `quit` still resolves).
+   *
+   * @example Typed arguments and result
+   * ```ts ignore
+   * const { status } = await qmp.execute("query-status");
+   * await qmp.execute("blockdev-add", {
+   *   driver: "qcow2", "node-name": "disk1", file: { driver: "file", filename: "/tmp/disk.qcow2" },
+   * });
+   * ```
    */
-  execute(
+  execute<C extends string>(command: C, ...rest: QmpExecuteRest<C>): Promise<QmpResultOf<C>> {
+    const [args, options = {}] = rest as [Record<string, unknown> | undefined, WaitOptions?];
+    return this.#execute(command, args, options) as Promise<QmpResultOf<C>>;
+  }
+
+  #execute(
     command: string,
-    args?: Record<string, unknown>,
-    options: WaitOptions = {},
+    args: Record<string, unknown> | undefined,
+    options: WaitOptions,
   ): Promise<unknown> {
     if (typeof command !== "string" || command === "") {
       return Promise.reject(
@@ -374,9 +424,7 @@ export class QmpClient implements AsyncDisposable {
    * @returns What HMP printed.
    */
   async hmp(commandLine: string, options: WaitOptions = {}): Promise<string> {
-    return String(
-      await this.execute("human-monitor-command", { "command-line": commandLine }, options),
-    );
+    return await this.execute("human-monitor-command", { "command-line": commandLine }, options);
   }
 
   /**
@@ -400,20 +448,31 @@ export class QmpClient implements AsyncDisposable {
 
   /**
    * Waits for the next event of a name (matching `match`, if given) that arrives from now on.
+   * For an event of the QAPI schema, `data` is typed.
    *
    * @param name The event name.
    * @param options Match, time limit and signal.
    * @returns The event.
    * @throws {QmpTimeoutError} When no such event comes within `timeout`.
    * @throws {QmpDisconnectedError} When the connection closes first.
+   *
+   * @example
+   * ```ts ignore
+   * const event = await qmp.waitForEvent("DEVICE_DELETED", { match: { device: "disk1" } });
+   * console.log(event.data.path);
+   * ```
    */
-  waitForEvent(name: string, options: WaitForEventOptions = {}): Promise<QmpEvent> {
-    return this.#waitForEvent(name, options).promise;
+  waitForEvent<E extends string>(
+    name: E,
+    options: WaitForEventOptions<QmpEventOf<E>> = {},
+  ): Promise<QmpEventOf<E>> {
+    return this.#waitForEvent(name, options as WaitForEventOptions<never>)
+      .promise as Promise<QmpEventOf<E>>;
   }
 
   #waitForEvent(
     name: string,
-    options: WaitForEventOptions,
+    options: WaitForEventOptions<never>,
   ): { promise: Promise<QmpEvent>; cancel: () => void } {
     checkTimeout(`wait for QMP event "${name}"`, options.timeout);
     const stream = this.events({ names: [name], capacity: 1 << 30 });
@@ -453,16 +512,19 @@ export class QmpClient implements AsyncDisposable {
    * });
    * ```
    */
-  async executeAndWait(
-    command: string,
-    args: Record<string, unknown> | undefined,
-    options: ExecuteAndWaitOptions,
-  ): Promise<{ reply: unknown; event: QmpEvent }> {
-    const waiting = this.#waitForEvent(options.event, options);
+  async executeAndWait<C extends string, E extends string>(
+    command: C,
+    args: QmpExecuteRest<C>[0],
+    options: ExecuteAndWaitOptions<E>,
+  ): Promise<{ reply: QmpResultOf<C>; event: QmpEventOf<E> }> {
+    const waiting = this.#waitForEvent(options.event, options as WaitForEventOptions<never>);
     waiting.promise.catch(() => {});
     try {
-      const reply = await this.execute(command, args, options);
-      return { reply, event: await waiting.promise };
+      const reply = await this.#execute(command, args as Record<string, unknown>, options);
+      return {
+        reply: reply as QmpResultOf<C>,
+        event: await waiting.promise as QmpEventOf<E>,
+      };
     } finally {
       waiting.cancel();
     }

@@ -6,3 +6,4 @@
 export * from "./client.ts";
 export * from "./errors.ts";
 export * from "./event_stream.ts";
+export * from "./qapi.ts";

@@ -24,9 +24,10 @@ Deno.test("QmpClient keeps QEMU's error class, description and the command sent"
   assert.equal(error.errorClass, "CommandNotFound");
   assert.match(error.desc, /no-such-command/);
   assert.deepEqual(error.command, { execute: "no-such-command", arguments: { x: 1 } });
+  // @ts-expect-error: "stop" takes no arguments; QEMU says so at run time too
   const typed = await qmp.execute("stop", { bogus: true }).catch((e) => e);
   assert.ok(typed instanceof QmpError && typed.errorClass === "GenericError", String(typed));
-  assert.equal((await qmp.execute("query-status") as { status: string }).status, "running");
+  assert.equal((await qmp.execute("query-status")).status, "running");
 });
 
 Deno.test("QmpClient matches 1000 concurrent replies by id", async () => {
@@ -97,7 +98,7 @@ Deno.test("QmpClient resolves quit even when the EOF races its reply", async () 
 Deno.test("QmpClient connects over TCP", async () => {
   await using peer = await startQemuPeer({ tcp: true });
   await using qmp = await QmpClient.connect(peer.address, { timeout: 5000 });
-  assert.equal((await qmp.execute("query-status") as { status: string }).status, "running");
+  assert.equal((await qmp.execute("query-status")).status, "running");
 });
 
 Deno.test("QmpClient.connect names the socket it cannot reach and checks the address", async () => {
