@@ -39,6 +39,10 @@ export interface SchemaSource {
   version: QemuVersion;
 }
 
+// Commands QEMU declares with `'gen': false` that take more than their schema lists: device_add
+// also takes every property of the device it adds, which no schema can enumerate.
+const OPEN_ARGUMENTS = new Set(["device_add"]);
+
 const JSON_TYPES: Record<string, string> = {
   string: "string",
   int: "number",
@@ -190,7 +194,8 @@ export function generateQapiModule(
   }
 
   const commandLines = commands.map((command) => {
-    const args = command["arg-type"] ? ref(command["arg-type"]) : "Record<string, never>";
+    let args = command["arg-type"] ? ref(command["arg-type"]) : "Record<string, never>";
+    if (OPEN_ARGUMENTS.has(command.name)) args += " & Record<string, unknown>";
     const ret = command["ret-type"] ? ref(command["ret-type"]) : "Record<string, never>";
     return `${doc(command.features, "  ")}  ${
       JSON.stringify(command.name)

@@ -117,7 +117,10 @@ export interface QmpCommands {
     arguments: DeviceListPropertiesArguments;
     return: DeviceListPropertiesReturnItem[];
   };
-  "device_add": { arguments: DeviceAddArguments; return: Record<string, never> };
+  "device_add": {
+    arguments: DeviceAddArguments & Record<string, unknown>;
+    return: Record<string, never>;
+  };
   "device_del": { arguments: DeviceDelArguments; return: Record<string, never> };
   "display-reload": { arguments: DisplayReloadArguments; return: Record<string, never> };
   "display-update": { arguments: DisplayUpdateArguments; return: Record<string, never> };

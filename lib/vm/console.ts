@@ -118,6 +118,15 @@ export class Console {
   }
 
   /**
+   * Tells the console that the guest's shell is already at its prompt, so the first `exec` does
+   * not wait for one: after a live migration the prompt was printed on the source's console.
+   * `Vm.migrateTo` calls it on the destination.
+   */
+  assumePrompt(): void {
+    this.#ready = Promise.resolve();
+  }
+
+  /**
    * A stream of the console's bytes: everything so far, then what comes, until it closes.
    *
    * @returns A new readable stream; each call gives an independent one.

@@ -30,3 +30,88 @@ export class VmLaunchError extends Error {
     if (details.exit !== undefined) this.exit = details.exit;
   }
 }
+
+/** What {@linkcode VmCheckError} found missing from the installed QEMU. */
+export interface MissingFeature {
+  /** What kind of thing: a machine type, device, object type, CPU model or accelerator. */
+  kind: "machine" | "device" | "object" | "cpu" | "accel";
+  /** Its name as the VM asked for it. */
+  name: string;
+  /** Names the installed QEMU has that look alike, if any. */
+  similar: string[];
+}
+
+/** The installed QEMU lacks something the VM needs (`builder.check()`), found before launch. */
+export class VmCheckError extends Error {
+  override readonly name = "VmCheckError";
+  /** The QEMU binary checked. */
+  readonly binary: string;
+  /** Everything missing. */
+  readonly missing: readonly MissingFeature[];
+
+  /**
+   * @param binary The QEMU binary checked.
+   * @param missing Everything missing.
+   */
+  constructor(binary: string, missing: readonly MissingFeature[]) {
+    const help = [...new Set(missing.map((m) => `"${binary} -${m.kind} help"`))].join(", ");
+    super(
+      `Cannot launch VM with ${binary}: it lacks ${
+        missing.map((m) =>
+          `${m.kind} "${m.name}"${
+            m.similar.length > 0
+              ? ` (it has ${m.similar.map((s) => `"${s}"`).join(", ")})`
+              : ""
+          }`
+        ).join(", ")
+      }; ${help} lists what it has`,
+    );
+    this.binary = binary;
+    this.missing = missing;
+  }
+}
+
+/** A QEMU background job (snapshot, block job) ended with an error, or was cancelled. */
+export class VmJobError extends Error {
+  override readonly name = "VmJobError";
+  /** The job id. */
+  readonly jobId: string;
+  /** The command that started it. */
+  readonly command: string;
+  /** QEMU's description of the failure. */
+  readonly error: string;
+
+  /**
+   * @param command The command that started the job.
+   * @param jobId The job id.
+   * @param error QEMU's description of the failure.
+   * @param options The cause.
+   */
+  constructor(command: string, jobId: string, error: string, options: { cause?: unknown } = {}) {
+    super(`QEMU job "${jobId}" (${command}) failed: ${error}`, options);
+    this.jobId = jobId;
+    this.command = command;
+    this.error = error;
+  }
+}
+
+/** A live migration failed or was cancelled; the source VM keeps running. */
+export class VmMigrationError extends Error {
+  override readonly name = "VmMigrationError";
+  /** The migration's final status (`"failed"`, `"cancelled"`). */
+  readonly status: string;
+  /** Where it was going. */
+  readonly uri: string;
+
+  /**
+   * @param uri Where the migration was going.
+   * @param status Its final status.
+   * @param reason QEMU's description, or why it was cancelled.
+   * @param options The cause.
+   */
+  constructor(uri: string, status: string, reason: string, options: { cause?: unknown } = {}) {
+    super(`Cannot migrate to "${uri}": ${reason}`, options);
+    this.status = status;
+    this.uri = uri;
+  }
+}

@@ -12,6 +12,7 @@ import { Vm } from "./vm.ts";
 import { envVar } from "../_env.ts";
 import { archProfile } from "./arch.ts";
 import { spawnQemu } from "./_spawn.ts";
+import { preflight } from "./preflight.ts";
 
 /** Options of `launch()`. */
 export interface LaunchOptions extends WaitOptions {
@@ -28,6 +29,11 @@ export interface LaunchOptions extends WaitOptions {
   runtimeDirBase?: string;
   /** The guest's shell prompt, for `console.exec`. Default: `#` or `$` and a space at the end. */
   prompt?: RegExp;
+  /**
+   * Check the VM against the installed QEMU first (`builder.check()`), so a missing device or
+   * machine type is reported as a `VmCheckError` before anything starts. Default false.
+   */
+  check?: boolean;
 }
 
 function runtimeBase(): string {
@@ -58,6 +64,12 @@ export async function launchVm(builder: VmBuilder, options: LaunchOptions = {}):
     }
   }
   const accel = builder.resolveAccel();
+  if (options.check) {
+    await preflight(builder.binary, builder.toArgv({ accel: accel.accel }), {
+      timeout,
+      signal: options.signal,
+    });
+  }
   let runtimeDir: string;
   if (options.runtimeDir !== undefined) {
     runtimeDir = options.runtimeDir;
@@ -108,5 +120,8 @@ export async function launchVm(builder: VmBuilder, options: LaunchOptions = {}):
     exited: spawned.exited,
     release: spawned.release,
     launchedAt: spawned.launchedAt,
+    hotplug: builder.hotplug,
+    transport: builder.transport,
+    memoryHotplug: builder.hasMemoryHotplug,
   });
 }

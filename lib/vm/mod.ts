@@ -8,7 +8,23 @@ export * from "./arch.ts";
 export * from "./builder.ts";
 export * from "./console.ts";
 export * from "./errors.ts";
+export type { DumpOptions, ScreendumpOptions } from "./dump.ts";
+export type {
+  AddCpuOptions,
+  AddDiskOptions,
+  AddMemoryOptions,
+  AddNicOptions,
+  HotplugCpu,
+  HotplugDisk,
+  HotpluggableCpu,
+  HotplugMemory,
+  HotplugNic,
+  RemoveDeviceOptions,
+} from "./hotplug.ts";
+export type { MigrateOptions, MigrationStats } from "./migration.ts";
+export type { SnapshotInfo, SnapshotOptions } from "./snapshot.ts";
 export * from "./launch.ts";
+export * from "./preflight.ts";
 export * from "./probe.ts";
 export * from "./qemu_opts.ts";
 export * from "./size.ts";

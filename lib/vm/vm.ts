@@ -8,6 +8,41 @@ import { checkTimeout } from "../_deadline.ts";
 import type { QmpClient } from "../qmp/client.ts";
 import type { Console } from "./console.ts";
 import type { AccelChoice } from "./accel.ts";
+import type { VirtioTransport } from "./arch.ts";
+import type { HotplugKind } from "./builder.ts";
+import type { QmpReturn } from "../qmp/client.ts";
+import { QmpError } from "../qmp/errors.ts";
+import {
+  addCpu,
+  type AddCpuOptions,
+  addDisk,
+  type AddDiskOptions,
+  addMemory,
+  type AddMemoryOptions,
+  addNic,
+  type AddNicOptions,
+  type HotplugContext,
+  type HotplugCpu,
+  type HotplugDisk,
+  type HotpluggableCpu,
+  type HotplugMemory,
+  type HotplugNic,
+  type RemoveDeviceOptions,
+  removeDisk,
+  removeNic,
+} from "./hotplug.ts";
+import {
+  deleteSnapshot,
+  listSnapshots,
+  loadSnapshot,
+  saveSnapshot,
+  type SnapshotInfo,
+  type SnapshotOptions,
+} from "./snapshot.ts";
+import { migrate, type MigrateOptions, type MigrationStats } from "./migration.ts";
+import { dumpGuestMemory, type DumpOptions, screendump, type ScreendumpOptions } from "./dump.ts";
+import { parseSize } from "./size.ts";
+import type { WaitOptions } from "../_deadline.ts";
 
 /** How QEMU exited. */
 export interface VmExit {
@@ -57,7 +92,13 @@ export interface VmParts {
   exited: Promise<VmExit>;
   release: () => void;
   launchedAt: number;
+  hotplug: HotplugKind;
+  transport: VirtioTransport;
+  memoryHotplug: boolean;
 }
+
+/** The VM's run state, from `query-status`. */
+export type VmStatus = QmpReturn<"query-status">["status"];
 
 /**
  * A running QEMU. Dispose of it (`await using`) to shut it down and remove its runtime
@@ -65,6 +106,7 @@ export interface VmParts {
  */
 export class Vm implements AsyncDisposable {
   readonly #parts: VmParts;
+  readonly #hotplug: HotplugContext;
   #exit?: VmExit;
   #disposed?: Promise<void>;
   #shutdown?: Promise<ShutdownResult>;
@@ -76,6 +118,14 @@ export class Vm implements AsyncDisposable {
    */
   constructor(parts: VmParts) {
     this.#parts = parts;
+    this.#hotplug = {
+      qmp: parts.qmp,
+      hotplug: parts.hotplug,
+      transport: parts.transport,
+      memoryHotplug: parts.memoryHotplug,
+      portUse: new Map(),
+      added: new Map(),
+    };
     parts.exited.then((exit) => (this.#exit = exit));
   }
 
@@ -142,6 +192,280 @@ export class Vm implements AsyncDisposable {
       if (!(error instanceof TypeError)) throw error;
       // TypeError: the child has already exited.
     }
+  }
+
+  /**
+   * The run state: `"running"`, `"paused"`, `"inmigrate"`, `"postmigrate"`, `"shutdown"`...
+   *
+   * @param options Time limit and signal.
+   * @returns The status.
+   */
+  async status(options: WaitOptions = {}): Promise<VmStatus> {
+    return (await this.qmp.execute("query-status", undefined, options)).status;
+  }
+
+  /**
+   * Stops the guest's CPUs (QMP `stop`); the guest keeps its state and its clock stops.
+   *
+   * @param options Time limit and signal.
+   */
+  async pause(options: WaitOptions = {}): Promise<void> {
+    await this.qmp.execute("stop", undefined, options);
+  }
+
+  /**
+   * Starts the guest's CPUs again (QMP `cont`).
+   *
+   * @param options Time limit and signal.
+   */
+  async resume(options: WaitOptions = {}): Promise<void> {
+    await this.qmp.execute("cont", undefined, options);
+  }
+
+  /**
+   * Resets the machine, as the reset button does (QMP `system_reset`); the guest reboots.
+   *
+   * @param options Time limit and signal.
+   */
+  async reset(options: WaitOptions = {}): Promise<void> {
+    await this.qmp.execute("system_reset", undefined, options);
+  }
+
+  /**
+   * Hot-adds a disk (virtio-blk): `blockdev-add`, then `device_add` into a free hotplug slot.
+   *
+   * @param file The image file.
+   * @param options Format (detected by default), id, read-only, serial, time limit, signal.
+   * @returns The disk's id, format and slot.
+   * @throws {Deno.errors.NotFound} When the file does not exist.
+   * @throws {RangeError} When no hotplug slot is free (build with `.hotplugSlots(n)`), or the
+   *   machine cannot hotplug.
+   * @throws {QmpError} When QEMU refuses (a used id, an unreadable image); nothing is left
+   *   half-added.
+   *
+   * @example
+   * ```ts ignore
+   * const disk = await guest.addDisk("/tmp/data.qcow2");
+   * await guest.removeDisk(disk.id);
+   * ```
+   */
+  addDisk(file: string, options: AddDiskOptions = {}): Promise<HotplugDisk> {
+    return addDisk(this.#hotplug, file, options);
+  }
+
+  /**
+   * Removes a disk: `device_del`, waits until the guest lets go (`DEVICE_DELETED`), then
+   * `blockdev-del` for a disk added with {@linkcode Vm.addDisk}.
+   *
+   * @param id The disk's device id.
+   * @param options Time limit (default 10 s) and signal.
+   * @throws {QmpError} With class `DeviceNotFound` when there is no such device.
+   * @throws {QmpTimeoutError} When the guest does not release it in time.
+   */
+  removeDisk(id: string, options: RemoveDeviceOptions = {}): Promise<void> {
+    return removeDisk(this.#hotplug, id, options);
+  }
+
+  /**
+   * Hot-adds a network card (virtio-net): `netdev_add`, then `device_add`.
+   *
+   * @param options Backend (user-mode by default, or tap), MAC, id, time limit, signal.
+   * @returns Its id, MAC and slot.
+   * @throws {RangeError} When no hotplug slot is free, or the machine cannot hotplug.
+   * @throws {QmpError} When QEMU refuses; nothing is left half-added.
+   */
+  addNic(options: AddNicOptions = {}): Promise<HotplugNic> {
+    return addNic(this.#hotplug, options);
+  }
+
+  /**
+   * Removes a network card: `device_del`, waits for `DEVICE_DELETED`, then `netdev_del`.
+   *
+   * @param id The card's device id.
+   * @param options Time limit (default 10 s) and signal.
+   * @throws {QmpError} With class `DeviceNotFound` when there is no such device.
+   * @throws {QmpTimeoutError} When the guest does not release it in time.
+   */
+  removeNic(id: string, options: RemoveDeviceOptions = {}): Promise<void> {
+    return removeNic(this.#hotplug, id, options);
+  }
+
+  /**
+   * The CPU slots of the machine, plugged (with `qom-path`) or free.
+   *
+   * @param options Time limit and signal.
+   * @returns `query-hotpluggable-cpus`.
+   */
+  hotpluggableCpus(options: WaitOptions = {}): Promise<HotpluggableCpu[]> {
+    return this.qmp.execute("query-hotpluggable-cpus", undefined, options);
+  }
+
+  /**
+   * Hot-adds a CPU, into the slot given by socket/die/core/thread or the first free one. The
+   * guest sees it offline until it writes 1 to `/sys/devices/system/cpu/cpuN/online`.
+   *
+   * @param options Slot, id, time limit, signal.
+   * @returns The CPU's id, type and place.
+   * @throws {RangeError} When no slot is free (build with `.smp({ cpus, maxcpus })`).
+   */
+  addCpu(options: AddCpuOptions = {}): Promise<HotplugCpu> {
+    return addCpu(this.#hotplug, options);
+  }
+
+  /**
+   * Hot-adds a DIMM of RAM. The guest onlines it itself when its kernel runs with
+   * `memhp_default_state=online`.
+   *
+   * @param size Such as `"128M"`.
+   * @param options Id, time limit, signal.
+   * @returns The DIMM's id, backend and size.
+   * @throws {RangeError} When the VM has no free DIMM slot or room under its `max` (build with
+   *   `.memory(size, { slots, max })`).
+   */
+  addMemory(size: string | number, options: AddMemoryOptions = {}): Promise<HotplugMemory> {
+    return addMemory(this.#hotplug, size, options);
+  }
+
+  /**
+   * Asks the guest's balloon driver to bring the guest's memory to `size` (QMP `balloon`).
+   *
+   * @param size The target, such as `"128M"`.
+   * @param options Time limit and signal.
+   * @throws {TypeError} When the VM has no balloon device (build with `.balloon()`).
+   */
+  async setBalloon(size: string | number, options: WaitOptions = {}): Promise<void> {
+    const value = parseSize("balloon target", size);
+    await this.#balloon(() => this.qmp.execute("balloon", { value }, options));
+  }
+
+  /**
+   * The guest's memory as the balloon reports it, in bytes (QMP `query-balloon`).
+   *
+   * @param options Time limit and signal.
+   * @returns Bytes.
+   * @throws {TypeError} When the VM has no balloon device (build with `.balloon()`).
+   */
+  async balloonSize(options: WaitOptions = {}): Promise<number> {
+    return (await this.#balloon(() => this.qmp.execute("query-balloon", undefined, options)))
+      .actual;
+  }
+
+  async #balloon<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof QmpError && error.errorClass === "DeviceNotActive") {
+        throw new TypeError(
+          "Cannot use the balloon: the VM has no balloon device; build it with .balloon()",
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Saves a snapshot of the running VM (RAM, devices and every writable disk, which must all
+   * be qcow2) under a new tag, with QEMU's `snapshot-save` job.
+   *
+   * @param tag The snapshot's name.
+   * @param options Time limit (default 120 s) and signal.
+   * @returns The snapshot as the disk lists it.
+   * @throws {TypeError} When a writable disk is not qcow2, there is none, or the tag exists.
+   * @throws {VmJobError} When QEMU's job fails.
+   */
+  saveSnapshot(tag: string, options: SnapshotOptions = {}): Promise<SnapshotInfo> {
+    return saveSnapshot(this.qmp, tag, options);
+  }
+
+  /**
+   * Restores a snapshot; a running VM goes on running from there.
+   *
+   * @param tag The snapshot's name.
+   * @param options Time limit (default 120 s) and signal.
+   * @throws {RangeError} When there is no such snapshot.
+   * @throws {VmJobError} When QEMU's job fails.
+   */
+  loadSnapshot(tag: string, options: SnapshotOptions = {}): Promise<void> {
+    return loadSnapshot(this.qmp, tag, options);
+  }
+
+  /**
+   * Deletes a snapshot from every disk that holds it.
+   *
+   * @param tag The snapshot's name.
+   * @param options Time limit (default 60 s) and signal.
+   * @throws {RangeError} When there is no such snapshot.
+   */
+  deleteSnapshot(tag: string, options: SnapshotOptions = {}): Promise<void> {
+    return deleteSnapshot(this.qmp, tag, options);
+  }
+
+  /**
+   * The snapshots of the disk that holds VM state.
+   *
+   * @returns Tag, state size, date and guest clock of each.
+   */
+  snapshots(): Promise<SnapshotInfo[]> {
+    return listSnapshots(this.qmp);
+  }
+
+  /**
+   * Live-migrates this VM to another QEMU, over a unix socket in the destination's runtime
+   * directory. The destination is a VM launched from the same builder plus `.incoming()`; a
+   * string is a QEMU migration URI (`unix:PATH`, `tcp:HOST:PORT`, `exec:...`) of a destination
+   * that is already listening. On success the destination runs and this VM quits (unless
+   * `keepSource`); on failure, timeout or abort this VM keeps running.
+   *
+   * @param destination The destination VM, or a migration URI.
+   * @param options Time limit, signal (both cancel the migration), maxDowntime, keepSource.
+   * @returns Total time, downtime, bytes sent.
+   * @throws {TypeError} When the destination VM is not waiting for a migration.
+   * @throws {VmMigrationError} When the migration fails or is cancelled.
+   *
+   * @example
+   * ```ts ignore
+   * const builder = vm({ arch: "x86_64" }).memory("256M").kernel(kernel, { initrd });
+   * await using source = await builder.launch();
+   * await using destination = await builder.incoming().launch();
+   * const stats = await source.migrateTo(destination, { timeout: 60_000 });
+   * console.log(stats.downtimeMs, (await destination.console.exec("uptime")).output);
+   * ```
+   */
+  async migrateTo(destination: Vm | string, options: MigrateOptions = {}): Promise<MigrationStats> {
+    if (destination === this) throw new TypeError("Cannot migrate a VM to itself");
+    const target = typeof destination === "string"
+      ? { uri: destination }
+      : { uri: `unix:${destination.runtimeDir}/migration.sock`, qmp: destination.qmp };
+    if (typeof destination !== "string" && destination.hasExited) {
+      throw new TypeError("Cannot migrate to a VM that has exited");
+    }
+    const stats = await migrate(this.qmp, target, options);
+    if (typeof destination !== "string") destination.console.assumePrompt();
+    if (!options.keepSource) await this.shutdown({ timeout: 0 });
+    return stats;
+  }
+
+  /**
+   * Writes the guest's memory to a file (ELF by default, for gdb or crash).
+   *
+   * @param path The file to write (QEMU writes it).
+   * @param options Format, time limit (default 120 s), signal.
+   * @returns Bytes of guest memory written.
+   */
+  dumpGuestMemory(path: string, options: DumpOptions = {}): Promise<number> {
+    return dumpGuestMemory(this.qmp, path, options);
+  }
+
+  /**
+   * Saves the display to an image (PNG by default).
+   *
+   * @param path The file to write.
+   * @param options Format, time limit, signal.
+   * @throws {TypeError} When the VM has no display adapter (build with `.vga()`).
+   */
+  screendump(path: string, options: ScreendumpOptions = {}): Promise<void> {
+    return screendump(this.qmp, path, options);
   }
 
   /**
