@@ -40,7 +40,8 @@ async function disks(qmp: QmpClient): Promise<Disk[]> {
     const inserted = block.inserted;
     if (inserted === undefined) continue;
     found.push({
-      device: block.qdev ?? block.device,
+      device: block.device || /\/peripheral\/([^/]+)/.exec(block.qdev ?? "")?.[1] ||
+        (block.qdev ?? ""),
       node: inserted["node-name"] ?? block.device,
       format: inserted.image.format,
       readOnly: inserted.ro,

@@ -164,3 +164,22 @@ Deno.test("microvm cannot hotplug, and says so at build time", () => {
     "pcie-root-port,id=vmkit-hp1,chassis=2",
   ]);
 });
+
+Deno.test("memory hotplug, incoming and vga options are written and checked at build time", () => {
+  const argv = vm({ arch: "x86_64" }).memory("256M", { slots: 2, max: "1G" }).incoming().vga()
+    .toArgv();
+  assert.equal(argv[argv.indexOf("-m") + 1], "256M,slots=2,maxmem=1024M");
+  assert.equal(argv[argv.indexOf("-incoming") + 1], "defer");
+  assert.ok(argv.includes("VGA"));
+  assert.throws(() => vm({ arch: "x86_64" }).memory("256M", { slots: 2 }), {
+    name: "TypeError",
+    message: "Cannot set memory hotplug with only slots: give both slots and max",
+  });
+  assert.throws(() => vm({ arch: "x86_64" }).memory("1G", { slots: 1, max: "512M" }), {
+    name: "RangeError",
+    message: `Cannot set memory max "512M": it must be more than the memory ("1G")`,
+  });
+  assert.throws(() => vm({ arch: "x86_64" }).memory("1G", { slots: 300, max: "2G" }), RangeError);
+  assert.throws(() => vm({ arch: "x86_64" }).hotplugSlots(33), /use a whole number from 0 to 32/);
+  assert.throws(() => vm({ arch: "s390x" }).vga(), /no display adapter for s390x|has none/);
+});
