@@ -60,7 +60,7 @@ export class QmpTimeoutError extends Error {
    * @param timeout The limit in milliseconds.
    */
   constructor(waitingFor: string, timeout: number) {
-    super(`Timed out after ${timeout} ms waiting for QMP ${waitingFor}`);
+    super(`Timed out after ${Math.round(timeout)} ms waiting for QMP ${waitingFor}`);
     this.waitingFor = waitingFor;
     this.timeout = timeout;
   }

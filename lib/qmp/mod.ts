@@ -4,6 +4,7 @@
  * @module
  */
 export * from "./client.ts";
+export * from "./command_line.ts";
 export * from "./errors.ts";
 export * from "./event_stream.ts";
 export * from "./qapi.ts";

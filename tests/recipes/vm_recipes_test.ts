@@ -1,0 +1,48 @@
+// The VM operation recipes, run through their shebangs as users run them, on the tiny guest.
+import assert from "node:assert/strict";
+
+const recipes = new URL("../../recipes/", import.meta.url).pathname;
+const root = new URL("../../", import.meta.url).pathname;
+
+async function run(name: string) {
+  const { code, stdout, stderr } = await new Deno.Command(`${recipes}${name}`, {
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return {
+    code,
+    stdout: new TextDecoder().decode(stdout),
+    stderr: new TextDecoder().decode(stderr),
+  };
+}
+
+Deno.test("recipes/hotplug-disk.ts adds a disk the guest sees, then removes it", async () => {
+  const { code, stdout, stderr } = await run("hotplug-disk.ts");
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /^guest disks: \(none\)$/m);
+  assert.match(stdout, /^added disk0 \(qcow2, slot vmkit-hp0\) in \d+ ms; guest disks: vda$/m);
+  assert.match(stdout, /^131072 sectors$/m);
+  assert.match(stdout, /^removed disk0; guest disks: \(none\)$/m);
+  await assert.rejects(Deno.stat("/tmp/vmkit-hp"), Deno.errors.NotFound);
+});
+
+Deno.test("recipes/snapshot.ts reads the file as it was when the snapshot was saved", async () => {
+  const { code, stdout, stderr } = await run("snapshot.ts");
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /^now: written after the snapshot$/m);
+  assert.match(stdout, /loaded "before" in \d+ ms\nnow: written before the snapshot$/m);
+  assert.match(stdout, /^snapshots left: 0$/m);
+  await assert.rejects(Deno.stat("/tmp/vmkit-snap"), Deno.errors.NotFound);
+});
+
+Deno.test("recipes/live-migrate.ts moves the guest and its file to a second QEMU", async () => {
+  const { code, stdout, stderr } = await run("live-migrate.ts");
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /^destination \(pid \d+\) is inmigrate$/m);
+  assert.match(stdout, /^migrated [\d.]+ MiB in \d+ ms, downtime \d+ ms$/m);
+  assert.match(stdout, /^source exited: true; destination is running$/m);
+  assert.match(stdout, /destination\$ cat \/tmp\/note\nhello from the source$/m);
+  await assert.rejects(Deno.stat("/tmp/vm-m"), Deno.errors.NotFound);
+});
