@@ -8,44 +8,17 @@
  *
  * Usage: ./recipes/qmp-events.ts [--event NAME ...] SOCKET|HOST:PORT
  */
-import { parseArgs } from "node:util";
-import { QmpClient } from "../mod.ts";
+import { qmpCli } from "./_qmp_cli.ts";
 
-const usage = "usage: qmp-events.ts [--event NAME ...] SOCKET|HOST:PORT";
-let parsed;
-try {
-  parsed = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    options: {
-      event: { type: "string", multiple: true },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-} catch (error) {
-  console.error(`qmp-events: ${(error as Error).message}\n${usage}`);
-  Deno.exit(2);
-}
-if (parsed.values.help) {
-  console.log(usage);
-  Deno.exit(0);
-}
-if (parsed.positionals.length !== 1) {
-  console.error(`qmp-events: give one QMP socket path or HOST:PORT\n${usage}`);
-  Deno.exit(2);
-}
-
-let qmp: QmpClient;
-try {
-  qmp = await QmpClient.connect(parsed.positionals[0], { timeout: 10_000 });
-} catch (error) {
-  console.error(`qmp-events: ${(error as Error).message}`);
-  Deno.exit(2);
-}
+const { values, qmp } = await qmpCli(
+  "qmp-events",
+  "usage: qmp-events.ts [--event NAME ...] SOCKET|HOST:PORT",
+  { event: { type: "string", multiple: true } },
+);
 const stop = new AbortController();
 Deno.addSignalListener("SIGINT", () => stop.abort());
 Deno.addSignalListener("SIGTERM", () => stop.abort());
-const names = parsed.values.event;
+const names = values.event as string[] | undefined;
 try {
   for await (
     const event of qmp.events({ signal: stop.signal, capacity: 65536, ...(names ? { names } : {}) })

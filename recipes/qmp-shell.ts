@@ -13,48 +13,26 @@
  * Usage: ./recipes/qmp-shell.ts [--hmp] [--compact] [--timeout MS] SOCKET|HOST:PORT
  * In the shell: `.hmp` and `.qmp` switch modes, `.help` helps, Ctrl-D quits.
  */
-import { parseArgs } from "node:util";
 import * as readline from "node:readline";
 import process from "node:process";
-import { parseCommandLine, QmpClient, QmpError } from "../mod.ts";
+import { parseCommandLine, QmpError } from "../mod.ts";
+import { qmpCli } from "./_qmp_cli.ts";
 
-const usage = "usage: qmp-shell.ts [--hmp] [--compact] [--timeout MS] SOCKET|HOST:PORT";
-let parsed;
-try {
-  parsed = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    options: {
-      hmp: { type: "boolean", short: "H" },
-      compact: { type: "boolean", short: "c" },
-      timeout: { type: "string", default: "30000" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-} catch (error) {
-  console.error(`qmp-shell: ${(error as Error).message}\n${usage}`);
-  Deno.exit(2);
-}
-const { values, positionals } = parsed;
-if (values.help) {
-  console.log(usage);
-  Deno.exit(0);
-}
+const { values, qmp } = await qmpCli(
+  "qmp-shell",
+  "usage: qmp-shell.ts [--hmp] [--compact] [--timeout MS] SOCKET|HOST:PORT",
+  {
+    hmp: { type: "boolean", short: "H" },
+    compact: { type: "boolean", short: "c" },
+    timeout: { type: "string", default: "30000" },
+  },
+);
 const timeout = Number(values.timeout);
-if (positionals.length !== 1 || !Number.isInteger(timeout) || timeout <= 0) {
+if (!Number.isInteger(timeout) || timeout <= 0) {
   console.error(
-    positionals.length !== 1
-      ? `qmp-shell: give one QMP socket path or HOST:PORT\n${usage}`
-      : `qmp-shell: --timeout ${values.timeout} is not a positive whole number of milliseconds`,
+    `qmp-shell: --timeout ${values.timeout} is not a positive whole number of milliseconds`,
   );
-  Deno.exit(2);
-}
-
-let qmp: QmpClient;
-try {
-  qmp = await QmpClient.connect(positionals[0], { timeout: 10_000 });
-} catch (error) {
-  console.error(`qmp-shell: ${(error as Error).message}`);
+  await qmp.close();
   Deno.exit(2);
 }
 

@@ -6,46 +6,32 @@
  * Usage: ./recipes/snapshot.ts
  */
 import { tinyGuest, vm } from "../mod.ts";
+import { createImage, workDir } from "./_work_dir.ts";
 
-const work = "/tmp/vmkit-snap";
-await Deno.mkdir(work).catch((error) => {
-  if (error instanceof Deno.errors.AlreadyExists) {
-    console.error(`snapshot: ${work} exists; another run may be using it (remove it if not)`);
-    Deno.exit(1);
-  }
-  throw error;
-});
-try {
-  // Snapshots live in qcow2 images: the VM state goes into this one.
-  const image = `${work}/state.qcow2`;
-  const created = await new Deno.Command("qemu-img", {
-    args: ["create", "-q", "-f", "qcow2", image, "128M"],
-  }).output();
-  if (!created.success) throw new Error(`qemu-img create failed with code ${created.code}`);
+await using work = await workDir("snapshot", "/tmp/vmkit-snap");
+// Snapshots live in qcow2 images: the VM state goes into this one.
+const image = await createImage(`${work.path}/state.qcow2`, "128M");
 
-  const guest = await tinyGuest("x86_64", { cacheDir: ".cache/vmkit" });
-  await using machine = await vm({ arch: "x86_64" }).memory("256M")
-    .kernel(guest.kernel, { initrd: guest.initrd })
-    .drive(image, { format: "qcow2" })
-    .launch({ runtimeDir: `${work}/vm` });
-  const cat = async () => (await machine.console.exec("cat /tmp/note")).output;
+const guest = await tinyGuest("x86_64", { cacheDir: ".cache/vmkit" });
+await using machine = await vm({ arch: "x86_64" }).memory("256M")
+  .kernel(guest.kernel, { initrd: guest.initrd })
+  .drive(image, { format: "qcow2" })
+  .launch({ runtimeDir: `${work.path}/vm` });
+const cat = async () => (await machine.console.exec("cat /tmp/note")).output;
 
-  await machine.console.exec("echo 'written before the snapshot' > /tmp/note");
-  let started = performance.now();
-  const snapshot = await machine.saveSnapshot("before");
-  console.log(
-    `saved "${snapshot.tag}" (${(snapshot.vmStateSize / 2 ** 20).toFixed(1)} MiB of VM state) in ${
-      (performance.now() - started).toFixed(0)
-    } ms`,
-  );
-  await machine.console.exec("echo 'written after the snapshot' > /tmp/note");
-  console.log(`now: ${await cat()}`);
-  started = performance.now();
-  await machine.loadSnapshot("before");
-  console.log(`loaded "before" in ${(performance.now() - started).toFixed(0)} ms`);
-  console.log(`now: ${await cat()}`);
-  await machine.deleteSnapshot("before");
-  console.log(`snapshots left: ${(await machine.snapshots()).length}`);
-} finally {
-  await Deno.remove(work, { recursive: true });
-}
+await machine.console.exec("echo 'written before the snapshot' > /tmp/note");
+let started = performance.now();
+const snapshot = await machine.saveSnapshot("before");
+console.log(
+  `saved "${snapshot.tag}" (${(snapshot.vmStateSize / 2 ** 20).toFixed(1)} MiB of VM state) in ${
+    (performance.now() - started).toFixed(0)
+  } ms`,
+);
+await machine.console.exec("echo 'written after the snapshot' > /tmp/note");
+console.log(`now: ${await cat()}`);
+started = performance.now();
+await machine.loadSnapshot("before");
+console.log(`loaded "before" in ${(performance.now() - started).toFixed(0)} ms`);
+console.log(`now: ${await cat()}`);
+await machine.deleteSnapshot("before");
+console.log(`snapshots left: ${(await machine.snapshots()).length}`);

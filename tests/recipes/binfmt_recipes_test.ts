@@ -2,23 +2,9 @@
 import assert from "node:assert/strict";
 import { binfmt } from "../../mod.ts";
 import { FOREIGN_BUSYBOXES, needsRoot, TEST_PREFIX } from "../binfmt/_foreign.ts";
+import { runRecipe as recipe } from "./_run.ts";
 
-const recipes = new URL("../../recipes/", import.meta.url).pathname;
 const PREFIX = `${TEST_PREFIX}recipe-`;
-
-async function recipe(name: string, args: string[]) {
-  const { code, stdout, stderr } = await new Deno.Command(`${recipes}${name}`, {
-    args,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return {
-    code,
-    stdout: new TextDecoder().decode(stdout),
-    stderr: new TextDecoder().decode(stderr),
-  };
-}
 
 function isMounted(): boolean {
   try {

@@ -1,22 +1,7 @@
 // The VM operation recipes, run through their shebangs as users run them, on the tiny guest.
 import assert from "node:assert/strict";
 
-const recipes = new URL("../../recipes/", import.meta.url).pathname;
-const root = new URL("../../", import.meta.url).pathname;
-
-async function run(name: string) {
-  const { code, stdout, stderr } = await new Deno.Command(`${recipes}${name}`, {
-    cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return {
-    code,
-    stdout: new TextDecoder().decode(stdout),
-    stderr: new TextDecoder().decode(stderr),
-  };
-}
+import { runRecipe as run } from "./_run.ts";
 
 Deno.test("recipes/hotplug-disk.ts adds a disk the guest sees, then removes it", async () => {
   const { code, stdout, stderr } = await run("hotplug-disk.ts");
