@@ -705,6 +705,11 @@ export class VmBuilder {
       : this.#profile.classicTransport;
   }
 
+  /** Whether QEMU exits when the guest reboots (`-no-reboot`; the fast profile's default). */
+  get exitsOnReboot(): boolean {
+    return this.#state.noReboot ?? this.#state.profile === "fast";
+  }
+
   /** Whether the VM has DIMM slots for memory hot-add (see {@linkcode VmBuilder.memory}). */
   get hasMemoryHotplug(): boolean {
     return this.#state.memoryHotplug !== undefined;

@@ -123,5 +123,6 @@ export async function launchVm(builder: VmBuilder, options: LaunchOptions = {}):
     hotplug: builder.hotplug,
     transport: builder.transport,
     memoryHotplug: builder.hasMemoryHotplug,
+    exitsOnReboot: builder.exitsOnReboot,
   });
 }

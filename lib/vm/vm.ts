@@ -95,6 +95,7 @@ export interface VmParts {
   hotplug: HotplugKind;
   transport: VirtioTransport;
   memoryHotplug: boolean;
+  exitsOnReboot: boolean;
 }
 
 /** The VM's run state, from `query-status`. */
@@ -223,12 +224,29 @@ export class Vm implements AsyncDisposable {
   }
 
   /**
-   * Resets the machine, as the reset button does (QMP `system_reset`); the guest reboots.
+   * Resets the machine, as the reset button does (QMP `system_reset`); the guest reboots. A VM
+   * built to exit on reboot (`-no-reboot`, the fast profile's default) still resets here: the
+   * reboot action is `reset` for this request and the firmware's own reset that follows it (up
+   * to 1 s), then exits-on-reboot again.
    *
    * @param options Time limit and signal.
    */
   async reset(options: WaitOptions = {}): Promise<void> {
-    await this.qmp.execute("system_reset", undefined, options);
+    if (!this.#parts.exitsOnReboot) {
+      await this.qmp.execute("system_reset", undefined, options);
+      return;
+    }
+    // SeaBIOS answers a warm reset by resetting the machine once more, itself, about 30 ms
+    // later; that one must reset too, so the action goes back only after it (or after 1 s).
+    const firmwareReset = this.qmp.waitForEvent("RESET", { match: { guest: true }, timeout: 1000 });
+    firmwareReset.catch(() => {});
+    await this.qmp.execute("set-action", { reboot: "reset" }, options);
+    try {
+      await this.qmp.execute("system_reset", undefined, options);
+      await firmwareReset.catch(() => {});
+    } finally {
+      await this.qmp.execute("set-action", { reboot: "shutdown" }, options);
+    }
   }
 
   /**

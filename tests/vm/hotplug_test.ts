@@ -119,8 +119,22 @@ Deno.test("bad hotplug requests fail clearly and leave the VM running", async ()
   });
   await assert.rejects(machine.addNic({ mac: "nope" }), /use xx:xx:xx:xx:xx:xx/);
   await assert.rejects(machine.addDisk(disk, { id: "vmkit-x" }), /"vmkit-" is reserved/);
+  const unknown = await machine.qmp.execute("x-no-such-command").catch((e) => e);
+  assert.ok(unknown instanceof QmpError && unknown.errorClass === "CommandNotFound");
+  // @ts-expect-error: value is a number of bytes
+  const wrong = await machine.qmp.execute("balloon", { value: "big" }).catch((e) => e);
+  assert.ok(wrong instanceof QmpError && wrong.errorClass === "GenericError", String(wrong));
+  assert.match(wrong.desc, /'value'/);
   assert.equal(await machine.status(), "running");
   assert.equal((await machine.console.exec("echo alive")).output, "alive");
+
+  // reset() reboots the guest: its init announces itself a second time.
+  const before = machine.console.transcript.split("vmkit: guest ready").length;
+  await machine.reset();
+  await machine.console.expect(/vmkit: guest ready/, { timeout: 60_000 });
+  assert.equal(machine.console.transcript.split("vmkit: guest ready").length, before + 1);
+  assert.equal(await machine.status(), "running");
+  assert.equal((await machine.console.exec("echo rebooted")).output, "rebooted");
 });
 
 Deno.test("removing a device from a paused guest times out with a reason", async () => {
