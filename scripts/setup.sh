@@ -30,12 +30,14 @@ if ! command -v deno >/dev/null 2>&1; then
   command -v deno >/dev/null 2>&1 || die "Cannot install Deno: npm installed it but 'deno' is not on PATH ($(npm prefix -g)/bin)"
 fi
 
-# 2. The Debian QEMU packages.
+# 2. The Debian QEMU packages (and python3 when there is none).
 missing=()
 for package in "${packages[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
   [ "$status" = "install ok installed" ] || missing+=("$package")
 done
+# The qmp-shell test types on a pseudo-terminal with python3's pty module.
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
   line="apt-get install -y --no-install-recommends ${missing[*]}"
   as_root || die "Cannot install ${missing[*]}: not root; run as root: $line"
