@@ -115,6 +115,15 @@ export interface HotplugContext {
   portUse: Map<string, string>;
   /** Ids of disks and NICs this VM hot-added. */
   added: Map<string, "disk" | "nic">;
+  /** The hot-add in progress: hot-adds run one at a time, so ids and slots are not taken twice. */
+  busy: Promise<unknown>;
+}
+
+/** Runs a hot-add after the ones already started. */
+function oneAtATime<T>(ctx: HotplugContext, run: () => Promise<T>): Promise<T> {
+  const result = ctx.busy.then(run);
+  ctx.busy = result.catch(() => {});
+  return result;
 }
 
 const QCOW2_MAGIC = [0x51, 0x46, 0x49, 0xfb];
@@ -158,8 +167,7 @@ function releasePort(ctx: HotplugContext, id: string): void {
   for (const [port, user] of ctx.portUse) if (user === id) ctx.portUse.delete(port);
 }
 
-/** Hot-adds a disk: `blockdev-add`, then `device_add`, undoing the first if the second fails. */
-export async function addDisk(
+async function addDiskNow(
   ctx: HotplugContext,
   file: string,
   options: AddDiskOptions = {},
@@ -207,7 +215,7 @@ export async function addDisk(
       throw error;
     }
   } catch (error) {
-    releasePort(ctx, id);
+    if (port !== undefined) ctx.portUse.delete(port);
     throw error;
   }
   ctx.added.set(id, "disk");
@@ -284,8 +292,7 @@ function randomMac(): string {
   return ["52", "54", "00", ...[...bytes].map((b) => b.toString(16).padStart(2, "0"))].join(":");
 }
 
-/** Hot-adds a network card: `netdev_add`, then `device_add`, undoing the first on failure. */
-export async function addNic(
+async function addNicNow(
   ctx: HotplugContext,
   options: AddNicOptions = {},
 ): Promise<HotplugNic> {
@@ -339,7 +346,7 @@ export async function addNic(
       throw error;
     }
   } catch (error) {
-    releasePort(ctx, id);
+    if (port !== undefined) ctx.portUse.delete(port);
     throw error;
   }
   ctx.added.set(id, "nic");
@@ -370,8 +377,7 @@ const CPU_PROPS = [
   ["thread", "thread-id"],
 ] as const;
 
-/** Hot-adds a CPU into a free slot of `query-hotpluggable-cpus`. */
-export async function addCpu(
+async function addCpuNow(
   ctx: HotplugContext,
   options: AddCpuOptions = {},
 ): Promise<HotplugCpu> {
@@ -410,8 +416,7 @@ export async function addCpu(
   return { id, type: slot.type, props: slot.props };
 }
 
-/** Hot-adds a DIMM: a RAM backend (`object-add`), then a `pc-dimm`, undoing the first on failure. */
-export async function addMemory(
+async function addMemoryNow(
   ctx: HotplugContext,
   size: string | number,
   options: AddMemoryOptions = {},
@@ -443,4 +448,32 @@ export async function addMemory(
     throw error;
   }
   return { id, memdev, size: bytes };
+}
+
+/** Hot-adds a disk: `blockdev-add`, then `device_add`, undoing the first if the second fails. */
+export function addDisk(
+  ctx: HotplugContext,
+  file: string,
+  options: AddDiskOptions = {},
+): Promise<HotplugDisk> {
+  return oneAtATime(ctx, () => addDiskNow(ctx, file, options));
+}
+
+/** Hot-adds a network card: `netdev_add`, then `device_add`, undoing the first on failure. */
+export function addNic(ctx: HotplugContext, options: AddNicOptions = {}): Promise<HotplugNic> {
+  return oneAtATime(ctx, () => addNicNow(ctx, options));
+}
+
+/** Hot-adds a CPU into a free slot of `query-hotpluggable-cpus`. */
+export function addCpu(ctx: HotplugContext, options: AddCpuOptions = {}): Promise<HotplugCpu> {
+  return oneAtATime(ctx, () => addCpuNow(ctx, options));
+}
+
+/** Hot-adds a DIMM: a RAM backend (`object-add`), then a `pc-dimm`, undoing the first on failure. */
+export function addMemory(
+  ctx: HotplugContext,
+  size: string | number,
+  options: AddMemoryOptions = {},
+): Promise<HotplugMemory> {
+  return oneAtATime(ctx, () => addMemoryNow(ctx, size, options));
 }

@@ -126,6 +126,7 @@ export class Vm implements AsyncDisposable {
       memoryHotplug: parts.memoryHotplug,
       portUse: new Map(),
       added: new Map(),
+      busy: Promise.resolve(),
     };
     parts.exited.then((exit) => (this.#exit = exit));
   }

@@ -43,9 +43,12 @@ Deno.test("a running guest sees hot-added disks, NICs, a CPU and a DIMM come and
   await until(machine, "ls /sys/class/net", (out) => out === "lo");
 
   // Slots: two root ports; a third device has nowhere to go and leaves nothing behind.
-  const a = await machine.addDisk(disk, { id: "a", readOnly: true });
-  const b = await machine.addNic({ id: "b" });
-  assert.deepEqual([a.port, b.port], ["vmkit-hp0", "vmkit-hp1"]);
+  // Two at once get two ids and two slots.
+  const [a, b] = await Promise.all([
+    machine.addDisk(disk, { readOnly: true }),
+    machine.addDisk(disk, { readOnly: true }),
+  ]);
+  assert.deepEqual([a.id, a.port, b.id, b.port], ["disk0", "vmkit-hp0", "disk1", "vmkit-hp1"]);
   await assert.rejects(machine.addDisk(disk, { id: "c", readOnly: true }), {
     name: "RangeError",
     message: /all 2 hotplug slots are in use; build the VM with more \.hotplugSlots\(n\)/,
@@ -53,8 +56,8 @@ Deno.test("a running guest sees hot-added disks, NICs, a CPU and a DIMM come and
   assert.ok(
     !(await machine.qmp.execute("query-named-block-nodes")).some((n) => n["node-name"] === "c"),
   );
-  await machine.removeDisk("a");
-  await machine.removeNic("b");
+  await Promise.all([machine.removeDisk(a.id), machine.removeDisk(b.id)]);
+  await until(machine, "ls /sys/block", (out) => out === "");
 
   // CPU: the free slot of maxcpus 2 is core 1; the guest can online it.
   const cpu = await machine.addCpu();
