@@ -37,20 +37,29 @@ export async function runJob(
 ): Promise<void> {
   checkTimeout(options.what, options.timeout);
   const id = args["job-id"];
-  const concluded = qmp.waitForEvent("JOB_STATUS_CHANGE", { match: { id, status: "concluded" } });
+  const unsubscribe = new AbortController();
+  const concluded = qmp.waitForEvent("JOB_STATUS_CHANGE", {
+    match: { id, status: "concluded" },
+    signal: unsubscribe.signal,
+  });
   concluded.catch(() => {});
-  await qmp.execute(command, args);
   try {
-    await withDeadline(
-      concluded,
-      options,
-      () => new QmpTimeoutError(`job "${id}" (${command}) to conclude`, options.timeout!),
-    );
-  } catch (error) {
-    await qmp.execute("job-cancel", { id }, { timeout: 5000 }).catch(() => {});
-    await withDeadline(concluded, { timeout: 5000 }, () => error as Error).catch(() => {});
-    await dismiss(qmp, id);
-    throw error;
+    await qmp.execute(command, args);
+    try {
+      await withDeadline(
+        concluded,
+        options,
+        () => new QmpTimeoutError(`job "${id}" (${command}) to conclude`, options.timeout!),
+      );
+    } catch (error) {
+      await qmp.execute("job-cancel", { id }, { timeout: 5000 }).catch(() => {});
+      await withDeadline(concluded, { timeout: 5000 }, () => error as Error).catch(() => {});
+      await dismiss(qmp, id);
+      throw error;
+    }
+  } finally {
+    // A job QEMU refused, or one that never concluded, leaves no listener behind.
+    unsubscribe.abort();
   }
   const failure = await jobError(qmp, id);
   await dismiss(qmp, id);

@@ -7,7 +7,7 @@
 
 import { checkTimeout, type WaitOptions, withDeadline } from "../_deadline.ts";
 import type { QmpClient, QmpReturn } from "../qmp/client.ts";
-import { QmpDisconnectedError, QmpError, QmpTimeoutError } from "../qmp/errors.ts";
+import { QmpError, QmpTimeoutError } from "../qmp/errors.ts";
 import type { HostForward, HotplugKind } from "./builder.ts";
 import type { VirtioTransport } from "./arch.ts";
 import { checkId, checkPath } from "./_checks.ts";
@@ -231,11 +231,11 @@ async function deleteDevice(
 ): Promise<void> {
   const timeout = options.timeout ?? 10_000;
   // Subscribed before device_del, so an unplug that completes late is still cleaned up.
-  const stream = ctx.qmp.events({ names: ["DEVICE_DELETED"] });
-  const deleted = (async () => {
-    for await (const event of stream) if (event.data?.device === id) return;
-    throw new QmpDisconnectedError(`Cannot remove ${what} "${id}": the QMP connection closed`);
-  })();
+  const unsubscribe = new AbortController();
+  const deleted = ctx.qmp.waitForEvent("DEVICE_DELETED", {
+    match: { device: id },
+    signal: unsubscribe.signal,
+  });
   deleted.catch(() => {});
   const finish = async () => {
     releasePort(ctx, id);
@@ -245,7 +245,7 @@ async function deleteDevice(
   try {
     await ctx.qmp.execute("device_del", { id }, { timeout, signal: options.signal });
   } catch (error) {
-    await stream.return();
+    unsubscribe.abort();
     throw error;
   }
   try {

@@ -97,27 +97,34 @@ export async function migrate(
   if (maxDowntime !== undefined) {
     await source.execute("migrate-set-parameters", { "downtime-limit": maxDowntime });
   }
+  const unsubscribe = new AbortController();
   const ended = source.waitForEvent("MIGRATION", {
     match: (event) => FINAL.has(event.data.status),
+    signal: unsubscribe.signal,
   });
   ended.catch(() => {});
-  await source.execute("migrate", { uri: target.uri });
   let status: string;
   try {
-    status = (await withDeadline(
-      ended,
-      options,
-      () => new QmpTimeoutError("migration to end", options.timeout!),
-    )).data.status;
-  } catch (error) {
-    await source.execute("migrate_cancel", undefined, { timeout: 5000 }).catch(() => {});
-    await withDeadline(ended, { timeout: 5000 }, () => error as Error).catch(() => {});
-    throw new VmMigrationError(
-      target.uri,
-      "cancelled",
-      `${error instanceof Error ? error.message : String(error)}; the migration was cancelled`,
-      { cause: error },
-    );
+    await source.execute("migrate", { uri: target.uri });
+    try {
+      status = (await withDeadline(
+        ended,
+        options,
+        () => new QmpTimeoutError("migration to end", options.timeout!),
+      )).data.status;
+    } catch (error) {
+      await source.execute("migrate_cancel", undefined, { timeout: 5000 }).catch(() => {});
+      await withDeadline(ended, { timeout: 5000 }, () => error as Error).catch(() => {});
+      throw new VmMigrationError(
+        target.uri,
+        "cancelled",
+        `${error instanceof Error ? error.message : String(error)}; the migration was cancelled`,
+        { cause: error },
+      );
+    }
+  } finally {
+    // A migration QEMU refused, or one that never ended, leaves no listener behind.
+    unsubscribe.abort();
   }
   const info = await source.execute("query-migrate");
   if (status !== "completed") {
