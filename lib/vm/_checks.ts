@@ -29,3 +29,18 @@ export function checkPath(field: string, path: string): string {
   if (path === "") throw new TypeError(`Cannot set ${field} to "": the path is empty`);
   return path;
 }
+
+/**
+ * Checks that a file the VM will open exists and is not a directory, so the error names it
+ * before QEMU does. `what` starts the message: `Cannot launch VM: kernel "PATH"`.
+ */
+export async function checkInputFile(what: string, path: string): Promise<void> {
+  try {
+    if ((await Deno.stat(path)).isDirectory) throw new TypeError(`${what} is a directory`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(`${what} does not exist`);
+    }
+    throw error;
+  }
+}

@@ -10,7 +10,7 @@ import type { QmpClient, QmpReturn } from "../qmp/client.ts";
 import { QmpError, QmpTimeoutError } from "../qmp/errors.ts";
 import type { HostForward, HotplugKind } from "./builder.ts";
 import type { VirtioTransport } from "./arch.ts";
-import { checkId, checkPath } from "./_checks.ts";
+import { checkId, checkInputFile, checkPath } from "./_checks.ts";
 import { parseSize } from "./size.ts";
 
 /** Options of `Vm.addDisk`. */
@@ -181,16 +181,7 @@ async function addDiskNow(
       }: use "raw" or "qcow2"`,
     );
   }
-  try {
-    if ((await Deno.stat(file)).isDirectory) {
-      throw new TypeError(`Cannot add disk "${file}": it is a directory`);
-    }
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new Deno.errors.NotFound(`Cannot add disk "${file}": the file does not exist`);
-    }
-    throw error;
-  }
+  await checkInputFile(`Cannot add disk: image "${file}"`, file);
   const format = options.format ?? await detectFormat(file);
   const id = options.id === undefined ? await freeId(ctx, "disk") : checkId("disk", options.id);
   const port = takePort(ctx, `add disk "${file}"`, id);

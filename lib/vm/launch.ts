@@ -12,6 +12,7 @@ import { Vm } from "./vm.ts";
 import { envVar } from "../_env.ts";
 import { archProfile } from "./arch.ts";
 import { spawnQemu } from "./_spawn.ts";
+import { checkInputFile } from "./_checks.ts";
 import { preflight } from "./preflight.ts";
 
 /** Options of `launch()`. */
@@ -51,17 +52,7 @@ export async function launchVm(builder: VmBuilder, options: LaunchOptions = {}):
   checkTimeout("launch the VM", options.timeout);
   const timeout = options.timeout ?? 30_000;
   for (const { what, path } of builder.inputFiles) {
-    try {
-      const info = await Deno.stat(path);
-      if (info.isDirectory) {
-        throw new TypeError(`Cannot launch VM: ${what} "${path}" is a directory`);
-      }
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        throw new Deno.errors.NotFound(`Cannot launch VM: ${what} "${path}" does not exist`);
-      }
-      throw error;
-    }
+    await checkInputFile(`Cannot launch VM: ${what} "${path}"`, path);
   }
   const accel = builder.resolveAccel();
   if (options.check) {

@@ -106,7 +106,7 @@ Deno.test("bad hotplug requests fail clearly and leave the VM running", async ()
   });
   await assert.rejects(machine.addDisk(`${dir.path}/missing.qcow2`), {
     name: "NotFound",
-    message: `Cannot add disk "${dir.path}/missing.qcow2": the file does not exist`,
+    message: `Cannot add disk: image "${dir.path}/missing.qcow2" does not exist`,
   });
   const missing = await machine.removeDisk("no-such-disk").catch((e) => e);
   assert.ok(missing instanceof QmpError, String(missing));
