@@ -111,9 +111,6 @@ export async function launchVm(builder: VmBuilder, options: LaunchOptions = {}):
     exited: spawned.exited,
     release: spawned.release,
     launchedAt: spawned.launchedAt,
-    hotplug: builder.hotplug,
-    transport: builder.transport,
-    memoryHotplug: builder.hasMemoryHotplug,
-    exitsOnReboot: builder.exitsOnReboot,
+    builder,
   });
 }

@@ -8,8 +8,7 @@ import { checkTimeout } from "../_deadline.ts";
 import type { QmpClient } from "../qmp/client.ts";
 import type { Console } from "./console.ts";
 import type { AccelChoice } from "./accel.ts";
-import type { VirtioTransport } from "./arch.ts";
-import type { HotplugKind } from "./builder.ts";
+import type { VmBuilder } from "./builder.ts";
 import type { QmpReturn } from "../qmp/client.ts";
 import { QmpError } from "../qmp/errors.ts";
 import {
@@ -92,10 +91,8 @@ export interface VmParts {
   exited: Promise<VmExit>;
   release: () => void;
   launchedAt: number;
-  hotplug: HotplugKind;
-  transport: VirtioTransport;
-  memoryHotplug: boolean;
-  exitsOnReboot: boolean;
+  /** The description it was launched from: hotplug, transport and reboot come from it. */
+  builder: VmBuilder;
 }
 
 /** The VM's run state, from `query-status`. */
@@ -121,9 +118,9 @@ export class Vm implements AsyncDisposable {
     this.#parts = parts;
     this.#hotplug = {
       qmp: parts.qmp,
-      hotplug: parts.hotplug,
-      transport: parts.transport,
-      memoryHotplug: parts.memoryHotplug,
+      hotplug: parts.builder.hotplug,
+      transport: parts.builder.transport,
+      memoryHotplug: parts.builder.hasMemoryHotplug,
       portUse: new Map(),
       added: new Map(),
       busy: Promise.resolve(),
@@ -233,7 +230,7 @@ export class Vm implements AsyncDisposable {
    * @param options Time limit and signal.
    */
   async reset(options: WaitOptions = {}): Promise<void> {
-    if (!this.#parts.exitsOnReboot) {
+    if (!this.#parts.builder.exitsOnReboot) {
       await this.qmp.execute("system_reset", undefined, options);
       return;
     }
