@@ -812,7 +812,12 @@ export class VmBuilder {
       argv.push("-kernel", s.kernel.path);
       if (s.kernel.initrd !== undefined) argv.push("-initrd", s.kernel.initrd);
       const append = fast
-        ? [`console=${p.console}`, p.fastAppend, s.kernel.append ?? ""].filter(Boolean).join(" ")
+        ? [
+          `console=${p.console}`,
+          p.fastAppend,
+          accel === "tcg" ? p.tcgAppend : "",
+          s.kernel.append ?? "",
+        ].filter(Boolean).join(" ")
         : s.kernel.append;
       if (append !== undefined && append !== "") argv.push("-append", append);
     }

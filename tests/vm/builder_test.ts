@@ -32,6 +32,17 @@ Deno.test("toArgv is deterministic and writes the fast profile", () => {
   assert.equal(classic[classic.indexOf("-append") + 1], "init=/bin/sh");
 });
 
+Deno.test("the fast profile adds its TCG-only kernel options under TCG only", () => {
+  const builder = vm({ arch: "x86_64" }).kernel("/k");
+  const append = (accel: "kvm" | "tcg") => {
+    const argv = builder.accel(accel).toArgv();
+    return argv[argv.indexOf("-append") + 1].split(" ");
+  };
+  assert.ok(append("tcg").includes("noapictimer"));
+  assert.ok(!append("kvm").includes("noapictimer"));
+  assert.ok(append("kvm").includes("noreplace-smp"));
+});
+
 Deno.test("every user value in a QEMU option list has its commas doubled", () => {
   const argv = base
     .drive("disk,1.img", {
