@@ -6,6 +6,7 @@
  */
 
 import { checkTimeout, type WaitOptions, withDeadline } from "../_deadline.ts";
+import { shellQuote } from "./qemu_opts.ts";
 
 /** Waiting on the console ran out of time. */
 export class ConsoleTimeoutError extends Error {
@@ -174,9 +175,11 @@ export class Console {
 
   /**
    * Runs a shell command in the guest and returns its output and exit status. Waits for the
-   * shell prompt once first; commands run one at a time. Works with busybox `sh`.
+   * shell prompt once first; commands run one at a time, in the console's shell, so `cd` and
+   * variables carry over to the next. A syntax or expansion error (`$((1/0))`) ends the command
+   * with status 2, as in a script. Works with busybox `sh`, dash and bash.
    *
-   * @param command A shell command (may span lines; at most 4000 bytes).
+   * @param command A shell command (may span lines; at most 4000 bytes once single-quoted).
    * @param options Time limit (default 60 s) and signal; on either, Ctrl-C is sent to the guest.
    * @returns Output and exit status.
    * @throws {RangeError} When the command is longer than a tty line can hold.
@@ -198,11 +201,11 @@ export class Console {
         new TypeError(`Cannot exec ${JSON.stringify(command)}: it contains NUL`),
       );
     }
-    const size = encoder.encode(command).length;
+    const size = encoder.encode(shellQuote(command)).length;
     if (size > MAX_COMMAND_BYTES) {
       return Promise.reject(
         new RangeError(
-          `Cannot exec a command of ${size} bytes: the console takes at most ${MAX_COMMAND_BYTES}; copy a script into the guest instead`,
+          `Cannot exec a command of ${size} bytes once quoted: the console takes at most ${MAX_COMMAND_BYTES}; copy a script into the guest instead`,
         ),
       );
     }
@@ -236,10 +239,14 @@ export class Console {
       true,
       {},
     );
-    // One group, so the shell parses every line before running any: the tty's echo of the
-    // typed lines then always comes before the begin marker.
+    // One line, so the shell reads all of it before running any: the tty's echo of what was
+    // typed then always comes before the begin marker. `command eval` runs the command in this
+    // shell (so `cd` and variables persist), and an error the shell would otherwise abort the
+    // whole line for (a syntax error, `$((1/0))`, `${x?}`) becomes exit status 2 instead.
     await this.send(
-      `printf '%s\\n' VMKIT_B'${token}'; { ${command}\n}; printf '%s:%s\\n' VMKIT_E'${token}' "$?"\n`,
+      `printf '%s\\n' VMKIT_B'${token}'; command eval ${
+        shellQuote(command)
+      }; printf '%s:%s\\n' VMKIT_E'${token}' "$?"\n`,
     );
     const remaining = Math.max(0, timeout - (performance.now() - started));
     try {

@@ -31,6 +31,14 @@ Deno.test("the x86_64 tiny guest boots, runs commands, answers QMP and shuts dow
       exitCode: 0,
     });
     assert.equal((await machine.console.exec("exit 7 | true; (exit 7)")).exitCode, 7);
+    // Errors the shell aborts a whole line for still end the command, with status 2, and
+    // what the command set before them stays set.
+    const aborted = await machine.console.exec("x='it''s'; cd /tmp; echo $((1/0))");
+    assert.equal(aborted.exitCode, 2);
+    assert.match(aborted.output, /divide by zero/);
+    assert.equal((await machine.console.exec('echo "$x" $PWD')).output, "its /tmp");
+    assert.equal((await machine.console.exec("echo 'unterminated")).exitCode, 2);
+    assert.equal((await machine.console.exec("printf '%s' \"it's\"")).output, "it's");
     assert.match(machine.console.transcript, /vmkit: guest ready/);
     assert.equal(
       (await machine.qmp.execute("query-status") as { status: string }).status,
@@ -42,7 +50,10 @@ Deno.test("the x86_64 tiny guest boots, runs commands, answers QMP and shuts dow
     );
     // Ctrl-C was sent after the timeout: the shell answers again.
     assert.equal((await machine.console.exec("echo back")).output, "back");
-    await assert.rejects(() => machine.console.exec("x".repeat(5000)), /at most 4000/);
+    await assert.rejects(
+      () => machine.console.exec("x".repeat(5000)),
+      /once quoted: the console takes at most 4000/,
+    );
     const result = await machine.shutdown({ timeout: 20_000 });
     assert.equal(result.method, "powerdown");
     assert.equal(result.exit.code, 0);
