@@ -177,7 +177,7 @@ export class Console {
    * Runs a shell command in the guest and returns its output and exit status. Waits for the
    * shell prompt once first; commands run one at a time, in the console's shell, so `cd` and
    * variables carry over to the next. A syntax or expansion error (`$((1/0))`) ends the command
-   * with status 2, as in a script. Works with busybox `sh`, dash and bash.
+   * with a non-zero status (2 in busybox `sh` and dash, 1 in bash) instead of the whole line.
    *
    * @param command A shell command (may span lines; at most 4000 bytes once single-quoted).
    * @param options Time limit (default 60 s) and signal; on either, Ctrl-C is sent to the guest.
