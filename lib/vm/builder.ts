@@ -705,6 +705,20 @@ export class VmBuilder {
       : this.#profile.classicTransport;
   }
 
+  /**
+   * The firmware image the VM starts (`-bios`): the fast profile's own when it boots a kernel
+   * directly on its default machine type (`qboot.rom` on x86_64), else `undefined` for QEMU's
+   * default (SeaBIOS on x86_64).
+   */
+  get bios(): string | undefined {
+    const s = this.#state;
+    const p = this.#profile;
+    return s.profile === "fast" && s.kernel !== undefined &&
+        (s.machine?.type ?? p.fastMachine) === p.fastMachine
+      ? p.fastKernelFirmware
+      : undefined;
+  }
+
   /** Whether QEMU exits when the guest reboots (`-no-reboot`; the fast profile's default). */
   get exitsOnReboot(): boolean {
     return this.#state.noReboot ?? this.#state.profile === "fast";
@@ -809,6 +823,8 @@ export class VmBuilder {
       `chardev=${QMP_CHARDEV},mode=control`,
     );
     if (s.kernel !== undefined) {
+      const bios = this.bios;
+      if (bios !== undefined) argv.push("-bios", bios);
       argv.push("-kernel", s.kernel.path);
       if (s.kernel.initrd !== undefined) argv.push("-initrd", s.kernel.initrd);
       const append = fast

@@ -224,24 +224,29 @@ export class Vm implements AsyncDisposable {
   /**
    * Resets the machine, as the reset button does (QMP `system_reset`); the guest reboots. A VM
    * built to exit on reboot (`-no-reboot`, the fast profile's default) still resets here: the
-   * reboot action is `reset` for this request and the firmware's own reset that follows it (up
-   * to 1 s), then exits-on-reboot again.
+   * reboot action is `reset` for this request (and, with SeaBIOS, for the firmware's own reset
+   * that follows it, up to 1 s), then exits-on-reboot again.
    *
    * @param options Time limit and signal.
    */
   async reset(options: WaitOptions = {}): Promise<void> {
-    if (!this.#parts.builder.exitsOnReboot) {
+    const builder = this.#parts.builder;
+    if (!builder.exitsOnReboot) {
       await this.qmp.execute("system_reset", undefined, options);
       return;
     }
-    // SeaBIOS answers a warm reset by resetting the machine once more, itself, about 30 ms
-    // later; that one must reset too, so the action goes back only after it (or after 1 s).
-    const firmwareReset = this.qmp.waitForEvent("RESET", { match: { guest: true }, timeout: 1000 });
-    firmwareReset.catch(() => {});
+    // SeaBIOS, QEMU's default x86 firmware, answers a warm reset by resetting the machine once
+    // more, itself, about 30 ms later; that one must reset too, so the action goes back only
+    // after it (or after 1 s). qboot does not.
+    const seabios = builder.arch === "x86_64" && builder.bios === undefined;
+    const firmwareReset = seabios
+      ? this.qmp.waitForEvent("RESET", { match: { guest: true }, timeout: 1000 })
+      : undefined;
+    firmwareReset?.catch(() => {});
     await this.qmp.execute("set-action", { reboot: "reset" }, options);
     try {
       await this.qmp.execute("system_reset", undefined, options);
-      await firmwareReset.catch(() => {});
+      await firmwareReset?.catch(() => {});
     } finally {
       await this.qmp.execute("set-action", { reboot: "shutdown" }, options);
     }

@@ -43,6 +43,21 @@ Deno.test("the fast profile adds its TCG-only kernel options under TCG only", ()
   assert.ok(append("kvm").includes("noreplace-smp"));
 });
 
+Deno.test("the fast profile boots a kernel on q35 with qboot, and leaves other cases to QEMU", () => {
+  const withKernel = base.kernel("/k");
+  const bios = (builder: typeof base) => {
+    const argv = builder.toArgv();
+    return argv.includes("-bios") ? argv[argv.indexOf("-bios") + 1] : undefined;
+  };
+  assert.equal(bios(withKernel), "qboot.rom");
+  assert.equal(withKernel.bios, "qboot.rom");
+  assert.equal(bios(withKernel.machine("q35")), "qboot.rom");
+  assert.equal(bios(withKernel.machine("pc")), undefined);
+  assert.equal(bios(withKernel.profile("classic")), undefined);
+  assert.equal(bios(base.drive("disk.img")), undefined);
+  assert.equal(bios(vm({ arch: "aarch64" }).kernel("/k")), undefined);
+});
+
 Deno.test("every user value in a QEMU option list has its commas doubled", () => {
   const argv = base
     .drive("disk,1.img", {

@@ -62,6 +62,35 @@ Deno.test("the x86_64 tiny guest boots, runs commands, answers QMP and shuts dow
   await gone(pid, dir);
 });
 
+for (const [firmware, machineType] of [["qboot", "q35"], ["SeaBIOS", "pc"]]) {
+  Deno.test(`reset reboots the guest, which still exits when it reboots itself (${firmware})`, async () => {
+    const guest = await tinyGuest("x86_64");
+    const builder = vm({ arch: "x86_64" }).memory("256M").machine(machineType)
+      .kernel(guest.kernel, { initrd: guest.initrd });
+    assert.equal(builder.bios, firmware === "qboot" ? "qboot.rom" : undefined);
+    await using machine = await builder.launch({ timeout: 60_000 });
+    assert.equal((await machine.console.exec("echo up")).output, "up");
+    // reset() reboots the guest: its init announces itself a second time.
+    await machine.reset();
+    await machine.console.expect(/vmkit: guest ready/, { timeout: 60_000 });
+    assert.equal(machine.console.transcript.split("vmkit: guest ready").length, 3);
+    assert.equal((await machine.console.exec("echo rebooted")).output, "rebooted");
+    // The fast profile's -no-reboot is back: a reboot from inside ends QEMU.
+    await machine.console.send("reboot -f\n");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const exit = await Promise.race([
+      machine.exited,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error("QEMU went on after the guest rebooted")),
+          30_000,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    assert.equal(exit.code, 0);
+  });
+}
+
 Deno.test("the console transcript starts at the guest's first byte and streams", async () => {
   const guest = await tinyGuest("x86_64");
   await using machine = await vm({ arch: "x86_64" }).memory("256M")
