@@ -18,7 +18,9 @@ export interface DefaultInitOptions {
 
 /**
  * The default `/init`: mounts /proc, /sys, /dev (devtmpfs), /dev/pts, /tmp and /run; loads the
- * modules listed in `/etc/vmkit/modules`; powers off when the ACPI power button is pressed (so
+ * modules listed in `/etc/vmkit/modules`; loads the drivers of the devices the machine has, by
+ * their `modalias` and the image's `modules.alias`, and keeps doing so for devices hot-added
+ * later (busybox `uevent`); powers off when the ACPI power button is pressed (so
  * `Vm.shutdown()` works); prints {@linkcode GUEST_READY_LINE}; runs a login shell on the console
  * with job control; and powers off when that shell exits. It needs busybox.
  *
@@ -54,9 +56,39 @@ mount -t tmpfs tmpfs /run
 while read -r module; do
   insmod "$module" || echo "vmkit-init: cannot load $module" >&2
 done < /etc/vmkit/modules
-hostname ${hostname}
+# Drivers of the devices present: ask modprobe for the modalias of every device not seen yet,
+# and again for the devices those drivers bring (virtio_pci reveals virtio devices), until the
+# list of devices stops changing.
+known=""
+load_drivers() {
+  while :; do
+    set -- /sys/bus/*/devices/*/modalias /sys/class/input/*/modalias \
+      /sys/devices/system/cpu/modalias /sys/class/dmi/id/modalias
+    [ "$*" != "$known" ] || return 0
+    previous=" $known "
+    known="$*"
+    aliases=""
+    for file; do
+      case "$previous" in *" $file "*) continue ;; esac
+      [ -r "$file" ] && read -r alias < "$file" && aliases="$aliases $alias"
+    done
+    set -f
+    [ -z "$aliases" ] || modprobe -qa $aliases
+    set +f
+  done
+}
+read -r release < /proc/sys/kernel/osrelease
+if [ -s "/lib/modules/$release/modules.alias" ]; then
+  load_drivers
+  # Devices hot-added from now on get their drivers too; then catch any added meanwhile.
+  uevent sh -c '[ "$ACTION" = add ] && [ -n "$MODALIAS" ] && exec modprobe -q "$MODALIAS"' \
+    > /dev/null 2>&1 &
+  load_drivers
+fi
+echo ${hostname} > /proc/sys/kernel/hostname
 for event in /sys/class/input/event*; do
-  [ "$(cat "$event/device/name" 2>/dev/null)" = "Power Button" ] || continue
+  [ -r "$event/device/name" ] && read -r name < "$event/device/name" || continue
+  [ "$name" = "Power Button" ] || continue
   (head -c 1 "/dev/input/\${event##*/}" >/dev/null && poweroff -f) &
 done
 echo 'export PS1="${GUEST_PROMPT}"' > /etc/profile

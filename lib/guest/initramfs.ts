@@ -13,6 +13,7 @@ import {
 } from "./cpio.ts";
 import { busyboxApplets } from "./busybox_applets.ts";
 import { type KernelModule, moduleName, parseModulesDep, resolveModules } from "./modules_dep.ts";
+import { isDeviceAlias, parseModulesAlias } from "./modules_alias.ts";
 import { defaultInit } from "./default_init.ts";
 import { gzip } from "./_gzip.ts";
 
@@ -25,12 +26,29 @@ type Entry =
 interface State {
   readonly entries: ReadonlyMap<string, Entry>;
   readonly busybox?: string | Uint8Array;
-  readonly modules: readonly { readonly dir: string; readonly names: readonly string[] }[];
+  readonly modules: readonly {
+    readonly dir: string;
+    readonly names: readonly string[];
+    readonly load: ModuleLoading;
+  }[];
   readonly init?: string;
 }
 
-/** Where the init script finds the modules to load, one archive path a line, in load order. */
+/** Where the init script finds the modules to load at boot, one archive path a line, in load order. */
 export const MODULE_LIST_PATH = "etc/vmkit/modules";
+
+/**
+ * When the init loads a module: `"on-demand"` when a device it drives is present, at boot or
+ * hot-added later (a module that drives no device, or has no `modules.alias` entry, still
+ * loads at boot); `"boot"` always at boot.
+ */
+export type ModuleLoading = "on-demand" | "boot";
+
+/** Options of {@linkcode Initramfs.modules}. */
+export interface InitramfsModulesOptions {
+  /** When the init loads the modules. Default `"on-demand"`. */
+  load?: ModuleLoading;
+}
 
 const encoder = new TextEncoder();
 
@@ -168,20 +186,35 @@ export class Initramfs {
 
   /**
    * Adds kernel modules and everything they depend on, resolved from `modules.dep` in the
-   * modules directory, and lists them in load order in `/etc/vmkit/modules` for the init.
+   * modules directory. The image gets its own `modules.dep` and `modules.alias` for them, so
+   * `modprobe` works in the guest, and the init loads each module as `options.load` says: by
+   * default, a driver loads when its device is present, at boot or hot-added later; modules
+   * listed for boot go in `/etc/vmkit/modules`, in load order.
    *
-   * @param modulesDir A `lib/modules/<version>` directory that has `modules.dep`.
+   * @param modulesDir A `lib/modules/<version>` directory that has `modules.dep` (and, for
+   *   loading on demand, `modules.alias`).
    * @param names Module names, `-` and `_` alike; modules built into the kernel are accepted.
+   * @param options When the init loads them.
    * @returns A new builder.
-   * @throws {TypeError} When a name is empty.
+   * @throws {TypeError} When a name is empty or `load` is not `"on-demand"` or `"boot"`.
    */
-  modules(modulesDir: string, names: readonly string[]): Initramfs {
+  modules(
+    modulesDir: string,
+    names: readonly string[],
+    options: InitramfsModulesOptions = {},
+  ): Initramfs {
     for (const name of names) {
       if (typeof name !== "string" || moduleName(name) === "") {
         throw new TypeError(`Cannot add module ${JSON.stringify(name)}: the name is empty`);
       }
     }
-    return this.#with({ modules: [...this.#state.modules, { dir: modulesDir, names }] });
+    const load = options.load ?? "on-demand";
+    if (load !== "on-demand" && load !== "boot") {
+      throw new TypeError(
+        `Cannot add modules with load ${JSON.stringify(load)}: use "on-demand" or "boot"`,
+      );
+    }
+    return this.#with({ modules: [...this.#state.modules, { dir: modulesDir, names, load }] });
   }
 
   /**
@@ -227,24 +260,52 @@ export class Initramfs {
     }
 
     const loadOrder: string[] = [];
-    for (const { dir, names } of this.#state.modules) {
+    // Per kernel version: the modules.dep and modules.alias lines of the modules in the image.
+    const depLines = new Map<string, Map<string, string>>();
+    const aliasLines = new Map<string, Set<string>>();
+    for (const { dir, names, load } of this.#state.modules) {
       const root = dir.replace(/\/+$/, "");
       const version = root.slice(root.lastIndexOf("/") + 1);
       const dep = parseModulesDep(await readHostText(`${root}/modules.dep`, "modules.dep"));
       const builtinText = await readOptionalText(`${root}/modules.builtin`);
       const builtin = new Set(builtinText.split("\n").filter(Boolean).map(moduleName));
-      const resolved: KernelModule[] = resolveModules(dep, names, { builtin });
-      for (const module of resolved) {
+      const aliases = parseModulesAlias(await readOptionalText(`${root}/modules.alias`));
+      const versionDeps = depLines.get(version) ?? new Map<string, string>();
+      depLines.set(version, versionDeps);
+      const versionAliases = aliasLines.get(version) ?? new Set<string>();
+      aliasLines.set(version, versionAliases);
+      for (const module of resolveModules(dep, names, { builtin })) {
         const target = `lib/modules/${version}/${module.path}`;
-        if (!loadOrder.includes(`/${target}`)) loadOrder.push(`/${target}`);
         set(target, { kind: "file", data: { hostPath: `${root}/${module.path}` }, options: {} });
+        versionDeps.set(module.path, `${module.path}: ${module.dependencies.join(" ")}`.trim());
+        for (const pattern of aliases.get(module.name) ?? []) {
+          versionAliases.add(`alias ${pattern} ${module.name}`);
+        }
+      }
+      const atBoot = load === "boot"
+        ? names
+        : names.filter((name) => !(aliases.get(moduleName(name)) ?? []).some(isDeviceAlias));
+      for (const module of resolveModules(dep, atBoot, { builtin })) {
+        const target = `/lib/modules/${version}/${module.path}`;
+        if (!loadOrder.includes(target)) loadOrder.push(target);
       }
     }
-    set(MODULE_LIST_PATH, {
-      kind: "file",
-      data: encoder.encode(loadOrder.map((path) => path + "\n").join("")),
-      options: {},
-    });
+    const lines = (list: Iterable<string>) =>
+      encoder.encode([...list].map((l) => `${l}\n`).join(""));
+    for (const [version, deps] of depLines) {
+      set(`lib/modules/${version}/modules.dep`, {
+        kind: "file",
+        data: lines(deps.values()),
+        options: {},
+      });
+      const aliases = aliasLines.get(version)!;
+      set(`lib/modules/${version}/modules.alias`, {
+        kind: "file",
+        data: lines(aliases),
+        options: {},
+      });
+    }
+    set(MODULE_LIST_PATH, { kind: "file", data: lines(loadOrder), options: {} });
     set("init", {
       kind: "file",
       data: encoder.encode(this.#state.init ?? defaultInit()),

@@ -8,6 +8,7 @@ export * from "./cpio.ts";
 export * from "./busybox_applets.ts";
 export * from "./default_init.ts";
 export * from "./initramfs.ts";
+export * from "./modules_alias.ts";
 export * from "./modules_dep.ts";
 export * from "./tiny_guest.ts";
 export * from "./vmlinux.ts";

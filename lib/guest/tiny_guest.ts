@@ -37,8 +37,10 @@ export interface TinyGuestOptions {
 }
 
 /**
- * Kernel modules the tiny guest loads: the virtio drivers for disks, network, entropy,
- * balloon and consoles, and what makes the ACPI power button reach the init.
+ * Kernel modules the tiny guest has: the virtio drivers for disks (and SCSI disks behind
+ * virtio-scsi), network, entropy, balloon and consoles, and what makes the ACPI power button
+ * reach the init. Its init loads each one when a
+ * device it drives is present, at boot or hot-added.
  *
  * @param arch The guest architecture.
  * @returns Module names.
@@ -49,6 +51,7 @@ export function tinyGuestModules(arch: TinyGuestArch): string[] {
     "virtio_mmio",
     "virtio_blk",
     "virtio_scsi",
+    "sd_mod",
     "virtio_net",
     "virtio_rng",
     "virtio_balloon",

@@ -4,6 +4,8 @@ import {
   CpioWriter,
   defaultCacheDir,
   initramfs,
+  isDeviceAlias,
+  parseModulesAlias,
   parseModulesDep,
   resolveModules,
 } from "../../mod.ts";
@@ -15,6 +17,24 @@ const modulesDir = await (async () => {
   }
   throw new Error("run ./scripts/setup.sh first");
 })();
+
+/** Unpacks an archive with busybox cpio into a directory removed on dispose. */
+async function unpacked(bytes: Uint8Array): Promise<AsyncDisposable & { path: string }> {
+  const path = await Deno.makeTempDir({ prefix: "vmkit-cpio-" });
+  const child = new Deno.Command(`${cache}/x86_64/busybox`, {
+    args: ["cpio", "-i", "-d"],
+    cwd: path,
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(bytes);
+  await writer.close();
+  const out = await child.output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
 
 async function listCpio(bytes: Uint8Array): Promise<string> {
   const child = new Deno.Command(`${cache}/x86_64/busybox`, {
@@ -118,6 +138,54 @@ Deno.test("resolveModules orders dependencies first from a real modules.dep", as
   );
   assert.deepEqual(resolveModules(modules, ["ext4"], { builtin: new Set(["ext4"]) }), []);
   assert.throws(() => parseModulesDep("garbage line\n"), SyntaxError);
+});
+
+Deno.test("parseModulesAlias reads a real modules.alias and tells devices from services", async () => {
+  const aliases = parseModulesAlias(await Deno.readTextFile(`${modulesDir}/modules.alias`));
+  assert.ok(aliases.get("virtio_blk")?.includes("virtio:d00000002v*"));
+  assert.ok(aliases.get("virtio_rng")?.some(isDeviceAlias), "virtio-rng.ko is virtio_rng");
+  assert.ok(aliases.get("button")?.some(isDeviceAlias));
+  assert.ok(aliases.get("evdev")?.every(isDeviceAlias));
+  assert.deepEqual(aliases.get("overlay"), ["fs-overlay"]);
+  assert.ok(!aliases.get("fuse")?.some(isDeviceAlias), "devname: and char-major- are services");
+  assert.throws(() => parseModulesAlias("alias only-two\n"), /expected "alias PATTERN MODULE"/);
+});
+
+Deno.test("initramfs gives the guest modules.dep and modules.alias, and lists for boot only what drives no device", async () => {
+  await using dir = await unpacked(
+    await initramfs()
+      .modules(modulesDir, ["virtio_blk", "overlay"])
+      .modules(modulesDir, ["virtio_console"], { load: "boot" })
+      .build(),
+  );
+  const version = modulesDir.slice(modulesDir.lastIndexOf("/") + 1);
+  const read = (path: string) => Deno.readTextFile(`${dir.path}/${path}`);
+  // overlay drives no device: it loads at boot; virtio_console was asked for at boot.
+  assert.deepEqual((await read("etc/vmkit/modules")).split("\n").filter(Boolean), [
+    `/lib/modules/${version}/kernel/fs/overlayfs/overlay.ko`,
+    `/lib/modules/${version}/kernel/drivers/virtio/virtio_ring.ko`,
+    `/lib/modules/${version}/kernel/drivers/virtio/virtio.ko`,
+    `/lib/modules/${version}/kernel/drivers/char/virtio_console.ko`,
+  ]);
+  const dep = parseModulesDep(await read(`lib/modules/${version}/modules.dep`));
+  assert.deepEqual([...dep.keys()].sort(), [
+    "overlay",
+    "virtio",
+    "virtio_blk",
+    "virtio_console",
+    "virtio_ring",
+  ]);
+  assert.deepEqual(dep.get("virtio_blk")?.dependencies, [
+    "kernel/drivers/virtio/virtio.ko",
+    "kernel/drivers/virtio/virtio_ring.ko",
+  ]);
+  const aliases = parseModulesAlias(await read(`lib/modules/${version}/modules.alias`));
+  assert.deepEqual([...aliases.keys()].sort(), ["overlay", "virtio_blk", "virtio_console"]);
+  assert.throws(
+    // @ts-expect-error: not a ModuleLoading
+    () => initramfs().modules(modulesDir, ["virtio_blk"], { load: "later" }),
+    /Cannot add modules with load "later": use "on-demand" or "boot"/,
+  );
 });
 
 Deno.test("initramfs builds the same bytes from the same inputs, with busybox, modules and init", async () => {
