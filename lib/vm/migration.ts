@@ -126,6 +126,11 @@ export async function migrate(
     // A migration QEMU refused, or one that never ended, leaves no listener behind.
     unsubscribe.abort();
   }
+  if (status === "completed") {
+    // QEMU sends the event before it works out the totals and the downtime; it has when the
+    // source's run state turns to postmigrate.
+    await waitUntil(source, (s) => s === "postmigrate", 10_000);
+  }
   const info = await source.execute("query-migrate");
   if (status !== "completed") {
     throw new VmMigrationError(
