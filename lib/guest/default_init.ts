@@ -46,13 +46,13 @@ export function defaultInit(options: DefaultInitOptions = {}): string {
   return `#!/bin/sh
 # vmkit default init
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root TERM=linux
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
+# One mount for all that need no directory made first: each program started costs ms under TCG.
+printf '%s\n' 'proc /proc proc defaults' 'sysfs /sys sysfs defaults' \
+  'devtmpfs /dev devtmpfs defaults' 'tmpfs /tmp tmpfs defaults' 'tmpfs /run tmpfs defaults' \
+  > /etc/vmkit/fstab
+mount -a -T /etc/vmkit/fstab
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /run
 while read -r module; do
   insmod "$module" || echo "vmkit-init: cannot load $module" >&2
 done < /etc/vmkit/modules
@@ -67,13 +67,13 @@ load_drivers() {
     [ "$*" != "$known" ] || return 0
     previous=" $known "
     known="$*"
-    aliases=""
+    new=""
     for file; do
-      case "$previous" in *" $file "*) continue ;; esac
-      [ -r "$file" ] && read -r alias < "$file" && aliases="$aliases $alias"
+      case "$previous" in *" $file "*) ;; *) [ -r "$file" ] && new="$new $file" ;; esac
     done
+    # cat reads the files faster than the shell's read, which takes a byte per system call.
     set -f
-    [ -z "$aliases" ] || modprobe -qa $aliases
+    [ -z "$new" ] || modprobe -qa $(cat $new)
     set +f
   done
 }
