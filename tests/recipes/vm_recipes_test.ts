@@ -3,6 +3,22 @@ import assert from "node:assert/strict";
 
 import { runRecipe as run } from "./_run.ts";
 
+Deno.test("recipes/demo.ts, the README's main job, boots the tiny guest, drives it and shuts it down", async () => {
+  const { code, stdout, stderr } = await run("demo.ts");
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /^accelerator: tcg \(.+\)$/m);
+  assert.match(stdout, /^\$ uname -a\nLinux vmkit .* x86_64 GNU\/Linux$/m);
+  // No virtio device in this VM: only the power button's drivers are loaded.
+  assert.match(
+    stdout,
+    /cut -d' ' -f1 \/proc\/modules\n[\d.]+ [\d.]+\n(evdev\nbutton|button\nevdev)$/m,
+  );
+  assert.match(stdout, /^query-status: \{"status":"running"/m);
+  assert.match(stdout, /^boot to first command: \d+ ms$/m);
+  assert.match(stdout, /^shutdown: powerdown in \d+ ms \(exit code 0\)$/m);
+  await assert.rejects(Deno.stat("/tmp/vmkit-demo"), Deno.errors.NotFound);
+});
+
 Deno.test("recipes/hotplug-disk.ts adds a disk the guest sees, then removes it", async () => {
   const { code, stdout, stderr } = await run("hotplug-disk.ts");
   assert.equal(code, 0, stderr);
