@@ -147,6 +147,31 @@ Deno.test("QmpClient times out a reply that never comes, and keeps working", asy
   });
 });
 
+Deno.test("QmpClient reuses the ids of answered commands, never one whose reply may still come", async () => {
+  const ids: unknown[] = [];
+  await withPeer(async (conn, commands) => {
+    await handshake(conn, commands);
+    for (let i = 0; i < 3; i++) {
+      const command = (await commands.next()).value!;
+      ids.push(command.id);
+      if (command.execute === "silent") continue; // times out on the client
+      if (command.execute === "after") {
+        // The reply to the timed-out command comes late: it must not answer this one.
+        await send(conn, JSON.stringify({ return: "late", id: ids[1] }) + "\n");
+      }
+      await send(conn, JSON.stringify({ return: command.execute, id: command.id }) + "\n");
+    }
+    await commands.next();
+  }, async (qmp) => {
+    assert.equal(await qmp.execute("first"), "first");
+    await assert.rejects(qmp.execute("silent", undefined, { timeout: 100 }), QmpTimeoutError);
+    assert.equal(await qmp.execute("after"), "after");
+    assert.equal(ids[1], ids[0], "the answered command's id is used again");
+    assert.notEqual(ids[2], ids[1], "the timed-out command's id is not");
+    assert.equal(qmp.unmatchedReplies, 1);
+  });
+});
+
 Deno.test("A slow event listener loses events by its policy without blocking replies", async () => {
   await withPeer(async (conn, commands) => {
     await handshake(conn, commands);
