@@ -58,15 +58,30 @@ class RawQmp {
   }
 }
 
-async function rate(run: () => Promise<void>, count: number, rounds = 5): Promise<number> {
-  await run(); // warm-up
-  const rates: number[] = [];
+/**
+ * Rates (per second) of the floor and of vmkit, measured in alternating rounds, each going first
+ * every other round, so that drift on a shared machine (it moves these rates by 5% for seconds
+ * at a time) falls on both alike. Medians of `rounds`, after a warm-up of each.
+ */
+async function rates(
+  floor: () => Promise<void>,
+  vmkit: () => Promise<void>,
+  count: number,
+  rounds = 9,
+): Promise<[number, number]> {
+  await floor();
+  await vmkit();
+  const measured: [number[], number[]] = [[], []];
+  const runs = [floor, vmkit];
   for (let i = 0; i < rounds; i++) {
-    const t = performance.now();
-    await run();
-    rates.push(count / ((performance.now() - t) / 1000));
+    for (const which of i % 2 === 0 ? [0, 1] : [1, 0]) {
+      const t = performance.now();
+      await runs[which]();
+      measured[which].push(count / ((performance.now() - t) / 1000));
+    }
   }
-  return rates.sort((a, b) => a - b)[Math.floor(rounds / 2)];
+  const mid = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(rounds / 2)];
+  return [mid(measured[0]), mid(measured[1])];
 }
 
 async function median(run: () => Promise<number>, rounds: number): Promise<number> {
@@ -77,22 +92,27 @@ async function median(run: () => Promise<number>, rounds: number): Promise<numbe
 
 const rows: string[][] = [];
 if (want("qmp")) {
-  await using qemu = await startQemuPeer();
-  // QEMU serves one QMP client at a time: the floor runs first, then vmkit, on the same QEMU.
-  const raw = await RawQmp.open(qemu.address);
+  // Two monitors on one QEMU: the floor talks to one and vmkit to the other, round by round.
+  await using qemu = await startQemuPeer({ monitors: 2 });
+  const raw = await RawQmp.open(qemu.addresses[0]);
+  const qmp = await QmpClient.connect(qemu.addresses[1]);
   const N = 2000;
   const C = 1000;
-  const rawSeq = await rate(async () => {
+  const [rawSeq, vmkitSeq] = await rates(async () => {
     for (let i = 0; i < N; i++) {
       await raw.send(`{"execute":"query-status","id":${i}}\n`);
       JSON.parse((await raw.lines(1))[0]);
     }
+  }, async () => {
+    for (let i = 0; i < N; i++) await qmp.execute("query-status");
   }, N);
-  const rawConc = await rate(async () => {
+  const [rawConc, vmkitConc] = await rates(async () => {
     let text = "";
     for (let i = 0; i < C; i++) text += `{"execute":"query-status","id":${i}}\n`;
     await raw.send(text);
     for (const line of await raw.lines(C)) JSON.parse(line);
+  }, async () => {
+    await Promise.all(Array.from({ length: C }, () => qmp.execute("query-status")));
   }, C);
   const rawSchema = await median(async () => {
     const t = performance.now();
@@ -100,19 +120,12 @@ if (want("qmp")) {
     JSON.parse((await raw.lines(1))[0]);
     return performance.now() - t;
   }, 21);
-  raw.conn.close();
-  const qmp = await QmpClient.connect(qemu.address);
-  const vmkitSeq = await rate(async () => {
-    for (let i = 0; i < N; i++) await qmp.execute("query-status");
-  }, N);
-  const vmkitConc = await rate(async () => {
-    await Promise.all(Array.from({ length: C }, () => qmp.execute("query-status")));
-  }, C);
   const vmkitSchema = await median(async () => {
     const t = performance.now();
     await qmp.execute("query-qmp-schema");
     return performance.now() - t;
   }, 21);
+  raw.conn.close();
   rows.push(
     [
       "QMP query-status, sequential",
