@@ -12,7 +12,7 @@ import {
   normalizeArchivePath,
 } from "./cpio.ts";
 import { busyboxApplets } from "./busybox_applets.ts";
-import { type KernelModule, moduleName, parseModulesDep, resolveModules } from "./modules_dep.ts";
+import { moduleName, parseModulesDep, resolveModules } from "./modules_dep.ts";
 import { isDeviceAlias, parseModulesAlias } from "./modules_alias.ts";
 import { defaultInit } from "./default_init.ts";
 import { gzip } from "./_gzip.ts";
