@@ -77,12 +77,24 @@ load_drivers() {
     set +f
   done
 }
+# Whether process $1 listens for uevents: it has a NETLINK_KOBJECT_UEVENT (15) socket.
+listening() {
+  while read -r socket protocol port rest; do
+    [ "$protocol" = 15 ] && [ "$port" = "$1" ] && return 0
+  done < /proc/net/netlink
+  return 1
+}
 read -r release < /proc/sys/kernel/osrelease
 if [ -s "/lib/modules/$release/modules.alias" ]; then
   load_drivers
-  # Devices hot-added from now on get their drivers too; then catch any added meanwhile.
-  uevent sh -c '[ "$ACTION" = add ] && [ -n "$MODALIAS" ] && exec modprobe -q "$MODALIAS"' \
-    > /dev/null 2>&1 &
+  if command -v uevent > /dev/null; then
+    # Devices hot-added from now on get their drivers too. Once the listener is up, catch any
+    # added before it was.
+    uevent sh -c '[ "$ACTION" = add ] && [ -n "$MODALIAS" ] && exec modprobe -q "$MODALIAS"' \
+      > /dev/null 2>&1 &
+    listener=$!
+    until listening "$listener" || [ ! -d "/proc/$listener" ]; do sleep 0.005; done
+  fi
   load_drivers
 fi
 echo ${hostname} > /proc/sys/kernel/hostname
