@@ -242,7 +242,7 @@ export class Console {
     // One line, so the shell reads all of it before running any: the tty's echo of what was
     // typed then always comes before the begin marker. `command eval` runs the command in this
     // shell (so `cd` and variables persist), and an error the shell would otherwise abort the
-    // whole line for (a syntax error, `$((1/0))`, `${x?}`) becomes exit status 2 instead.
+    // whole line for (a syntax error, `$((1/0))`, `${x?}`) becomes a non-zero status instead.
     await this.send(
       `printf '%s\\n' VMKIT_B'${token}'; command eval ${
         shellQuote(command)
