@@ -266,10 +266,18 @@ export class Initramfs {
     for (const { dir, names, load } of this.#state.modules) {
       const root = dir.replace(/\/+$/, "");
       const version = root.slice(root.lastIndexOf("/") + 1);
-      const dep = parseModulesDep(await readHostText(`${root}/modules.dep`, "modules.dep"));
+      const dep = parseHostFile(
+        `${root}/modules.dep`,
+        await readHostText(`${root}/modules.dep`, "modules.dep"),
+        parseModulesDep,
+      );
       const builtinText = await readOptionalText(`${root}/modules.builtin`);
       const builtin = new Set(builtinText.split("\n").filter(Boolean).map(moduleName));
-      const aliases = parseModulesAlias(await readOptionalText(`${root}/modules.alias`));
+      const aliases = parseHostFile(
+        `${root}/modules.alias`,
+        await readOptionalText(`${root}/modules.alias`),
+        parseModulesAlias,
+      );
       const versionDeps = depLines.get(version) ?? new Map<string, string>();
       depLines.set(version, versionDeps);
       const versionAliases = aliasLines.get(version) ?? new Set<string>();
@@ -364,6 +372,16 @@ async function readHostFile(path: string, what: string): Promise<Uint8Array> {
     return await Deno.readFile(path);
   } catch (error) {
     throw annotate(error, `Cannot add ${what} to the initramfs from "${path}"`);
+  }
+}
+
+/** Parses a host file's text, naming the file in a parse error. */
+function parseHostFile<T>(path: string, text: string, parse: (text: string) => T): T {
+  try {
+    return parse(text);
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+    throw new SyntaxError(`${error.message} (in "${path}")`, { cause: error });
   }
 }
 

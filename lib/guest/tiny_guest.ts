@@ -39,8 +39,8 @@ export interface TinyGuestOptions {
 /**
  * Kernel modules the tiny guest has: the virtio drivers for disks (and SCSI disks behind
  * virtio-scsi), network, entropy, balloon and consoles, and what makes the ACPI power button
- * reach the init. Its init loads each one when a
- * device it drives is present, at boot or hot-added.
+ * reach the init. Its init loads each one when a device it drives is present, at boot or
+ * hot-added.
  *
  * @param arch The guest architecture.
  * @returns Module names.

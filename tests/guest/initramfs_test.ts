@@ -181,6 +181,18 @@ Deno.test("initramfs gives the guest modules.dep and modules.alias, and lists fo
   ]);
   const aliases = parseModulesAlias(await read(`lib/modules/${version}/modules.alias`));
   assert.deepEqual([...aliases.keys()].sort(), ["overlay", "virtio_blk", "virtio_console"]);
+  const broken = await Deno.makeTempDir({ prefix: "vmkit-test-" });
+  try {
+    await Deno.writeTextFile(`${broken}/modules.dep`, "kernel/a.ko:\n");
+    await Deno.writeTextFile(`${broken}/modules.alias`, "alias only-two\n");
+    await assert.rejects(
+      () => initramfs().modules(broken, ["a"]).build(),
+      (error: Error) =>
+        error instanceof SyntaxError && error.message.includes(`(in "${broken}/modules.alias")`),
+    );
+  } finally {
+    await Deno.remove(broken, { recursive: true });
+  }
   assert.throws(
     // @ts-expect-error: not a ModuleLoading
     () => initramfs().modules(modulesDir, ["virtio_blk"], { load: "later" }),
