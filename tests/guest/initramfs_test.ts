@@ -18,27 +18,11 @@ const modulesDir = await (async () => {
   throw new Error("run ./scripts/setup.sh first");
 })();
 
-/** Unpacks an archive with busybox cpio into a directory removed on dispose. */
-async function unpacked(bytes: Uint8Array): Promise<AsyncDisposable & { path: string }> {
-  const path = await Deno.makeTempDir({ prefix: "vmkit-cpio-" });
+/** Runs busybox cpio with the archive on its stdin, and returns what it printed. */
+async function cpio(args: string[], bytes: Uint8Array, cwd?: string): Promise<string> {
   const child = new Deno.Command(`${cache}/x86_64/busybox`, {
-    args: ["cpio", "-i", "-d"],
-    cwd: path,
-    stdin: "piped",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(bytes);
-  await writer.close();
-  const out = await child.output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
-}
-
-async function listCpio(bytes: Uint8Array): Promise<string> {
-  const child = new Deno.Command(`${cache}/x86_64/busybox`, {
-    args: ["cpio", "-t", "-v"],
+    args: ["cpio", ...args],
+    cwd,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -49,6 +33,20 @@ async function listCpio(bytes: Uint8Array): Promise<string> {
   const out = await child.output();
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   return new TextDecoder().decode(out.stdout);
+}
+
+/** Unpacks an archive with busybox cpio into a directory removed on dispose. */
+async function unpacked(bytes: Uint8Array): Promise<AsyncDisposable & { path: string }> {
+  const path = await Deno.makeTempDir({ prefix: "vmkit-cpio-" });
+  await cpio(["-i", "-d"], bytes, path).catch(async (error) => {
+    await Deno.remove(path, { recursive: true });
+    throw error;
+  });
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
+function listCpio(bytes: Uint8Array): Promise<string> {
+  return cpio(["-t", "-v"], bytes);
 }
 
 Deno.test("CpioWriter writes files, directories, symlinks and devices that cpio reads back", async () => {
