@@ -711,10 +711,9 @@ export class VmBuilder {
    * default (SeaBIOS on x86_64).
    */
   get bios(): string | undefined {
-    const s = this.#state;
     const p = this.#profile;
-    return s.profile === "fast" && s.kernel !== undefined &&
-        (s.machine?.type ?? p.fastMachine) === p.fastMachine
+    return this.#state.profile === "fast" && this.#state.kernel !== undefined &&
+        this.#machineType() === p.fastMachine
       ? p.fastKernelFirmware
       : undefined;
   }
