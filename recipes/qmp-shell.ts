@@ -3,8 +3,16 @@
  * An interactive QMP shell, like QEMU's `qmp-shell`: `command key=value ...` (dotted keys for
  * nested objects, JSON values) or raw JSON; tab completes command names (from `query-commands`)
  * and argument names (from the QAPI schema); arrow keys recall history. With `--hmp` lines go
- * to the human monitor. Lines piped in run one by one, for scripting; the exit code is 1 if
- * any failed.
+ * to the human monitor, and `.hmp LINE` sends one line there from QMP mode (`.qmp COMMAND` runs
+ * one QMP command from HMP mode). Lines piped in run one by one, for scripting: an error names
+ * the input line (`qmp-shell: line 3: device_del id=nope: DeviceNotFound: ...`), the rest still
+ * run, and the exit code is 1 if any failed.
+ *
+ * HMP has no error replies: `human-monitor-command` returns QEMU's error text as its output. The
+ * shell counts an HMP line as failed when its output starts with `Error: ` (commands reporting an
+ * error) or `unknown command: `, or has the parser's `Try "help ..." for more information` line
+ * (bad arguments). Other complaints that some commands print in their own words (`info
+ * registers` without a CPU says "No CPU available") look like any output and are not counted.
  *
  * Deno grants a unix socket only with net, read and write access to its path; the shebang grants
  * them for any path because the socket is yours to name. To narrow them, run it as
@@ -68,6 +76,12 @@ const argNames = new Map<string, string[]>();
   }
 }
 
+/** `".hmp info status"` → `[".hmp", "info status"]`. */
+function splitFirstWord(text: string): [string, string] {
+  const match = /^(\S*)\s*(.*)$/s.exec(text)!;
+  return [match[1], match[2]];
+}
+
 function complete(line: string): [string[], string] {
   if (hmp) return [[], line];
   const words = line.split(/\s+/);
@@ -80,8 +94,32 @@ function complete(line: string): [string[], string] {
 }
 
 function show(value: unknown): string {
-  if (typeof value === "string" && hmp) return value.replace(/\r?\n$/, "");
   return pretty ? JSON.stringify(value, null, 2) : JSON.stringify(value);
+}
+
+/**
+ * The error in an HMP command's output, by the rule in this file's header; `undefined` when the
+ * output does not look like one. Its lines are joined with "; " so the error fits one line.
+ */
+function hmpError(output: string): string | undefined {
+  const lines = output.split(/\r?\n/).filter((line) => line !== "");
+  const failed = /^(Error: |unknown command: )/.test(lines[0] ?? "") ||
+    lines.some((line) => /^Try "help .*" for more information$/.test(line));
+  return failed ? lines.join("; ") : undefined;
+}
+
+/** Runs one line of HMP; prints its output, or throws QEMU's error text. */
+async function runHmp(commandLine: string): Promise<void> {
+  const output = await qmp.hmp(commandLine, { timeout });
+  const error = hmpError(output);
+  if (error !== undefined) throw new Error(error);
+  console.log(output.replace(/\r?\n$/, ""));
+}
+
+/** Runs one line of qmp-shell syntax or raw JSON; prints the reply. */
+async function runQmp(line: string): Promise<void> {
+  const command = parseCommandLine(line)!;
+  console.log(show(await qmp.execute(command.command, command.arguments, { timeout })));
 }
 
 const rl = readline.createInterface({
@@ -111,35 +149,46 @@ qmp.closed.then((reason) => {
 });
 
 let failures = 0;
+let lineNumber = 0;
 for await (const line of rl) {
+  lineNumber++;
   const text = line.trim();
-  if (text === ".hmp" || text === ".qmp") {
-    hmp = text === ".hmp";
-    setPrompt();
-  } else if (text === ".help") {
-    console.log(
-      [
-        "command key=value ...   run a QMP command; file.driver=file makes nested objects",
-        "{JSON}                  run a raw QMP command",
-        ".hmp / .qmp             switch to the human monitor / back to QMP",
-        "Tab completes command and argument names; Up/Down recall history; Ctrl-D quits",
-      ].join("\n"),
-    );
-  } else if (text !== "" && !text.startsWith("#")) {
-    try {
-      if (hmp) {
-        console.log(show(await qmp.hmp(text, { timeout })));
-      } else {
-        const command = parseCommandLine(text)!;
-        console.log(show(await qmp.execute(command.command, command.arguments, { timeout })));
-      }
-    } catch (error) {
-      failures++;
-      const message = error instanceof QmpError
-        ? `${error.errorClass}: ${error.desc}`
-        : (error as Error).message;
-      console.error(`error: ${message}`);
+  const [word, rest] = splitFirstWord(text);
+  try {
+    if ((word === ".hmp" || word === ".qmp") && rest === "") {
+      hmp = word === ".hmp";
+      setPrompt();
+    } else if (word === ".hmp") {
+      await runHmp(rest);
+    } else if (word === ".qmp") {
+      await runQmp(rest);
+    } else if (text === ".help") {
+      console.log(
+        [
+          "command key=value ...   run a QMP command; file.driver=file makes nested objects",
+          "{JSON}                  run a raw QMP command",
+          ".hmp / .qmp             switch to the human monitor / back to QMP",
+          ".hmp LINE / .qmp LINE   run one line in the other mode",
+          "Tab completes command and argument names; Up/Down recall history; Ctrl-D quits",
+          'HMP output that starts with "Error: " or "unknown command: " counts as failed',
+        ].join("\n"),
+      );
+    } else if (text.startsWith(".")) {
+      throw new Error(
+        `Cannot run ${JSON.stringify(word)}: the shell knows .hmp, .qmp and .help`,
+      );
+    } else if (text !== "" && !text.startsWith("#")) {
+      if (hmp) await runHmp(text);
+      else await runQmp(text);
     }
+  } catch (error) {
+    failures++;
+    const message = error instanceof QmpError
+      ? `${error.errorClass}: ${error.desc}`
+      : (error as Error).message;
+    console.error(
+      interactive ? `error: ${message}` : `qmp-shell: line ${lineNumber}: ${text}: ${message}`,
+    );
   }
   if (interactive) rl.prompt();
 }

@@ -78,7 +78,11 @@ Deno.test("qmp-shell runs piped commands, raw JSON and HMP, and exits 1 when one
   assert.equal(bad.stdout.trim(), "{}");
   assert.equal(
     bad.stderr,
-    "error: DeviceNotFound: Device 'nope' not found\nerror: Cannot parse argument \"syntax\": write key=value\n",
+    [
+      "qmp-shell: line 1: device_del id=nope: DeviceNotFound: Device 'nope' not found",
+      'qmp-shell: line 2: bad syntax: Cannot parse argument "syntax": write key=value',
+      "",
+    ].join("\n"),
   );
 
   const hmp = await pipeTo(["--hmp", qemu.b], "info version\n");
@@ -91,6 +95,61 @@ Deno.test("qmp-shell runs piped commands, raw JSON and HMP, and exits 1 when one
   const nowhere = await pipeTo(["/tmp/vmkit-test-no-such.sock"], "");
   assert.equal(nowhere.code, 2);
   assert.match(nowhere.stderr, /Cannot connect to QMP at "\/tmp\/vmkit-test-no-such.sock"/);
+});
+
+Deno.test("qmp-shell names the failing line of piped input, runs .hmp lines, and fails on HMP errors", async () => {
+  await using qemu = await twoMonitorQemu();
+  const mixed = await pipeTo(
+    [qemu.a],
+    [
+      "query-status",
+      "# line 2 is a comment, line 3 fails",
+      "device_del id=nope",
+      ".hmp info status",
+      "",
+      "  .hmp nosuchcommand",
+      ".hmp device_del nope",
+      ".hmp device_del",
+      ".frobnicate",
+      "query-name",
+    ].join("\n"),
+  );
+  assert.equal(mixed.code, 1);
+  const out = mixed.stdout.trim().split("\n");
+  assert.equal(JSON.parse(out[0]).status, "running");
+  assert.deepEqual(out.slice(1), ["VM status: running", "{}"]);
+  assert.equal(
+    mixed.stderr,
+    [
+      "qmp-shell: line 3: device_del id=nope: DeviceNotFound: Device 'nope' not found",
+      "qmp-shell: line 6: .hmp nosuchcommand: unknown command: 'nosuchcommand'",
+      "qmp-shell: line 7: .hmp device_del nope: Error: Device 'nope' not found",
+      "qmp-shell: line 8: .hmp device_del: device_del: string expected; " +
+      'Try "help device_del" for more information',
+      'qmp-shell: line 9: .frobnicate: Cannot run ".frobnicate": the shell knows .hmp, .qmp and .help',
+      "",
+    ].join("\n"),
+  );
+
+  // An HMP error alone fails the run; HMP output that is not an error does not.
+  const hmpOnly = await pipeTo([qemu.a], ".hmp info status\n.hmp nosuchcommand\nquery-name\n");
+  assert.equal(hmpOnly.code, 1, hmpOnly.stderr);
+  assert.match(hmpOnly.stderr, /^qmp-shell: line 2: \.hmp nosuchcommand: unknown command/);
+  const fine = await pipeTo([qemu.a], ".hmp info status\n.hmp info version\n");
+  assert.equal(fine.code, 0, fine.stderr);
+  assert.match(fine.stdout, /^VM status: running\n7\.2\.\d+/);
+
+  // In HMP mode every line goes to the human monitor, and .qmp runs one QMP command.
+  const hmpMode = await pipeTo(
+    ["--hmp", qemu.b],
+    "info status\n.qmp query-name\ndevice_del nope\n",
+  );
+  assert.equal(hmpMode.code, 1);
+  assert.deepEqual(hmpMode.stdout.trim().split("\n"), ["VM status: running", "{}"]);
+  assert.equal(
+    hmpMode.stderr,
+    "qmp-shell: line 3: device_del nope: Error: Device 'nope' not found\n",
+  );
 });
 
 Deno.test("qmp-shell completes command and argument names on a terminal and recalls history", async () => {
