@@ -15,6 +15,7 @@ import {
 } from "./errors.ts";
 import { type QmpEvent, QmpEventStream, type QmpEventStreamOptions } from "./event_stream.ts";
 import type { QmpCommands, QmpEvents } from "./qapi.ts";
+import { KeepAlive } from "../_keep_alive.ts";
 
 /** Every command name the generated QAPI types know (see `lib/qmp/qapi.ts`). */
 export type QmpCommandName = keyof QmpCommands;
@@ -77,6 +78,11 @@ export interface WaitForEventOptions<E = QmpEvent> extends WaitOptions {
    * event's `data` entries, such as `{ device: "disk1" }`.
    */
   match?: ((event: E) => boolean) | Record<string, unknown>;
+  /**
+   * Whether the wait keeps the Deno process alive. Default true; false for a wait left running
+   * in the background.
+   */
+  keepAlive?: boolean;
 }
 
 /** Options of {@linkcode QmpClient.executeAndWait}. */
@@ -131,6 +137,34 @@ export function parseQmpAddress(
   return { transport: "tcp", hostname, port };
 }
 
+/** Why connecting to a unix socket path failed, in words that say what to do. */
+async function unixConnectProblem(path: string, error: Error): Promise<string> {
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = await Deno.lstat(path);
+  } catch (statError) {
+    // Without read access to the path there is nothing more to say than the error itself.
+    if (!(statError instanceof Deno.errors.NotFound)) return error.message;
+  }
+  if (info === undefined) {
+    const hostPort = /^[^/:]+:([^/:]*)$/.exec(path);
+    if (hostPort !== null) {
+      return `no socket "${path}" exists, and ${
+        JSON.stringify(hostPort[1])
+      } is not a port number (HOST:PORT takes a port from 1 to 65535)`;
+    }
+    return `no socket "${path}" exists (is QEMU running with -qmp unix:${path},server=on?)`;
+  }
+  if (!info.isSocket) {
+    const kind = info.isDirectory ? "a directory" : info.isFile ? "a regular file" : "not a socket";
+    return `"${path}" is not a socket (it is ${kind}); pass the path of QEMU's QMP socket`;
+  }
+  if (error instanceof Deno.errors.ConnectionRefused) {
+    return `nothing listens on socket "${path}" (the QEMU that made it has exited)`;
+  }
+  return error.message;
+}
+
 function matches(
   event: QmpEvent,
   match: WaitForEventOptions<never>["match"],
@@ -169,6 +203,8 @@ function deepEqual(a: unknown, b: unknown): boolean {
  */
 export class QmpClient implements AsyncDisposable {
   readonly #conn: Deno.Conn;
+  /** The connection keeps the process alive only while a command or an event wait is pending. */
+  readonly #alive: KeepAlive;
   readonly #maxLineBytes: number;
   readonly #pending = new Map<number, Pending>();
   readonly #listeners = new Set<QmpEventStream>();
@@ -221,12 +257,25 @@ export class QmpClient implements AsyncDisposable {
         error instanceof Error && error.name !== "QmpTimeoutError" &&
         error !== options.signal?.reason
       ) {
-        error.message = `Cannot connect to QMP at "${address}": ${error.message}`;
+        error.message = `Cannot connect to QMP at "${address}": ${
+          target.transport === "unix" ? await unixConnectProblem(target.path, error) : error.message
+        }`;
       }
       throw error;
     }
     const remaining = Math.max(0, timeout - (performance.now() - started));
-    return await QmpClient.fromConn(conn, { ...options, timeout: remaining });
+    try {
+      return await QmpClient.fromConn(conn, { ...options, timeout: remaining });
+    } catch (error) {
+      if (error instanceof QmpTimeoutError && /greeting/.test(error.message)) {
+        // QEMU greets a client as soon as it accepts it, and a monitor accepts one client at a
+        // time: the connection waits in the socket's backlog while another client is attached.
+        error.message = `Cannot connect to QMP at "${address}": no greeting within ${
+          Math.round(remaining)
+        } ms; a QEMU monitor serves one client at a time, so another client (a qmp-shell, libvirt, another script) is probably connected to it; close that one, or give the VM another monitor (.qmpSocket())`;
+      }
+      throw error;
+    }
   }
 
   /**
@@ -250,7 +299,7 @@ export class QmpClient implements AsyncDisposable {
     const client = new QmpClient(internal, conn, maxLineBytes);
     const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT;
     try {
-      const greeting = await withDeadline(
+      const greeting = await client.#alive.during(withDeadline(
         new Promise<Record<string, unknown>>((resolve, reject) => {
           client.#onGreeting = resolve;
           client.#closedPromise.then(() =>
@@ -259,7 +308,7 @@ export class QmpClient implements AsyncDisposable {
         }),
         { signal: options.signal, timeout },
         () => new QmpTimeoutError("greeting", timeout),
-      );
+      ));
       const offered = ((greeting.QMP as Record<string, unknown>)?.capabilities ?? []) as string[];
       const enable = options.oob !== false && offered.includes("oob") ? ["oob"] : [];
       await client.#execute(
@@ -289,6 +338,7 @@ export class QmpClient implements AsyncDisposable {
       );
     }
     this.#conn = conn;
+    this.#alive = new KeepAlive(conn);
     this.#maxLineBytes = maxLineBytes;
     this.#closedPromise = new Promise((resolve) => (this.#resolveClosed = resolve));
     if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
@@ -416,12 +466,12 @@ export class QmpClient implements AsyncDisposable {
       this.#flushing = true;
       queueMicrotask(() => this.#flush());
     }
-    return withDeadline(
+    return this.#alive.during(withDeadline(
       reply,
       options,
       () => new QmpTimeoutError(`reply to "${command}"`, options.timeout!),
       () => this.#pending.delete(id),
-    );
+    ));
   }
 
   /**
@@ -448,7 +498,11 @@ export class QmpClient implements AsyncDisposable {
    * ```
    */
   events(options: QmpEventStreamOptions = {}): QmpEventStream {
-    const stream = new QmpEventStream(options, (s) => this.#listeners.delete(s));
+    const stream = new QmpEventStream(
+      options,
+      (s) => this.#listeners.delete(s),
+      () => this.#alive.hold(),
+    );
     if (this.#closed) stream.end();
     else this.#listeners.add(stream);
     return stream;
@@ -483,7 +537,11 @@ export class QmpClient implements AsyncDisposable {
     options: WaitForEventOptions<never>,
   ): { promise: Promise<QmpEvent>; cancel: () => void } {
     checkTimeout(`wait for QMP event "${name}"`, options.timeout);
-    const stream = this.events({ names: [name], capacity: 1 << 30 });
+    const stream = this.events({
+      names: [name],
+      capacity: 1 << 30,
+      ...options.keepAlive === false ? { keepAlive: false } : {},
+    });
     const found = (async () => {
       for await (const event of stream) {
         if (matches(event, options.match)) return event;

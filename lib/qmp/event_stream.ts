@@ -36,6 +36,17 @@ export interface QmpEventStreamOptions {
   capacity?: number;
   /** What to do when the queue is full. Default `"drop-oldest"`. */
   overflow?: QmpOverflowPolicy;
+  /**
+   * Whether a pending `next()` keeps the Deno process alive, as a pending command does. Default
+   * true; false for a listener that only watches in the background, so a script whose work is
+   * done still ends.
+   */
+  keepAlive?: boolean;
+}
+
+interface Waiter {
+  resolve: (result: IteratorResult<QmpEvent>) => void;
+  reject: (error: unknown) => void;
 }
 
 /**
@@ -48,9 +59,11 @@ export class QmpEventStream implements AsyncIterableIterator<QmpEvent> {
   readonly #overflow: QmpOverflowPolicy;
   readonly #onClose: (stream: QmpEventStream) => void;
   readonly #signal?: AbortSignal;
+  readonly #hold?: () => () => void;
+  #release?: () => void;
   #queue: QmpEvent[] = [];
   #head = 0;
-  #waiter?: { resolve: (r: IteratorResult<QmpEvent>) => void; reject: (e: unknown) => void };
+  #waiter?: Waiter;
   #ended = false;
   #error?: unknown;
   #dropped = 0;
@@ -60,8 +73,13 @@ export class QmpEventStream implements AsyncIterableIterator<QmpEvent> {
    *
    * @param options Names, signal, capacity and overflow policy.
    * @param onClose Called once when the stream ends, to unsubscribe it.
+   * @param hold Keeps the connection referenced while `next()` waits; returns the release.
    */
-  constructor(options: QmpEventStreamOptions, onClose: (stream: QmpEventStream) => void) {
+  constructor(
+    options: QmpEventStreamOptions,
+    onClose: (stream: QmpEventStream) => void,
+    hold?: () => () => void,
+  ) {
     const capacity = options.capacity ?? 1024;
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(`Cannot listen to QMP events with capacity ${capacity}: use 1 or more`);
@@ -78,6 +96,7 @@ export class QmpEventStream implements AsyncIterableIterator<QmpEvent> {
     this.#capacity = capacity;
     this.#overflow = overflow;
     this.#onClose = onClose;
+    if (options.keepAlive !== false) this.#hold = hold;
     this.#signal = options.signal;
     if (this.#signal !== undefined) {
       if (this.#signal.aborted) {
@@ -107,9 +126,8 @@ export class QmpEventStream implements AsyncIterableIterator<QmpEvent> {
    */
   push(event: QmpEvent): void {
     if (!this.accepts(event)) return;
-    if (this.#waiter !== undefined) {
-      const waiter = this.#waiter;
-      this.#waiter = undefined;
+    const waiter = this.#takeWaiter();
+    if (waiter !== undefined) {
       waiter.resolve({ value: event, done: false });
       return;
     }
@@ -143,8 +161,7 @@ export class QmpEventStream implements AsyncIterableIterator<QmpEvent> {
     this.#ended = true;
     this.#error = error;
     this.#onClose(this);
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
+    const waiter = this.#takeWaiter();
     if (waiter === undefined) return;
     if (error === undefined) waiter.resolve({ value: undefined, done: true });
     else waiter.reject(error);
@@ -168,7 +185,16 @@ export class QmpEventStream implements AsyncIterableIterator<QmpEvent> {
     if (this.#waiter !== undefined) {
       return Promise.reject(new TypeError("Cannot call next() while another next() is pending"));
     }
+    this.#release = this.#hold?.();
     return new Promise((resolve, reject) => (this.#waiter = { resolve, reject }));
+  }
+
+  #takeWaiter(): Waiter | undefined {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    this.#release?.();
+    this.#release = undefined;
+    return waiter;
   }
 
   /** Stops listening. @returns Done. */

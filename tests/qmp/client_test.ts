@@ -109,4 +109,34 @@ Deno.test("QmpClient.connect names the socket it cannot reach and checks the add
   await assert.rejects(() => QmpClient.connect(""), TypeError);
   await assert.rejects(() => QmpClient.connect("tcp:localhost"), /expected tcp:HOST:PORT/);
   await assert.rejects(() => QmpClient.connect("127.0.0.1:70000"), /port 70000/);
+  // What people pass by mistake is named, with what to do.
+  await assert.rejects(
+    () => QmpClient.connect("/etc/hostname"),
+    /^ConnectionRefused: Cannot connect to QMP at "\/etc\/hostname": "\/etc\/hostname" is not a socket \(it is a regular file\)/,
+  );
+  await assert.rejects(
+    () => QmpClient.connect("localhost:notaport"),
+    /Cannot connect to QMP at "localhost:notaport": no socket "localhost:notaport" exists, and "notaport" is not a port number/,
+  );
+  const dir = await Deno.makeTempDir();
+  try {
+    // The socket of a QEMU that was killed stays behind, with nothing listening on it.
+    const stale = `${dir}/dead.sock`;
+    const qemu = new Deno.Command("qemu-system-x86_64", {
+      args: ["-machine", "none", "-display", "none", "-qmp", `unix:${stale},server=on,wait=off`],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    while (!(await Deno.lstat(stale).catch(() => undefined))?.isSocket) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    qemu.kill("SIGKILL");
+    await qemu.status;
+    await assert.rejects(
+      () => QmpClient.connect(stale),
+      /nothing listens on socket ".*dead\.sock" \(the QEMU that made it has exited\)/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -5,7 +5,7 @@ const child = new URL("../fixtures/orphan_child.ts", import.meta.url).pathname;
 async function run(
   how: string,
   signal?: Deno.Signal,
-): Promise<{ code: number; owned: { pid: number; dir: string }[] }> {
+): Promise<{ code: number; owned: { pid: number; dir: string }[]; rest: string }> {
   const process = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", child, how],
     stdout: "piped",
@@ -19,9 +19,17 @@ async function run(
     text += value;
   }
   if (signal !== undefined) process.kill(signal);
+  // A script that never ends fails the test instead of hanging it.
+  const timer = setTimeout(() => process.kill("SIGKILL"), 30_000);
   const status = await process.status;
-  await reader.cancel();
-  return { code: status.code, owned: JSON.parse(text) };
+  clearTimeout(timer);
+  while (true) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+  }
+  const [first, ...rest] = text.split("\n");
+  return { code: status.code, owned: JSON.parse(first), rest: rest.join("\n").trim() };
 }
 
 async function assertNothingLeft(owned: { pid: number; dir: string }[]): Promise<void> {
@@ -41,13 +49,38 @@ for (
   const [how, signal, code] of [
     ["throw", undefined, 1],
     ["reject", undefined, 1],
+    ["end", undefined, 0],
     ["wait", "SIGINT", 130],
     ["wait", "SIGTERM", 143],
+    ["wait", "SIGHUP", 129],
+    ["wait", "SIGQUIT", 131],
   ] as const
 ) {
-  Deno.test(`a script that ${signal ? `gets ${signal}` : how === "throw" ? "throws" : "leaves a rejection unhandled"} with VMs up leaves no QEMU and no runtime dir`, async () => {
+  const what = signal
+    ? `gets ${signal}`
+    : { throw: "throws", reject: "leaves a rejection unhandled", end: "just ends" }[how];
+  Deno.test(`a script that ${what} with VMs up exits ${code} and leaves no QEMU and no runtime dir`, async () => {
     const { code: exit, owned } = await run(how, signal);
     assert.equal(exit, code);
     await assertNothingLeft(owned);
   });
 }
+
+Deno.test("a script's own SIGTERM handler shuts its VMs down itself; vmkit does not exit first", async () => {
+  const { code, owned, rest } = await run("handler", "SIGTERM");
+  assert.equal(code, 0);
+  assert.deepEqual(JSON.parse(rest), ["quit", "quit"]);
+  await assertNothingLeft(owned);
+});
+
+Deno.test("console.exec on a VM whose QEMU exited rejects with the reason and kills nothing else", async () => {
+  const { code, owned, rest } = await run("exec-dead");
+  assert.equal(code, 0);
+  const { error, otherUp } = JSON.parse(rest);
+  assert.equal(
+    error,
+    'ConsoleClosedError: Cannot exec "true": QEMU exited with code 0',
+  );
+  assert.equal(otherUp, true);
+  await assertNothingLeft(owned);
+});
