@@ -48,15 +48,22 @@ fi
 
 # 3. The tiny guest's kernel, modules and busybox, per guest architecture. The kernel is the
 # host's own /boot/vmlinuz-$(uname -r) when it is readable and of the guest's architecture (as
-# virtme-ng does), else Debian's cloud kernel.
+# virtme-ng does), else Debian's: the cloud kernel on x86_64, the generic one on aarch64 (the
+# cloud kernel there has no gpio_keys, so the virt machine's power button would not reach the
+# guest).
 host_deb=$(dpkg --print-architecture)
 host_release=$(uname -r)
 fetch_guest() {
-  local arch=$1 deb=$2 dir="$cache/$1" use_host=""
+  local arch=$1 deb=$2 meta=$3 dir="$cache/$1" use_host=""
   if [ "$deb" = "$host_deb" ] && [ -r "/boot/vmlinuz-$host_release" ]; then use_host=1; fi
   if [ -f "$dir/.complete" ]; then
-    # A cache made from the host kernel goes stale when the host boots another kernel.
-    if [ -z "$use_host" ] || grep -qx "kernel host $host_release" "$dir/manifest"; then return 0; fi
+    # A cache made from the host kernel goes stale when the host boots another kernel, and one
+    # made from Debian's when the kernel flavour changes.
+    if [ -n "$use_host" ]; then
+      grep -qx "kernel host $host_release" "$dir/manifest" && return 0
+    else
+      grep -qx "flavour $meta" "$dir/manifest" && return 0
+    fi
   fi
   local spec=""
   if [ "$deb" != "$host_deb" ]; then
@@ -71,12 +78,12 @@ fetch_guest() {
   fi
   local wanted=("busybox-static$spec") kernel_package=""
   if [ -z "$use_host" ]; then
-    kernel_package=$(apt-cache depends "linux-image-cloud-$deb$spec" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[^:]*\).*/\1/p' | head -n 1)
+    kernel_package=$(apt-cache depends "$meta$spec" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[^:]*\).*/\1/p' | head -n 1)
     if [ -z "$kernel_package" ]; then
       apt_update
-      kernel_package=$(apt-cache depends "linux-image-cloud-$deb$spec" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[^:]*\).*/\1/p' | head -n 1)
+      kernel_package=$(apt-cache depends "$meta$spec" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[^:]*\).*/\1/p' | head -n 1)
     fi
-    [ -n "$kernel_package" ] || die "Cannot fetch the $arch guest: apt knows no package linux-image-cloud-$deb$spec"
+    [ -n "$kernel_package" ] || die "Cannot fetch the $arch guest: apt knows no package $meta$spec"
     wanted+=("$kernel_package$spec")
   fi
   local work
@@ -103,14 +110,14 @@ fetch_guest() {
     local version=${kernel_package#linux-image-}
     cp "$work/x/boot/vmlinuz-$version" "$dir/vmlinuz"
     cp -a "$work/x/lib/modules/$version" "$dir/lib/modules/$version"
-    printf 'kernel debian %s %s\n' "$kernel_package" "$(dpkg-deb -f "$work/$(cd "$work" && ls linux-image-*.deb)" Version)" >"$dir/manifest"
+    printf 'kernel debian %s %s\nflavour %s\n' "$kernel_package" "$(dpkg-deb -f "$work/$(cd "$work" && ls linux-image-*.deb)" Version)" "$meta" >"$dir/manifest"
   fi
   printf 'busybox debian %s\n' "$(dpkg-deb -f "$work/$(cd "$work" && ls busybox-static*.deb)" Version)" >>"$dir/manifest"
   rm -rf "$work"
   touch "$dir/.complete"
 }
-fetch_guest x86_64 amd64
-fetch_guest aarch64 arm64
+fetch_guest x86_64 amd64 linux-image-cloud-amd64
+fetch_guest aarch64 arm64 linux-image-arm64
 
 # busybox-static of other Debian architectures: the binfmt_misc and runForeign tests run them.
 foreign_debs=(arm64 armhf armel ppc64el s390x mips64el mipsel)

@@ -20,9 +20,16 @@ export interface DefaultInitOptions {
  * The default `/init`: mounts /proc, /sys, /dev (devtmpfs), /dev/pts, /tmp and /run; loads the
  * modules listed in `/etc/vmkit/modules`; loads the drivers of the devices the machine has, by
  * their `modalias` and the image's `modules.alias`, and keeps doing so for devices hot-added
- * later (busybox `uevent`); powers off when the ACPI power button is pressed (so
- * `Vm.shutdown()` works); prints {@linkcode GUEST_READY_LINE}; runs a login shell on the console
- * with job control; and powers off when that shell exits. It needs busybox.
+ * later (busybox `uevent`); when the VM has a network card, brings up `lo` and every card with
+ * DHCP (busybox `udhcpc`: address, default route, `/etc/resolv.conf`); prints {@linkcode GUEST_READY_LINE};
+ * and runs a login shell on the console with job control.
+ *
+ * It stops the guest cleanly, whatever asks: the power button (ACPI's on x86_64, the virt
+ * machine's GPIO key on aarch64, so `Vm.shutdown()` works), `poweroff`, `reboot` and `halt`
+ * in the guest (busybox signals PID 1), or the shell exiting (a power-off). Stopping sends
+ * SIGHUP and SIGTERM to every process, gives them up to 2 s to exit, kills what is left, flushes
+ * and unmounts (or remounts read-only) every filesystem, then powers off, reboots or halts. It
+ * needs busybox.
  *
  * @param options Host name.
  * @returns The script.
@@ -98,14 +105,67 @@ if [ -s "/lib/modules/$release/modules.alias" ]; then
   load_drivers
 fi
 echo ${hostname} > /proc/sys/kernel/hostname
+# Networking, when the VM has a card: lo, and DHCP on every card (QEMU's user network answers
+# at once). Without one, nothing is started: each program costs milliseconds under TCG.
+set -- /sys/class/net/e*
+if [ -e "$1" ]; then
+  ip link set lo up
+  cat > /etc/vmkit/udhcpc <<'SCRIPT'
+#!/bin/sh
+case "$1" in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/\${mask:-24}" \${broadcast:+broadcast "$broadcast"} dev "$interface"
+    for gateway in $router; do ip route add default via "$gateway" dev "$interface"; break; done
+    : > /etc/resolv.conf
+    for server in $dns; do echo "nameserver $server" >> /etc/resolv.conf; done
+    [ -z "$domain" ] || echo "search $domain" >> /etc/resolv.conf ;;
+esac
+SCRIPT
+  chmod 755 /etc/vmkit/udhcpc
+  for card; do
+    udhcpc -i "\${card##*/}" -s /etc/vmkit/udhcpc -q -n -t 5 -T 1 > /dev/null 2>&1 ||
+      echo "vmkit-init: no DHCP lease on \${card##*/}" >&2
+  done
+fi
+# Stopping: busybox's poweroff, reboot and halt signal PID 1 (USR2, TERM, USR1); the power
+# button's watcher does as poweroff does.
+others_running() {
+  for process in /proc/[0-9]*; do
+    [ "\${process#/proc/}" = 1 ] && continue
+    # Kernel threads and zombies have no executable.
+    [ -e "$process/exe" ] && return 0
+  done
+  return 1
+}
+stop_guest() {
+  trap '' USR1 USR2 TERM
+  kill -HUP -1 2> /dev/null
+  kill -TERM -1 2> /dev/null
+  waited=0
+  while others_running && [ $waited -lt 40 ]; do sleep 0.05; waited=$((waited + 1)); done
+  kill -KILL -1 2> /dev/null
+  sync
+  umount -a -r > /dev/null 2>&1
+  sync
+  $1 -f
+}
+trap 'stop_guest poweroff' USR2
+trap 'stop_guest reboot' TERM
+trap 'stop_guest halt' USR1
 for event in /sys/class/input/event*; do
   [ -r "$event/device/name" ] && read -r name < "$event/device/name" || continue
-  [ "$name" = "Power Button" ] || continue
-  (head -c 1 "/dev/input/\${event##*/}" >/dev/null && poweroff -f) &
+  case "$name" in "Power Button" | gpio-keys) ;; *) continue ;; esac
+  (head -c 1 "/dev/input/\${event##*/}" > /dev/null && kill -USR2 1) &
 done
 echo 'export PS1="${GUEST_PROMPT}"' > /etc/profile
 echo "${GUEST_READY_LINE}"
-setsid cttyhack sh -l
-poweroff -f
+# The shell runs in the background so that a signal's trap runs at once ('wait' is
+# interrupted by it; a foreground command is not).
+setsid cttyhack sh -l &
+shell=$!
+while kill -0 $shell 2> /dev/null; do wait $shell; done
+stop_guest poweroff
 `;
 }

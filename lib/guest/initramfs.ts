@@ -12,6 +12,7 @@ import {
   normalizeArchivePath,
 } from "./cpio.ts";
 import { busyboxApplets } from "./busybox_applets.ts";
+import { elfInterpreter } from "../binfmt/elf.ts";
 import { moduleName, parseModulesDep, resolveModules } from "./modules_dep.ts";
 import { isDeviceAlias, parseModulesAlias } from "./modules_alias.ts";
 import { defaultInit } from "./default_init.ts";
@@ -240,6 +241,7 @@ export class Initramfs {
    * @returns The uncompressed cpio archive.
    * @throws {Deno.errors.NotFound} When a host file is missing (the message names it).
    * @throws {RangeError} When a module cannot be resolved.
+   * @throws {TypeError} When the busybox is not a busybox, or is dynamically linked.
    */
   async build(): Promise<Uint8Array> {
     const entries = new Map(this.#state.entries);
@@ -249,8 +251,31 @@ export class Initramfs {
       const binary = typeof this.#state.busybox === "string"
         ? await readHostFile(this.#state.busybox, "busybox")
         : this.#state.busybox;
+      const source = typeof this.#state.busybox === "string"
+        ? `"${this.#state.busybox}"`
+        : "(bytes)";
+      let applets: string[];
+      try {
+        applets = busyboxApplets(binary);
+      } catch (error) {
+        throw new TypeError(
+          `Cannot add busybox ${source} to the initramfs: it is not a busybox binary (it has no applet table); use a static busybox, such as /bin/busybox of Debian's busybox-static`,
+          { cause: error },
+        );
+      }
+      let interpreter: string | undefined;
+      try {
+        interpreter = elfInterpreter(binary);
+      } catch {
+        interpreter = undefined;
+      }
+      if (interpreter !== undefined) {
+        throw new TypeError(
+          `Cannot add busybox ${source} to the initramfs: it is dynamically linked (it needs ${interpreter} and its libraries, which the initramfs does not have); use a static busybox, such as /bin/busybox of Debian's busybox-static`,
+        );
+      }
       set("bin/busybox", { kind: "file", data: binary, options: { mode: 0o755 } });
-      for (const applet of busyboxApplets(binary)) {
+      for (const applet of applets) {
         if (applet === "busybox") continue;
         set(`bin/${applet}`, { kind: "symlink", target: "busybox", options: {} });
       }

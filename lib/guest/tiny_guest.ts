@@ -38,9 +38,9 @@ export interface TinyGuestOptions {
 
 /**
  * Kernel modules the tiny guest has: the virtio drivers for disks (and SCSI disks behind
- * virtio-scsi), network, entropy, balloon and consoles, and what makes the ACPI power button
- * reach the init. Its init loads each one when a device it drives is present, at boot or
- * hot-added.
+ * virtio-scsi), network, entropy, balloon and consoles, and what makes the power button reach
+ * the init (ACPI's `button` on x86_64, `gpio_keys` for the virt machine's GPIO power key on
+ * aarch64). Its init loads each one when a device it drives is present, at boot or hot-added.
  *
  * @param arch The guest architecture.
  * @returns Module names.
@@ -58,7 +58,7 @@ export function tinyGuestModules(arch: TinyGuestArch): string[] {
     "virtio_console",
     "evdev",
   ];
-  return arch === "x86_64" ? [...common, "button"] : common;
+  return [...common, arch === "x86_64" ? "button" : "gpio_keys"];
 }
 
 /**

@@ -13,7 +13,8 @@ export function detectHostFacts(): HostFacts {
   const override = envVar("VMKIT_ACCEL");
   if (override !== undefined) facts.override = override;
   if (!granted({ name: "read", path: "/dev/kvm" })) {
-    facts.kvm = { error: "Deno may not read /dev/kvm (grant --allow-read=/dev/kvm)" };
+    // Without read access Deno cannot even tell whether /dev/kvm exists.
+    facts.kvm = "unknown";
   } else {
     facts.kvm = probeKvm();
   }

@@ -32,6 +32,8 @@ export interface SpawnRequest extends WaitOptions {
   runtimeDir: string;
   /** Socket file names vmkit listens on, in `runtimeDir`; `qmp.sock` is the QMP monitor. */
   sockets: string[];
+  /** Files QEMU makes outside `runtimeDir` (extra QMP sockets), removed with it. */
+  files?: readonly string[];
   /** The Debian package to name when the binary is missing. */
   debianPackage: string;
   /** What is being done, for messages: "launch VM". */
@@ -54,6 +56,18 @@ function collect(stream: ReadableStream<Uint8Array>): () => string {
     }
   })();
   return () => text.slice(-TAIL_BYTES);
+}
+
+/**
+ * QEMU's own words for why it stopped: the first line of stderr of the form `qemu-system-x86_64:
+ * ...` (or `qemu: ...`) that is not a warning, without that prefix.
+ */
+export function qemuErrorLine(stderr: string): string | undefined {
+  for (const line of stderr.split("\n")) {
+    const match = /^qemu(?:-system-[\w]+)?: (.+)$/.exec(line.trim());
+    if (match !== null && !/^warning:/i.test(match[1])) return match[1];
+  }
+  return undefined;
 }
 
 function closeAll(items: { close(): void }[]): void {
@@ -102,7 +116,7 @@ export async function spawnQemu(request: SpawnRequest): Promise<SpawnedQemu> {
     }
     throw error;
   }
-  const release = own(process, runtimeDir);
+  const release = own(process, runtimeDir, request.files);
   const stderr = collect(process.stderr);
   collect(process.stdout);
   const exited = process.status.then((status) => ({
@@ -121,11 +135,16 @@ export async function spawnQemu(request: SpawnRequest): Promise<SpawnedQemu> {
     const exit = await exited;
     closeAll([...listeners, ...conns]);
     await removeDir();
+    for (const file of request.files ?? []) await Deno.remove(file).catch(() => {});
     release();
     // Give the stderr reader the last bytes the pipe held.
     await new Promise((resolve) => setTimeout(resolve, 0));
+    // When QEMU said why it stopped, that is the headline; how vmkit noticed comes after.
+    const said = qemuErrorLine(stderr());
+    const how = exit.signal === null ? `QEMU exited with code ${exit.code}` : message;
+    const headline = said === undefined ? message : `${said} (${how})`;
     throw new VmLaunchError(
-      `Cannot ${request.action}: ${message}\nargv: ${fullArgv.join(" ")}\nstderr:\n${
+      `Cannot ${request.action}: ${headline}\nargv: ${fullArgv.join(" ")}\nstderr:\n${
         stderr().trimEnd() || "(empty)"
       }`,
       { argv: fullArgv, stderr: stderr(), exit, cause },
@@ -155,6 +174,8 @@ export async function spawnQemu(request: SpawnRequest): Promise<SpawnedQemu> {
     const qmp = await QmpClient.fromConn(qmpConn, { timeout: remaining, signal });
     return { process, qmp, conns, stderr, exited, release, launchedAt };
   } catch (error) {
+    // QEMU closing QMP at start-up is QEMU exiting: let it, and its stderr drain.
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 100))]);
     return await fail(
       `QMP did not start: ${error instanceof Error ? error.message : error}`,
       error,

@@ -21,7 +21,11 @@ export interface AccelChoice {
 export interface HostFacts {
   /** `uname -m` of the host. */
   machine: string;
-  /** Whether `/dev/kvm` exists and opened; or why not. */
+  /**
+   * Whether `/dev/kvm` exists and opened; `"unknown"` when Deno may not look (without
+   * `--allow-all` it opens no device, and without read access it cannot even stat it); or why
+   * it did not open.
+   */
   kvm: "ok" | "missing" | "unknown" | { error: string };
   /** CPU flags from `/proc/cpuinfo` (x86 only; `undefined` when unreadable). */
   cpuFlags?: ReadonlySet<string>;
@@ -70,8 +74,9 @@ export function chooseAccel(guest: Arch, host: HostFacts): AccelChoice {
     if (host.cpuFlags === undefined) {
       return {
         accel: "tcg",
-        reason:
-          '/proc/cpuinfo is unreadable, so vmx/svm cannot be confirmed (Deno reads /proc only with --allow-all); force KVM with VMKIT_ACCEL=kvm or .accel("kvm")',
+        reason: `KVM was not checked: Deno may not read ${
+          host.kvm === "unknown" ? "/dev/kvm or /proc/cpuinfo" : "/proc/cpuinfo"
+        } (it reads /proc and opens devices only with --allow-all); run with --allow-all to check, or force KVM with VMKIT_ACCEL=kvm or .accel("kvm")`,
       };
     }
     if (!host.cpuFlags.has("vmx") && !host.cpuFlags.has("svm")) {

@@ -83,7 +83,9 @@ export const ARCH_PROFILES: Readonly<Record<Arch, Readonly<ArchProfile>>> = {
     fastMachine: "virt",
     classicMachine: "virt",
     kvmCpu: "host",
-    tcgCpu: "max",
+    // Emulating pointer authentication (QARMA) dominates an aarch64 boot under TCG: the tiny
+    // guest takes 12.6 s with plain "max" and 2.9 s without it.
+    tcgCpu: "max,pauth=off",
     console: "ttyAMA0",
     fastTransport: "pci",
     classicTransport: "pci",

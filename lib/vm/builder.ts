@@ -6,7 +6,15 @@
 
 import { type AccelRequest, chooseAccel } from "./accel.ts";
 import { type Arch, type ArchProfile, archProfile, type VirtioTransport } from "./arch.ts";
-import { checkValue, escapeOptionValue, optionList, shellQuote } from "./qemu_opts.ts";
+import {
+  checkOptionHead,
+  checkValue,
+  escapeOptionValue,
+  optionList,
+  shellQuote,
+} from "./qemu_opts.ts";
+import type { ImageFormat } from "./image_format.ts";
+import { type AioMode, blockdevOptions, type CacheMode, writeCacheOff } from "./_blockdev.ts";
 import { parseSize } from "./size.ts";
 import { detectHostFacts } from "./_host.ts";
 import { checkCount, checkId, checkPath } from "./_checks.ts";
@@ -67,16 +75,21 @@ export interface KernelOptions {
 
 /** Options of {@linkcode VmBuilder.drive}. */
 export interface DriveOptions {
-  /** Image format. Default `"raw"`. */
-  format?: "raw" | "qcow2";
+  /**
+   * Image format. Default: `launch()` reads it from the file ({@linkcode detectImageFormat}):
+   * qcow2 by its magic, else raw; other formats, and qcow2 overlays without a recorded backing
+   * format, are refused. `toArgv()` reads no file, so it needs the format given here (or in its
+   * `driveFormats` option).
+   */
+  format?: ImageFormat;
   /** Attach read-only. */
   readOnly?: boolean;
   /** Write to a temporary overlay, discarded on exit. */
   snapshot?: boolean;
   /** Host cache mode. */
-  cache?: "none" | "writeback" | "writethrough" | "directsync" | "unsafe";
+  cache?: CacheMode;
   /** Host I/O engine; `native` needs `cache` `none` or `directsync`. */
-  aio?: "threads" | "native" | "io_uring";
+  aio?: AioMode;
   /** Guest interface. Default `"virtio-blk"`. */
   interface?: "virtio-blk" | "scsi";
   /** Run the disk's I/O in its own iothread (virtio-blk only). */
@@ -124,6 +137,10 @@ export interface ToArgvOptions {
    * (QEMU's own fallback); `launch()` resolves it with {@linkcode chooseAccel} instead.
    */
   accel?: "kvm" | "tcg";
+  /**
+   * Formats of drives added without one, by drive id; `launch()` reads them from the files.
+   */
+  driveFormats?: Readonly<Record<string, ImageFormat>>;
 }
 
 interface Drive extends DriveOptions {
@@ -149,6 +166,7 @@ interface State {
   readonly pvpanic: boolean;
   readonly fwCfg: readonly { name: string; file?: string; string?: string }[];
   readonly chardevs: readonly { id: string; options: ChardevOptions }[];
+  readonly qmpSockets: readonly string[];
   readonly serials: readonly string[];
   readonly noReboot?: boolean;
   readonly paused: boolean;
@@ -225,6 +243,7 @@ export class VmBuilder {
     pvpanic: false,
     fwCfg: [],
     chardevs: [],
+    qmpSockets: [],
     serials: [],
     paused: false,
     hotplugSlots: 0,
@@ -261,6 +280,20 @@ export class VmBuilder {
   /** The requested accelerator. */
   get requestedAccel(): AccelRequest {
     return this.#state.accel;
+  }
+
+  /** The drives, in order: id, file and format (`undefined` until `launch()` reads it). */
+  get drives(): { id: string; file: string; format?: ImageFormat }[] {
+    return this.#state.drives.map((drive) => ({
+      id: drive.id,
+      file: drive.file,
+      ...drive.format === undefined ? {} : { format: drive.format },
+    }));
+  }
+
+  /** Extra QMP sockets QEMU listens on (see {@linkcode VmBuilder.qmpSocket}). */
+  get qmpSockets(): readonly string[] {
+    return this.#state.qmpSockets;
   }
 
   /** Kernel, initrd, drive and fw_cfg files that must exist before QEMU starts. */
@@ -641,9 +674,11 @@ export class VmBuilder {
    * @param type Such as `"q35"`, `"virt"`.
    * @param props Machine properties, such as `{ "gic-version": "3" }`.
    * @returns A new builder.
+   * @throws {TypeError} When the type is not a plain name (`"dump-guest-core=off"` would make
+   *   QEMU start its default machine with that property), or a property is malformed.
    */
   machine(type: string, props: Record<string, string> = {}): VmBuilder {
-    escapeOptionValue("machine type", type);
+    checkOptionHead("machine type", type, "pass properties in the second argument");
     for (const [key, value] of Object.entries(props)) {
       if (!/^[a-z][a-z0-9_.-]*$/i.test(key)) {
         throw new TypeError(`Cannot set machine property ${JSON.stringify(key)}`);
@@ -656,12 +691,24 @@ export class VmBuilder {
   /**
    * Overrides the CPU model (default: `host` under KVM, the profile's model under TCG).
    *
-   * @param model Such as `"max"`, optionally with properties (`"max,pmu=off"`).
+   * @param model Such as `"max"`, optionally with properties (`"max,pmu=off"`, `"max,+avx2"`).
    * @returns A new builder.
+   * @throws {TypeError} When the model is not a plain name, or a property is not `key=value`,
+   *   `+feature` or `-feature`.
    */
   cpu(model: string): VmBuilder {
     checkValue("cpu", model);
-    if (model === "") throw new TypeError(`Cannot set cpu to "": it is empty`);
+    const [name, ...props] = model.split(",");
+    checkOptionHead("cpu model", name, 'add properties after it: "max,pmu=off"');
+    for (const prop of props) {
+      if (!/^([+-]?[A-Za-z0-9_.-]+|[A-Za-z0-9_.-]+=[^=]+)$/.test(prop)) {
+        throw new TypeError(
+          `Cannot set cpu ${JSON.stringify(model)}: property ${
+            JSON.stringify(prop)
+          } is not key=value, +feature or -feature`,
+        );
+      }
+    }
     return this.#with({ cpu: model });
   }
 
@@ -669,6 +716,30 @@ export class VmBuilder {
   name(name: string): VmBuilder {
     escapeOptionValue("name", name);
     return this.#with({ name });
+  }
+
+  /**
+   * Adds a QMP monitor that QEMU serves on a unix socket at `path`, for other tools: vmkit's
+   * `recipes/qmp-shell.ts` and `qmp-events.ts`, QEMU's own `qmp-shell`, libvirt-style scripts.
+   * Each monitor takes one client at a time; call it again for more. QEMU makes the socket when
+   * it starts; it is removed when the VM is cleaned up. `vm.qmp` stays vmkit's own monitor.
+   *
+   * @param path Where QEMU listens; it must not exist when the VM launches.
+   * @returns A new builder.
+   * @throws {TypeError} When the path is empty, has newline or NUL, or was given already.
+   *
+   * @example
+   * ```ts ignore
+   * await using guest = await vm({ arch: "x86_64" }).qmpSocket("/tmp/vm1.qmp").launch();
+   * // elsewhere: ./recipes/qmp-shell.ts /tmp/vm1.qmp
+   * ```
+   */
+  qmpSocket(path: string): VmBuilder {
+    checkPath("qmp socket", path);
+    if (this.#state.qmpSockets.includes(path)) {
+      throw new TypeError(`Cannot add QMP socket "${path}" twice`);
+    }
+    return this.#with({ qmpSockets: [...this.#state.qmpSockets, path] });
   }
 
   /** Uses another QEMU binary (a path or a name on PATH). @returns A new builder. */
@@ -821,6 +892,18 @@ export class VmBuilder {
       "-mon",
       `chardev=${QMP_CHARDEV},mode=control`,
     );
+    s.qmpSockets.forEach((path, index) => {
+      const id = `${QMP_CHARDEV}${index + 1}`;
+      argv.push(
+        "-chardev",
+        optionList("socket", [["id", id], ["path", path, "qmp socket"], ["server", true], [
+          "wait",
+          false,
+        ]]),
+        "-mon",
+        `chardev=${id},mode=control`,
+      );
+    });
     if (s.kernel !== undefined) {
       const bios = this.bios;
       if (bios !== undefined) argv.push("-bios", bios);
@@ -838,19 +921,41 @@ export class VmBuilder {
     }
     let scsi = false;
     for (const drive of s.drives) {
-      argv.push(
-        "-drive",
-        optionList(undefined, [
-          ["file", drive.file, `drive "${drive.id}" file`],
-          ["if", "none"],
-          ["id", drive.id],
-          ["format", drive.format ?? "raw"],
-          ["readonly", drive.readOnly],
-          ["snapshot", drive.snapshot],
-          ["cache", drive.cache],
-          ["aio", drive.aio],
-        ]),
-      );
+      const format = drive.format ?? options.driveFormats?.[drive.id];
+      if (format === undefined) {
+        throw new TypeError(
+          `Cannot write the command line of drive "${drive.id}" ("${drive.file}"): its format is not known; pass .drive(file, { format: "raw" | "qcow2" }), or launch(), which reads it from the file`,
+        );
+      }
+      if (drive.snapshot) {
+        // -blockdev has no temporary overlay: -drive makes one, and with an explicit format and
+        // file.driver=file the path is still a plain file name, never a protocol.
+        argv.push(
+          "-drive",
+          optionList(undefined, [
+            ["driver", format],
+            ["file.driver", "file"],
+            ["file.filename", drive.file, `drive "${drive.id}" file`],
+            ["if", "none"],
+            ["id", drive.id],
+            ["readonly", drive.readOnly],
+            ["snapshot", true],
+            ["cache", drive.cache],
+            ["aio", drive.aio],
+          ]),
+        );
+      } else {
+        const nodes = blockdevOptions({
+          id: drive.id,
+          file: drive.file,
+          format,
+          readOnly: drive.readOnly,
+          cache: drive.cache,
+          aio: drive.aio,
+        });
+        argv.push("-blockdev", JSON.stringify(nodes));
+      }
+      const writeCache = !drive.snapshot && writeCacheOff(drive.cache) ? false : undefined;
       if (drive.interface === "scsi") {
         if (!scsi) argv.push("-device", optionList(virtio("scsi"), [["id", "vmkit-scsi"]]));
         scsi = true;
@@ -861,6 +966,7 @@ export class VmBuilder {
             ["id", `${drive.id}-dev`],
             ["bus", "vmkit-scsi.0"],
             ["serial", drive.serial, "drive serial"],
+            ["write-cache", writeCache],
           ]),
         );
       } else {
@@ -874,6 +980,7 @@ export class VmBuilder {
             ["id", `${drive.id}-dev`],
             ["iothread", drive.iothread ? `${drive.id}-io` : undefined],
             ["serial", drive.serial, "drive serial"],
+            ["write-cache", writeCache],
           ]),
         );
       }

@@ -6,6 +6,7 @@
  */
 
 import { checkTimeout, type WaitOptions, withDeadline } from "../_deadline.ts";
+import { KeepAlive } from "../_keep_alive.ts";
 import { shellQuote } from "./qemu_opts.ts";
 
 /** Waiting on the console ran out of time. */
@@ -33,9 +34,36 @@ export class ConsoleTimeoutError extends Error {
   }
 }
 
-/** The console closed (QEMU exited) while something waited on it. */
+/** How QEMU ended, as a closed console reports it. */
+export interface ConsoleExit {
+  /** Exit code (128 + signal number when killed by a signal). */
+  code: number;
+  /** The signal that killed QEMU, if any. */
+  signal: Deno.Signal | null;
+}
+
+/** The console closed (QEMU exited) before or while something waited on it. */
 export class ConsoleClosedError extends Error {
   override readonly name = "ConsoleClosedError";
+  /** How QEMU exited, when it is known. */
+  readonly exit?: ConsoleExit;
+
+  /**
+   * @param message What could not be done, and why.
+   * @param options QEMU's exit, when known.
+   */
+  constructor(message: string, options: { exit?: ConsoleExit } = {}) {
+    super(message);
+    if (options.exit !== undefined) this.exit = options.exit;
+  }
+}
+
+/** "QEMU exited with code 0", "QEMU was killed by SIGKILL". */
+function describeExit(exit: ConsoleExit | undefined): string {
+  if (exit === undefined) return "the console closed";
+  return exit.signal !== null
+    ? `QEMU was killed by ${exit.signal}`
+    : `QEMU exited with code ${exit.code}`;
 }
 
 /** What {@linkcode Console.expect} found. */
@@ -60,13 +88,26 @@ export interface ExecResult {
 export interface ConsoleOptions {
   /** The shell prompt, awaited once before the first `exec`. Default: `#` or `$` and a space at the end. */
   prompt?: RegExp;
+  /** QEMU's exit, so that a console that closes says how QEMU ended. */
+  exited?: Promise<ConsoleExit>;
+  /**
+   * Called before each `exec`; it throws when the guest cannot run a command now (its CPUs are
+   * stopped), so `exec` fails at once instead of timing out.
+   */
+  checkRunnable?: (action: string) => Promise<void>;
 }
 
 /** A shell prompt at the end of the output; busybox's line editor may add a cursor query. */
 const DEFAULT_PROMPT = new RegExp("[#$] (\u001b\\[6n)?$");
 
-/** Longest line a Linux tty accepts in canonical mode, less room for vmkit's markers. */
-const MAX_COMMAND_BYTES = 4000;
+/**
+ * Longest line typed into the guest's shell at once. busybox's line editor takes 1023 bytes
+ * (`FEATURE_EDITING_MAX_LEN`) and drops the rest; a tty in canonical mode takes 4095. A longer
+ * command is typed as several lines, each adding a piece to a shell variable.
+ */
+const LINE_BYTES = 768;
+/** Longest command `exec` takes, once single-quoted. */
+const MAX_COMMAND_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
 
 interface Waiter {
@@ -75,6 +116,12 @@ interface Waiter {
   advance: boolean;
   resolve: (result: ExpectResult) => void;
   reject: (error: unknown) => void;
+  release: () => void;
+}
+
+interface StreamReader {
+  controller: ReadableStreamDefaultController<Uint8Array>;
+  release?: () => void;
 }
 
 /**
@@ -83,17 +130,23 @@ interface Waiter {
  */
 export class Console {
   readonly #conn: Deno.Conn;
+  /** The connection keeps the process alive only while something waits on the console. */
+  readonly #alive: KeepAlive;
   readonly #prompt: RegExp;
+  readonly #exited?: Promise<ConsoleExit>;
+  readonly #checkRunnable?: (action: string) => Promise<void>;
   readonly #decoder = new TextDecoder();
   readonly #chunks: Uint8Array[] = [];
   readonly #waiters = new Set<Waiter>();
-  readonly #streams = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  readonly #streams = new Set<StreamReader>();
   readonly #closed: Promise<void>;
   #text = "";
   #cursor = 0;
   #isClosed = false;
   #queue: Promise<unknown> = Promise.resolve();
   #ready?: Promise<unknown>;
+  /** Where to look for the prompt: 0, or where the guest last reset. */
+  #promptFrom = 0;
   #execCount = 0;
 
   /**
@@ -104,7 +157,10 @@ export class Console {
    */
   constructor(conn: Deno.Conn, options: ConsoleOptions = {}) {
     this.#conn = conn;
+    this.#alive = new KeepAlive(conn);
     this.#prompt = options.prompt ?? DEFAULT_PROMPT;
+    this.#exited = options.exited;
+    this.#checkRunnable = options.checkRunnable;
     this.#closed = this.#readLoop();
   }
 
@@ -128,23 +184,38 @@ export class Console {
   }
 
   /**
-   * A stream of the console's bytes: everything so far, then what comes, until it closes.
+   * Forgets the prompt seen so far: the next `exec` waits for the shell's prompt printed from
+   * now on. `Vm` calls it when the guest resets, so a command is never typed into a booting
+   * guest.
+   */
+  expectNewPrompt(): void {
+    this.#ready = undefined;
+    this.#promptFrom = this.#text.length;
+  }
+
+  /**
+   * A stream of the console's bytes: everything so far, then what comes, until it closes. A read
+   * that waits for more keeps the process alive; an idle stream does not.
    *
    * @returns A new readable stream; each call gives an independent one.
    */
   stream(): ReadableStream<Uint8Array> {
-    let self: ReadableStreamDefaultController<Uint8Array>;
+    let reader: StreamReader;
     return new ReadableStream<Uint8Array>({
       start: (controller) => {
-        self = controller;
+        reader = { controller };
         for (const chunk of this.#chunks) controller.enqueue(chunk.slice());
         if (this.#isClosed) controller.close();
-        else this.#streams.add(controller);
+        else this.#streams.add(reader);
+      },
+      pull: () => {
+        if (!this.#isClosed) reader.release ??= this.#alive.hold();
       },
       cancel: () => {
-        this.#streams.delete(self);
+        reader.release?.();
+        this.#streams.delete(reader);
       },
-    });
+    }, { highWaterMark: 0 });
   }
 
   /**
@@ -178,12 +249,17 @@ export class Console {
    * shell prompt once first; commands run one at a time, in the console's shell, so `cd` and
    * variables carry over to the next. A syntax or expansion error (`$((1/0))`) ends the command
    * with a non-zero status (2 in busybox `sh` and dash, 1 in bash) instead of the whole line.
+   * A command too long for one line of the shell's line editor is typed as several lines.
    *
-   * @param command A shell command (may span lines; at most 4000 bytes once single-quoted).
+   * @param command A shell command (may span lines; at most 64 KiB once single-quoted).
    * @param options Time limit (default 60 s) and signal; on either, Ctrl-C is sent to the guest.
    * @returns Output and exit status.
-   * @throws {RangeError} When the command is longer than a tty line can hold.
+   * @throws {TypeError} When the command is empty or contains NUL.
+   * @throws {RangeError} When the command is longer than 64 KiB once quoted.
    * @throws {ConsoleTimeoutError} When the command does not finish in time.
+   * @throws {ConsoleClosedError} When QEMU has exited, or exits (or the guest's shell ends)
+   *   before the command finishes; the message says which, with QEMU's exit status.
+   * @throws {Error} What the VM's check throws when its CPUs are stopped (a paused VM).
    *
    * @example
    * ```ts ignore
@@ -222,31 +298,33 @@ export class Console {
   async #exec(command: string, options: WaitOptions): Promise<ExecResult> {
     const timeout = options.timeout ?? 60_000;
     const started = performance.now();
-    this.#ready ??= this.#expect(this.#prompt, 0, false, {});
+    const what = `Cannot exec ${JSON.stringify(command)}`;
+    if (this.#isClosed) throw await this.#closedError(`${what}:`);
+    await this.#checkRunnable?.(`exec ${JSON.stringify(command)}`);
+    this.#ready ??= this.#expect(this.#prompt, this.#promptFrom, false, {});
     await withDeadline(
       this.#ready,
       { signal: options.signal, timeout },
       () => new ConsoleTimeoutError(`the shell prompt ${this.#prompt}`, timeout, this.#tail()),
-    );
+    ).catch(async (error) => {
+      if (error instanceof ConsoleClosedError) {
+        throw await this.#closedError(`${what}: the shell prompt never came, and`);
+      }
+      throw error;
+    });
     const token = `${Date.now().toString(36)}${(this.#execCount++).toString(36)}`;
     // The markers are split by quotes in what is typed, so the tty's echo never matches them.
     const begin = `VMKIT_B${token}`;
     const end = `VMKIT_E${token}`;
     const from = this.#text.length;
+    // Typed after this point, so the wait below sees everything the command prints.
+    const lines = commandLines(command, token);
+    await this.send(lines.join(""));
     const done = this.#expect(
       new RegExp(`${begin}\\r?\\n([^]*?)${end}:(\\d+)\\r?\\n`),
       from,
       true,
       {},
-    );
-    // One line, so the shell reads all of it before running any: the tty's echo of what was
-    // typed then always comes before the begin marker. `command eval` runs the command in this
-    // shell (so `cd` and variables persist), and an error the shell would otherwise abort the
-    // whole line for (a syntax error, `$((1/0))`, `${x?}`) becomes a non-zero status instead.
-    await this.send(
-      `printf '%s\\n' VMKIT_B'${token}'; command eval ${
-        shellQuote(command)
-      }; printf '%s:%s\\n' VMKIT_E'${token}' "$?"\n`,
     );
     const remaining = Math.max(0, timeout - (performance.now() - started));
     try {
@@ -263,9 +341,30 @@ export class Console {
       const output = result.groups[0].replaceAll("\r\n", "\n").replace(/\n$/, "");
       return { output, exitCode: Number(result.groups[1]) };
     } catch (error) {
+      if (error instanceof ConsoleClosedError) {
+        const started = new RegExp(`${begin}\\r?\\n`).test(this.#text.slice(from));
+        throw await this.#closedError(
+          started
+            ? `${what}: the guest's shell ended before the command finished, and`
+            : `${what}: the console closed before the command started, and`,
+        );
+      }
       if (!this.#isClosed) await this.send("\x03").catch(() => {});
       throw error;
     }
+  }
+
+  /** The error for a console that closed: says how QEMU ended, waiting up to 1 s to know. */
+  async #closedError(prefix: string): Promise<ConsoleClosedError> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const exit = this.#exited === undefined ? undefined : await Promise.race([
+      this.#exited,
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 1000))),
+    ]).finally(() => clearTimeout(timer));
+    return new ConsoleClosedError(
+      `${prefix} ${exit === undefined ? "the console closed" : describeExit(exit)}`,
+      exit === undefined ? {} : { exit },
+    );
   }
 
   #expect(
@@ -285,7 +384,14 @@ export class Console {
     const flags = typeof pattern === "string" ? "g" : pattern.flags.replace(/[gy]/g, "") + "g";
     let waiter!: Waiter;
     const found = new Promise<ExpectResult>((resolve, reject) => {
-      waiter = { regexp: new RegExp(source, flags), from, advance, resolve, reject };
+      waiter = {
+        regexp: new RegExp(source, flags),
+        from,
+        advance,
+        resolve,
+        reject,
+        release: () => {},
+      };
     });
     if (!this.#check(waiter)) {
       if (this.#isClosed) {
@@ -293,6 +399,7 @@ export class Console {
           new ConsoleClosedError(`Cannot wait for ${String(pattern)}: the console closed`),
         );
       } else {
+        waiter.release = this.#alive.hold();
         this.#waiters.add(waiter);
       }
     }
@@ -300,7 +407,10 @@ export class Console {
       found,
       options,
       () => new ConsoleTimeoutError(String(pattern), options.timeout!, this.#tail()),
-      () => this.#waiters.delete(waiter),
+      () => {
+        waiter.release();
+        this.#waiters.delete(waiter);
+      },
     );
   }
 
@@ -311,6 +421,7 @@ export class Console {
     const end = match.index + match[0].length;
     const before = this.#text.slice(waiter.advance ? this.#cursor : waiter.from, match.index);
     if (waiter.advance) this.#cursor = Math.max(this.#cursor, end);
+    waiter.release();
     waiter.resolve({ match: match[0], groups: match.slice(1), before });
     return true;
   }
@@ -328,7 +439,11 @@ export class Console {
         const chunk = buffer.slice(0, n);
         this.#chunks.push(chunk);
         this.#text += this.#decoder.decode(chunk, { stream: true });
-        for (const controller of this.#streams) controller.enqueue(chunk.slice());
+        for (const reader of this.#streams) {
+          reader.controller.enqueue(chunk.slice());
+          reader.release?.();
+          reader.release = undefined;
+        }
         for (const waiter of [...this.#waiters]) {
           if (this.#check(waiter)) this.#waiters.delete(waiter);
         }
@@ -342,9 +457,13 @@ export class Console {
     } catch {
       // Already closed.
     }
-    for (const controller of this.#streams) controller.close();
+    for (const reader of this.#streams) {
+      reader.controller.close();
+      reader.release?.();
+    }
     this.#streams.clear();
     for (const waiter of this.#waiters) {
+      waiter.release();
       waiter.reject(new ConsoleClosedError(`Cannot wait for ${waiter.regexp}: the console closed`));
     }
     this.#waiters.clear();
@@ -359,4 +478,39 @@ export class Console {
     }
     await this.#closed;
   }
+}
+
+/**
+ * What `exec` types: one line that prints the begin marker, runs the command with `command
+ * eval` and prints the end marker with its status. One line, so the shell reads all of it
+ * before running any, and the tty's echo of it comes before the begin marker. `command eval`
+ * runs the command in this shell (so `cd` and variables persist), and an error the shell would
+ * abort the whole line for (a syntax error, `$((1/0))`, `${x?}`) becomes a non-zero status.
+ * A command whose quoted form does not fit in one editor line is first gathered into
+ * `VMKIT_C`, a piece per line.
+ */
+function commandLines(command: string, token: string): string[] {
+  const run = (script: string) =>
+    `printf '%s\\n' VMKIT_B'${token}'; command eval ${script}; printf '%s:%s\\n' VMKIT_E'${token}' "$?"`;
+  const quoted = shellQuote(command);
+  if (encoder.encode(run(quoted)).length <= LINE_BYTES) return [run(quoted) + "\n"];
+  const lines: string[] = [];
+  let piece = "";
+  let pieceBytes = 0;
+  const flush = () => {
+    const value = shellQuote(piece);
+    lines.push(lines.length === 0 ? `VMKIT_C=${value}\n` : `VMKIT_C="$VMKIT_C"${value}\n`);
+    piece = "";
+    pieceBytes = 0;
+  };
+  for (const char of command) {
+    // Quoted, a ' takes four bytes; every piece adds two quotes and at most 18 bytes before it.
+    const bytes = char === "'" ? 4 : encoder.encode(char).length;
+    if (pieceBytes + bytes > LINE_BYTES - 32) flush();
+    piece += char;
+    pieceBytes += bytes;
+  }
+  if (piece !== "") flush();
+  lines.push(`${run('"$VMKIT_C"')}; unset VMKIT_C\n`);
+  return lines;
 }

@@ -115,3 +115,41 @@ export class VmMigrationError extends Error {
     this.uri = uri;
   }
 }
+
+/** Why a VM in a QMP run state cannot run guest commands, and what to do. */
+const NOT_RUNNING: Record<string, string> = {
+  paused: "the VM is paused; resume it with vm.resume()",
+  prelaunch: "the VM was started paused (.paused()) and has not run yet; start it with vm.resume()",
+  inmigrate: "the VM is waiting for an incoming migration",
+  postmigrate: "the VM was migrated away; its guest runs at the destination now",
+  "finish-migrate": "the VM is finishing a migration",
+  "save-vm": "the VM is saving a snapshot",
+  "restore-vm": "the VM is loading a snapshot",
+  "guest-panicked": "the guest kernel panicked",
+  shutdown: "the guest has shut down",
+  suspended: "the guest is suspended; wake it with QMP system_wakeup",
+  "io-error": "the VM stopped on a disk I/O error",
+  "internal-error": "the VM stopped on an internal error of QEMU",
+  watchdog: "the VM was stopped by its watchdog",
+  debug: "the VM is stopped by a debugger",
+};
+
+/** The guest's CPUs are not running (paused, migrating, panicked...), so it cannot do what was asked. */
+export class VmNotRunningError extends Error {
+  override readonly name = "VmNotRunningError";
+  /** The run state, from QMP `query-status`. */
+  readonly status: string;
+
+  /**
+   * @param action What could not be done, such as `exec "uname"`.
+   * @param status The run state.
+   */
+  constructor(action: string, status: string) {
+    super(
+      `Cannot ${action}: ${
+        NOT_RUNNING[status] ?? `the VM is not running (status ${JSON.stringify(status)})`
+      }`,
+    );
+    this.status = status;
+  }
+}

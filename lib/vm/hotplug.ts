@@ -12,10 +12,16 @@ import type { HostForward, HotplugKind } from "./builder.ts";
 import type { VirtioTransport } from "./arch.ts";
 import { checkId, checkInputFile, checkPath } from "./_checks.ts";
 import { parseSize } from "./size.ts";
+import { detectImageFormat } from "./image_format.ts";
+import { blockdevOptions } from "./_blockdev.ts";
 
 /** Options of `Vm.addDisk`. */
 export interface AddDiskOptions extends WaitOptions {
-  /** Image format; default: `qcow2` when the file starts with qcow2's magic, else `raw`. */
+  /**
+   * Image format; default: read from the file ({@linkcode detectImageFormat}): `qcow2` when it
+   * starts with qcow2's magic, else `raw`; other formats and qcow2 overlays without a recorded
+   * backing format are refused.
+   */
   format?: "raw" | "qcow2";
   /** Device id (also the block node name); default `disk<N>`. */
   id?: string;
@@ -126,15 +132,6 @@ function oneAtATime<T>(ctx: HotplugContext, run: () => Promise<T>): Promise<T> {
   return result;
 }
 
-const QCOW2_MAGIC = [0x51, 0x46, 0x49, 0xfb];
-
-async function detectFormat(file: string): Promise<"raw" | "qcow2"> {
-  using handle = await Deno.open(file, { read: true });
-  const head = new Uint8Array(4);
-  const n = await handle.read(head);
-  return n === 4 && QCOW2_MAGIC.every((byte, i) => head[i] === byte) ? "qcow2" : "raw";
-}
-
 async function freeId(ctx: HotplugContext, prefix: string): Promise<string> {
   const taken = new Set(
     (await ctx.qmp.execute("qom-list", { path: "/machine/peripheral" })).map((p) => p.name),
@@ -182,17 +179,26 @@ async function addDiskNow(
     );
   }
   await checkInputFile(`Cannot add disk: image "${file}"`, file);
-  const format = options.format ?? await detectFormat(file);
+  const format = options.format === "raw"
+    ? "raw"
+    : (await detectImageFormat(file).catch((error) => {
+      if (error instanceof TypeError) {
+        error.message = error.message.replace(/^Cannot use /, "Cannot add disk: ");
+      }
+      throw error;
+    })).format;
+  if (options.format === "qcow2" && format !== "qcow2") {
+    throw new TypeError(`Cannot add disk "${file}" as qcow2: the file is not a qcow2 image`);
+  }
   const id = options.id === undefined ? await freeId(ctx, "disk") : checkId("disk", options.id);
   const port = takePort(ctx, `add disk "${file}"`, id);
   const wait = { timeout: options.timeout ?? 10_000, signal: options.signal };
   try {
-    await ctx.qmp.execute("blockdev-add", {
-      driver: format,
-      "node-name": id,
-      "read-only": options.readOnly ?? false,
-      file: { driver: "file", filename: file, "read-only": options.readOnly ?? false },
-    }, wait);
+    await ctx.qmp.execute(
+      "blockdev-add",
+      blockdevOptions({ id, file, format, readOnly: options.readOnly }),
+      wait,
+    );
     try {
       await ctx.qmp.execute("device_add", {
         driver: virtioDevice(ctx, "blk"),
@@ -226,6 +232,8 @@ async function deleteDevice(
   const deleted = ctx.qmp.waitForEvent("DEVICE_DELETED", {
     match: { device: id },
     signal: unsubscribe.signal,
+    // After a timeout this waits on in the background: it must not keep the script alive.
+    keepAlive: false,
   });
   deleted.catch(() => {});
   const finish = async () => {

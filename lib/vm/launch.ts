@@ -9,11 +9,13 @@ import { checkTimeout, type WaitOptions } from "../_deadline.ts";
 import type { VmBuilder } from "./builder.ts";
 import { Console } from "./console.ts";
 import { Vm } from "./vm.ts";
+import { checkRunnable } from "./_runnable.ts";
 import { envVar } from "../_env.ts";
 import { archProfile } from "./arch.ts";
 import { spawnQemu } from "./_spawn.ts";
 import { checkInputFile } from "./_checks.ts";
 import { preflight } from "./preflight.ts";
+import { detectImageFormat, type ImageFormat } from "./image_format.ts";
 
 /** Options of `launch()`. */
 export interface LaunchOptions extends WaitOptions {
@@ -54,9 +56,44 @@ export async function launchVm(builder: VmBuilder, options: LaunchOptions = {}):
   for (const { what, path } of builder.inputFiles) {
     await checkInputFile(`Cannot launch VM: ${what} "${path}"`, path);
   }
+  // Formats are read from the files (never left to QEMU to probe), and a qcow2 given as such is
+  // still checked for a backing file QEMU would have to probe.
+  const driveFormats: Record<string, ImageFormat> = {};
+  for (const drive of builder.drives) {
+    if (drive.format === "raw") continue;
+    let info;
+    try {
+      info = await detectImageFormat(drive.file);
+    } catch (error) {
+      if (error instanceof TypeError) {
+        error.message = error.message.replace(
+          /^Cannot use image/,
+          `Cannot launch VM: drive "${drive.id}"`,
+        );
+      }
+      throw error;
+    }
+    if (drive.format === "qcow2" && info.format !== "qcow2") {
+      throw new TypeError(
+        `Cannot launch VM: drive "${drive.id}" "${drive.file}" is not a qcow2 image; leave out format to have it read from the file`,
+      );
+    }
+    driveFormats[drive.id] = info.format;
+  }
+  for (const path of builder.qmpSockets) {
+    const exists = await Deno.lstat(path).then(() => true, (error) => {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    });
+    if (exists) {
+      throw new Deno.errors.AlreadyExists(
+        `Cannot launch VM with QMP socket "${path}": it already exists (another VM may be using it; remove it if not)`,
+      );
+    }
+  }
   const accel = builder.resolveAccel();
   if (options.check) {
-    await preflight(builder.binary, builder.toArgv({ accel: accel.accel }), {
+    await preflight(builder.binary, builder.toArgv({ accel: accel.accel, driveFormats }), {
       timeout,
       signal: options.signal,
     });
@@ -75,19 +112,28 @@ export async function launchVm(builder: VmBuilder, options: LaunchOptions = {}):
       throw error;
     }
   } else {
-    runtimeDir = await Deno.makeTempDir({
-      dir: options.runtimeDirBase ?? runtimeBase(),
-      prefix: "vmkit-",
-    });
+    const base = options.runtimeDirBase ?? runtimeBase();
+    try {
+      runtimeDir = await Deno.makeTempDir({ dir: base, prefix: "vmkit-" });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new Deno.errors.NotFound(
+          `Cannot launch VM: runtime directory base "${base}" does not exist; create it, or pass another runtimeDirBase`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
   }
   await Deno.chmod(runtimeDir, 0o700);
-  const argv = builder.toArgv({ runtimeDir, accel: accel.accel });
+  const argv = builder.toArgv({ runtimeDir, accel: accel.accel, driveFormats });
   const binary = builder.binary;
   const spawned = await spawnQemu({
     binary,
     args: argv,
     runtimeDir,
     sockets: ["console.sock", "qmp.sock"],
+    files: builder.qmpSockets,
     debianPackage: archProfile(builder.arch).debianPackage,
     action: "launch VM",
     permissionHint:
@@ -95,10 +141,11 @@ export async function launchVm(builder: VmBuilder, options: LaunchOptions = {}):
     timeout,
     signal: options.signal,
   });
-  const console = new Console(
-    spawned.conns[0],
-    options.prompt ? { prompt: options.prompt } : {},
-  );
+  const console = new Console(spawned.conns[0], {
+    ...options.prompt ? { prompt: options.prompt } : {},
+    exited: spawned.exited,
+    checkRunnable: (action) => checkRunnable(spawned.qmp, action),
+  });
   return new Vm({
     process: spawned.process,
     qmp: spawned.qmp,

@@ -23,6 +23,7 @@ export type {
 } from "./hotplug.ts";
 export type { MigrateOptions, MigrationStats } from "./migration.ts";
 export type { SnapshotInfo, SnapshotOptions } from "./snapshot.ts";
+export * from "./image_format.ts";
 export * from "./launch.ts";
 export * from "./preflight.ts";
 export * from "./probe.ts";

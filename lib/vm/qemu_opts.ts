@@ -26,6 +26,36 @@ export function checkValue(field: string, value: string): string {
 }
 
 /**
+ * Checks the first item of a QEMU option list, such as a machine type or CPU model: QEMU reads
+ * it as a name only when it has no `=` (else it is a property, and QEMU silently uses its
+ * default) and no `,` (which starts the properties).
+ *
+ * @param field What the value is, named in the error: `"machine type"`.
+ * @param value The value.
+ * @param hint Where properties go instead, added to the error.
+ * @returns The value.
+ * @throws {TypeError} When the value is empty or has anything but letters, digits, `_`, `.`,
+ *   `+` and `-`.
+ *
+ * @example
+ * ```ts
+ * import { checkOptionHead } from "@vmkit/vmkit";
+ * console.log(checkOptionHead("machine type", "pc-q35-7.2")); // "pc-q35-7.2"
+ * ```
+ */
+export function checkOptionHead(field: string, value: string, hint?: string): string {
+  checkValue(field, value);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.+-]*$/.test(value)) {
+    throw new TypeError(
+      `Cannot set ${field} to ${
+        JSON.stringify(value)
+      }: use a name of letters, digits, "_", ".", "+" and "-"${hint ? `; ${hint}` : ""}`,
+    );
+  }
+  return value;
+}
+
+/**
  * Escapes a value for a QEMU option list: `,` becomes `,,`.
  *
  * @param field What the value is for, named in errors.

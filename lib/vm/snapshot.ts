@@ -40,8 +40,10 @@ async function disks(qmp: QmpClient): Promise<Disk[]> {
     const inserted = block.inserted;
     if (inserted === undefined) continue;
     found.push({
-      device: block.device || /\/peripheral\/([^/]+)/.exec(block.qdev ?? "")?.[1] ||
-        (block.qdev ?? ""),
+      // The name the user gave: the drive's id (its node name under -blockdev), else the
+      // device's.
+      device: block.device || inserted["node-name"] ||
+        /\/peripheral\/([^/]+)/.exec(block.qdev ?? "")?.[1] || (block.qdev ?? ""),
       node: inserted["node-name"] ?? block.device,
       format: inserted.image.format,
       readOnly: inserted.ro,

@@ -11,6 +11,7 @@ import type { AccelChoice } from "./accel.ts";
 import type { VmBuilder } from "./builder.ts";
 import type { QmpReturn } from "../qmp/client.ts";
 import { QmpError } from "../qmp/errors.ts";
+import { KeepAlive } from "../_keep_alive.ts";
 import {
   addCpu,
   type AddCpuOptions,
@@ -108,6 +109,10 @@ export class Vm implements AsyncDisposable {
   #exit?: VmExit;
   #disposed?: Promise<void>;
   #shutdown?: Promise<ShutdownResult>;
+  #released?: Promise<void>;
+  #watchingExit = false;
+  /** QEMU keeps the script alive only while something waits for it to exit. */
+  readonly #alive: KeepAlive;
 
   /**
    * Made by `launch()`.
@@ -116,6 +121,7 @@ export class Vm implements AsyncDisposable {
    */
   constructor(parts: VmParts) {
     this.#parts = parts;
+    this.#alive = new KeepAlive(parts.process);
     this.#hotplug = {
       qmp: parts.qmp,
       hotplug: parts.builder.hotplug,
@@ -125,7 +131,19 @@ export class Vm implements AsyncDisposable {
       added: new Map(),
       busy: Promise.resolve(),
     };
-    parts.exited.then((exit) => (this.#exit = exit));
+    parts.exited.then((exit) => {
+      this.#exit = exit;
+      // Nothing of an exited VM is worth keeping: its sockets, directory and registry entry go
+      // now, whether or not anyone shuts it down or disposes of it. An error here is thrown by
+      // shutdown() and dispose, which await the same work.
+      this.#release().catch(() => {});
+    });
+    // A guest that resets (reset(), or a reboot from inside under the classic profile) prints a
+    // new prompt: the next exec waits for it instead of typing into the booting guest.
+    const resets = parts.qmp.events({ names: ["RESET"], keepAlive: false });
+    (async () => {
+      for await (const _ of resets) parts.console.expectNewPrompt();
+    })().catch(() => {});
   }
 
   /** The QMP client, connected and negotiated. */
@@ -168,8 +186,15 @@ export class Vm implements AsyncDisposable {
     return this.#parts.stderr();
   }
 
-  /** Resolves when QEMU exits. */
+  /**
+   * Resolves when QEMU exits. An idle VM does not keep a finished script alive (QEMU is killed
+   * when the script ends), but once this is read, the script waits for QEMU to exit.
+   */
   get exited(): Promise<VmExit> {
+    if (!this.#watchingExit) {
+      this.#watchingExit = true;
+      this.#alive.during(this.#parts.exited);
+    }
     return this.#parts.exited;
   }
 
@@ -225,7 +250,9 @@ export class Vm implements AsyncDisposable {
    * Resets the machine, as the reset button does (QMP `system_reset`); the guest reboots. A VM
    * built to exit on reboot (`-no-reboot`, the fast profile's default) still resets here: the
    * reboot action is `reset` for this request (and, with SeaBIOS, for the firmware's own reset
-   * that follows it, up to 1 s), then exits-on-reboot again.
+   * that follows it, up to 1 s), then exits-on-reboot again. It resolves once the reset is
+   * done, while the guest boots again; the next `console.exec` waits for the shell prompt the
+   * rebooted guest prints (`console.expect(readyLine)` waits for boot explicitly).
    *
    * @param options Time limit and signal.
    */
@@ -233,6 +260,7 @@ export class Vm implements AsyncDisposable {
     const builder = this.#parts.builder;
     if (!builder.exitsOnReboot) {
       await this.qmp.execute("system_reset", undefined, options);
+      this.console.expectNewPrompt();
       return;
     }
     // SeaBIOS, QEMU's default x86 firmware, answers a warm reset by resetting the machine once
@@ -246,6 +274,7 @@ export class Vm implements AsyncDisposable {
     await this.qmp.execute("set-action", { reboot: "reset" }, options);
     try {
       await this.qmp.execute("system_reset", undefined, options);
+      this.console.expectNewPrompt();
       await firmwareReset?.catch(() => {});
     } finally {
       await this.qmp.execute("set-action", { reboot: "shutdown" }, options);
@@ -490,8 +519,11 @@ export class Vm implements AsyncDisposable {
   }
 
   /**
-   * Stops the VM: ACPI power button, then QMP `quit`, then SIGTERM, then SIGKILL, each with its
-   * own wait, until QEMU exits. Calling it again returns the same result.
+   * Stops the VM: the power button (ACPI on x86_64, the GPIO power key on aarch64's virt), then
+   * QMP `quit`, then SIGTERM, then SIGKILL, each with its own wait, until QEMU exits; then
+   * closes the connections and removes the runtime directory, as disposing does. The button is
+   * pressed again every 2 s while the guest has not reacted, since a guest still booting misses
+   * a press. Calling it again returns the same result.
    *
    * @param options Wait of each step.
    * @returns How it ended.
@@ -500,7 +532,10 @@ export class Vm implements AsyncDisposable {
     checkTimeout("shut down the VM", options.timeout);
     checkTimeout("shut down the VM", options.quitTimeout);
     checkTimeout("shut down the VM", options.termTimeout);
-    this.#shutdown ??= this.#runShutdown(options);
+    this.#shutdown ??= this.#runShutdown(options).then(async (result) => {
+      await this.#release();
+      return result;
+    });
     return this.#shutdown;
   }
 
@@ -519,9 +554,14 @@ export class Vm implements AsyncDisposable {
     );
     const running = (status as { running?: boolean } | undefined)?.running === true;
     if (powerdown > 0 && running) {
-      await this.qmp.execute("system_powerdown", undefined, { timeout: 1000 }).catch(() => {});
-      const exit = await this.#waitExit(powerdown);
-      if (exit !== undefined) return done("powerdown", exit);
+      const deadline = performance.now() + powerdown;
+      while (true) {
+        await this.qmp.execute("system_powerdown", undefined, { timeout: 1000 }).catch(() => {});
+        const left = deadline - performance.now();
+        const exit = await this.#waitExit(Math.max(0, Math.min(REPRESS_MS, left)));
+        if (exit !== undefined) return done("powerdown", exit);
+        if (left <= REPRESS_MS) break;
+      }
     }
     await this.qmp.execute("quit", undefined, { timeout: 1000 }).catch(() => {});
     let exit = await this.#waitExit(options.quitTimeout ?? 3000);
@@ -530,7 +570,7 @@ export class Vm implements AsyncDisposable {
     exit = await this.#waitExit(options.termTimeout ?? 3000);
     if (exit !== undefined) return done("sigterm", exit);
     this.kill("SIGKILL");
-    return done("sigkill", await this.exited);
+    return done("sigkill", await this.#alive.during(this.#parts.exited));
   }
 
   async #waitExit(ms: number): Promise<VmExit | undefined> {
@@ -539,7 +579,7 @@ export class Vm implements AsyncDisposable {
       resolve,
     ) => (timer = setTimeout(() => resolve(undefined), ms)));
     try {
-      return await Promise.race([this.exited, timeout]);
+      return await Promise.race([this.#parts.exited, timeout]);
     } finally {
       clearTimeout(timer);
     }
@@ -555,12 +595,40 @@ export class Vm implements AsyncDisposable {
     try {
       if (this.#exit === undefined) await this.shutdown();
     } finally {
-      await this.qmp.close();
-      await this.console.close();
-      await Deno.remove(this.runtimeDir, { recursive: true }).catch((error) => {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-      });
-      this.#parts.release();
+      await this.#release();
     }
   }
+
+  /**
+   * Lets go of everything an exited VM owned: the QMP and console connections (after reading
+   * what QEMU wrote before it exited), the runtime directory, and its entry in the registry
+   * that kills QEMU when the script ends. Runs once.
+   */
+  #release(): Promise<void> {
+    this.#released ??= (async () => {
+      await this.#alive.during(this.#parts.exited);
+      // QEMU has exited: its sockets hit EOF once their last bytes are read.
+      await Promise.race([
+        Promise.all([this.qmp.closed, this.console.closed]),
+        new Promise((resolve) => setTimeout(resolve, 1000)),
+      ]);
+      await this.qmp.close();
+      await this.console.close();
+      try {
+        await Deno.remove(this.runtimeDir, { recursive: true });
+        // QEMU removes the sockets it served when it exits cleanly, not when it is killed.
+        for (const path of this.#parts.builder.qmpSockets) {
+          if ((await Deno.lstat(path).catch(() => undefined))?.isSocket) await Deno.remove(path);
+        }
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      } finally {
+        this.#parts.release();
+      }
+    })();
+    return this.#released;
+  }
 }
+
+/** How often shutdown() presses the power button again while the guest has not reacted. */
+const REPRESS_MS = 2000;

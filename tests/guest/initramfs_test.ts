@@ -235,4 +235,24 @@ Deno.test("initramfs is immutable and reports missing host files by name", async
     /modules\.dep/,
   );
   assert.throws(() => initramfs().init("echo no shebang"), /must start with "#!"/);
+  await assert.rejects(
+    () => initramfs().busybox("/bin/ls").build(),
+    /^TypeError: Cannot add busybox "\/bin\/ls" to the initramfs: it is not a busybox binary/,
+  );
+  // A dynamically linked busybox would not run in an initramfs without its libraries.
+  const dynamic = concat(
+    await Deno.readFile("/bin/ls"),
+    new TextEncoder().encode("\0[\0[[\0sh\0\0"),
+  );
+  await assert.rejects(
+    () => initramfs().busybox(dynamic).build(),
+    /Cannot add busybox \(bytes\) to the initramfs: it is dynamically linked \(it needs \/lib64\/ld-linux-x86-64\.so\.2/,
+  );
 });
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(a.length + b.length);
+  joined.set(a);
+  joined.set(b, a.length);
+  return joined;
+}

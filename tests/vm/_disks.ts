@@ -14,7 +14,7 @@ export async function qcow2(
   dir: string,
   name: string,
   size: string,
-  format: "qcow2" | "raw" = "qcow2",
+  format = "qcow2",
 ): Promise<string> {
   const path = `${dir}/${name}`;
   const { success, stderr } = await new Deno.Command("qemu-img", {

@@ -54,7 +54,7 @@ Deno.test("the fast profile boots a kernel on q35 with qboot, and leaves other c
   assert.equal(bios(withKernel.machine("q35")), "qboot.rom");
   assert.equal(bios(withKernel.machine("pc")), undefined);
   assert.equal(bios(withKernel.profile("classic")), undefined);
-  assert.equal(bios(base.drive("disk.img")), undefined);
+  assert.equal(bios(base.drive("disk.img", { format: "raw" })), undefined);
   assert.equal(bios(vm({ arch: "aarch64" }).kernel("/k")), undefined);
 });
 
@@ -73,7 +73,20 @@ Deno.test("every user value in a QEMU option list has its commas doubled", () =>
     .name("n,m")
     .toArgv({ runtimeDir: "/r,d" });
   const text = argv.join("\n");
-  assert.match(text, /file=disk,,1\.img,if=none,id=drive0,format=qcow2,cache=none,aio=native/);
+  // A drive is -blockdev JSON: no commas to double, and the path is a plain file name.
+  assert.deepEqual(JSON.parse(argv[argv.indexOf("-blockdev") + 1]), {
+    driver: "qcow2",
+    "node-name": "drive0",
+    "read-only": false,
+    cache: { direct: true, "no-flush": false },
+    file: {
+      driver: "file",
+      filename: "disk,1.img",
+      "read-only": false,
+      aio: "native",
+      cache: { direct: true, "no-flush": false },
+    },
+  });
   assert.match(text, /virtio-blk-pci,drive=drive0,id=drive0-dev,iothread=drive0-io,serial=a,,b/);
   assert.match(text, /name=opt\/vmkit\/x,file=f,,g/);
   assert.match(text, /file,id=c1,path=\/tmp\/o,,ut/);
@@ -117,6 +130,24 @@ Deno.test("bad sizes, SMP topologies, arches and options throw naming the value"
   assert.throws(() => base.drive("d", { aio: "native" }), /needs cache "none" or "directsync"/);
   assert.throws(() => base.drive("d").drive("e", { id: "drive0" }), /id "drive0" is already used/);
   assert.throws(() => base.drive("d", { format: "vmdk" as "raw" }), /drive format/);
+  // A drive without a format is written only once its format is known.
+  assert.throws(
+    () => base.drive("x.qcow2").toArgv(),
+    /drive "drive0" \("x\.qcow2"\): its format is not known; pass .drive\(file, \{ format/,
+  );
+  assert.match(
+    base.drive("x.qcow2").toArgv({ driveFormats: { drive0: "qcow2" } }).join(" "),
+    /"driver":"qcow2"/,
+  );
+  // A machine type or CPU model that is not a plain name would be read as a property.
+  for (const bad of ["dump-guest-core=off", "q35,accel=kvm", "", " q35"]) {
+    assert.throws(() => base.machine(bad), /Cannot set machine type to .*: use a name/);
+  }
+  for (const bad of ["max=1", ",pmu=off", "max,=on", "max,a,b=c=d"]) {
+    assert.throws(() => base.cpu(bad), /Cannot set cpu/, bad);
+  }
+  assert.match(base.cpu("max,pmu=off,+avx2,-sse4a").toArgv().join(" "), /-cpu max,pmu=off,\+avx2/);
+  assert.match(base.machine("pc-q35-7.2").toArgv().join(" "), /-machine pc-q35-7\.2/);
   assert.throws(
     () => base.network({ type: "user", forwards: [{ hostPort: 0, guestPort: 22 }] }),
     /hostPort 0/,
@@ -140,7 +171,8 @@ Deno.test("devices, networks and knobs are written for the machine's virtio tran
   const all = base.rng().balloon().pvpanic().network({
     type: "user",
     forwards: [{ hostPort: 2222, guestPort: 22 }],
-  }).drive("s.img", { interface: "scsi", readOnly: true, snapshot: true }).paused();
+  }).drive("s:1.img", { interface: "scsi", readOnly: true, snapshot: true, format: "raw" })
+    .paused();
   assert.match(
     text(all),
     /-netdev user,id=net0,hostfwd=tcp:127\.0\.0\.1:2222-:22 -device virtio-net-pci,netdev=net0/,
@@ -148,7 +180,11 @@ Deno.test("devices, networks and knobs are written for the machine's virtio tran
   assert.match(text(all), /virtio-rng-pci,rng=vmkit-rng/);
   assert.match(text(all), /virtio-balloon-pci/);
   assert.match(text(all), /-device pvpanic/);
-  assert.match(text(all), /readonly=on,snapshot=on/);
+  // A snapshot drive is -drive (QEMU makes the overlay), with the path still a plain file name.
+  assert.match(
+    text(all),
+    /-drive driver=raw,file\.driver=file,file\.filename=s:1\.img,if=none,id=drive0,readonly=on,snapshot=on/,
+  );
   assert.match(text(all), /virtio-scsi-pci,id=vmkit-scsi -device scsi-hd,drive=drive0/);
   assert.match(text(all), / -S /);
   assert.match(text(all.machine("microvm")), /virtio-net-device/);
@@ -198,8 +234,12 @@ Deno.test("chooseAccel uses KVM only when it will work, and says why", () => {
   assert.equal(chooseAccel("aarch64", { machine: "aarch64", kvm: "ok" }).accel, "kvm");
   assert.match(
     chooseAccel("x86_64", { machine: "x86_64", kvm: "ok" }).reason,
-    /cpuinfo is unreadable/,
+    /^KVM was not checked: Deno may not read \/proc\/cpuinfo/,
   );
+  // Without read access, whether /dev/kvm exists is unknown: no blame on its permissions.
+  const unknown = chooseAccel("x86_64", { machine: "x86_64", kvm: "unknown" }).reason;
+  assert.match(unknown, /^KVM was not checked: Deno may not read \/dev\/kvm or \/proc\/cpuinfo/);
+  assert.doesNotMatch(unknown, /cannot be opened/);
   assert.equal(
     chooseAccel("x86_64", { machine: "x86_64", kvm: "missing", override: "kvm" }).accel,
     "kvm",
