@@ -1,5 +1,6 @@
-// The fixed scratch directory of a recipe: fixed so its shebang can grant exactly it, made fresh
-// (a leftover one means another run may be using it), and removed when the recipe ends.
+// The fixed scratch directory of a recipe: fixed so its permission set in deno.json can grant
+// exactly it, made fresh (a leftover one means another run may be using it), and removed when
+// the recipe ends.
 
 /** A recipe's scratch directory; removed on dispose. */
 export async function workDir(

@@ -1,23 +1,47 @@
-#!/usr/bin/env -S deno run --allow-run=qemu-system-x86_64,qemu-system-aarch64 --allow-read=.cache/vmkit,/tmp/vmkit-demo --allow-write=/tmp/vmkit-demo --allow-net=unix:/tmp/vmkit-demo/console.sock,unix:/tmp/vmkit-demo/qmp.sock --allow-env=VMKIT_ACCEL
+#!/usr/bin/env -S deno run -q -P=demo
 /**
  * The main job: boot the tiny guest, run commands on its console, ask QMP for its status, and
  * shut it down, printing the times. Needs `./scripts/setup.sh` first.
+ * Runs from any directory, with exactly its permission set in `deno.json` (`-P=demo`).
  *
  * Usage: ./recipes/demo.ts [--arch x86_64|aarch64]
  */
 import { parseArgs } from "node:util";
 import { tinyGuest, type TinyGuestArch, vm } from "../mod.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: { arch: { type: "string", default: "x86_64" }, help: { type: "boolean", short: "h" } },
-});
+const USAGE = "usage: demo.ts [--arch x86_64|aarch64]";
+const ARCHES: readonly TinyGuestArch[] = ["x86_64", "aarch64"];
+
+function fail(message: string): never {
+  console.error(`demo: ${message}\n${USAGE}`);
+  Deno.exit(2);
+}
+
+let values;
+try {
+  ({ values } = parseArgs({
+    args: Deno.args,
+    options: { arch: { type: "string", default: "x86_64" }, help: { type: "boolean", short: "h" } },
+  }));
+} catch (error) {
+  fail(`Cannot parse the flags: ${(error as Error).message}`);
+}
 if (values.help) {
-  console.log("usage: demo.ts [--arch x86_64|aarch64]");
+  console.log(USAGE);
   Deno.exit(0);
 }
 const arch = values.arch as TinyGuestArch;
-const guest = await tinyGuest(arch, { cacheDir: ".cache/vmkit" });
+if (!ARCHES.includes(arch)) {
+  fail(`Cannot boot the tiny guest for arch ${JSON.stringify(values.arch)}: use x86_64 or aarch64`);
+}
+let guest;
+try {
+  guest = await tinyGuest(arch);
+} catch (error) {
+  if (!(error instanceof Deno.errors.NotFound)) throw error;
+  console.error(`demo: ${error.message}`);
+  Deno.exit(1);
+}
 
 const started = performance.now();
 await using machine = await vm({ arch })

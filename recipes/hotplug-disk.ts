@@ -1,7 +1,8 @@
-#!/usr/bin/env -S deno run --allow-run=qemu-system-x86_64,qemu-img --allow-read=.cache/vmkit,/tmp/vmkit-hp --allow-write=/tmp/vmkit-hp --allow-net=unix:/tmp/vmkit-hp/vm/console.sock,unix:/tmp/vmkit-hp/vm/qmp.sock
+#!/usr/bin/env -S deno run -q -P=hotplug-disk
 /**
  * Hot-adds a qcow2 disk to the running tiny guest, shows it in the guest, and removes it.
- * Needs `./scripts/setup.sh` first.
+ * Needs `./scripts/setup.sh` first. Runs from any directory, with exactly the permissions of
+ * its set in `deno.json` (`-P=hotplug-disk`).
  *
  * Usage: ./recipes/hotplug-disk.ts
  */
@@ -11,7 +12,7 @@ import { createImage, workDir } from "./_work_dir.ts";
 await using work = await workDir("hotplug-disk", "/tmp/vmkit-hp");
 const image = await createImage(`${work.path}/disk.qcow2`, "64M");
 
-const guest = await tinyGuest("x86_64", { cacheDir: ".cache/vmkit" });
+const guest = await tinyGuest("x86_64");
 await using machine = await vm({ arch: "x86_64" }).memory("256M")
   .kernel(guest.kernel, { initrd: guest.initrd })
   .hotplugSlots(1)

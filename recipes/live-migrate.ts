@@ -1,7 +1,8 @@
-#!/usr/bin/env -S deno run --allow-run=qemu-system-x86_64 --allow-read=.cache/vmkit,/tmp/vm-m --allow-write=/tmp/vm-m --allow-net=unix:/tmp/vm-m/a/console.sock,unix:/tmp/vm-m/a/qmp.sock,unix:/tmp/vm-m/b/console.sock,unix:/tmp/vm-m/b/qmp.sock
+#!/usr/bin/env -S deno run -q -P=live-migrate
 /**
  * Live-migrates the running tiny guest from one QEMU to another and runs a command on the
  * destination's console. Needs `./scripts/setup.sh` first.
+ * Runs from any directory, with exactly its permission set in `deno.json` (`-P=live-migrate`).
  *
  * Usage: ./recipes/live-migrate.ts
  */
@@ -9,7 +10,7 @@ import { tinyGuest, vm } from "../mod.ts";
 import { workDir } from "./_work_dir.ts";
 
 await using work = await workDir("live-migrate", "/tmp/vm-m");
-const guest = await tinyGuest("x86_64", { cacheDir: ".cache/vmkit" });
+const guest = await tinyGuest("x86_64");
 // Source and destination must be built alike; the destination waits with -incoming defer.
 const builder = vm({ arch: "x86_64" }).memory("256M")
   .kernel(guest.kernel, { initrd: guest.initrd });

@@ -1,7 +1,8 @@
-#!/usr/bin/env -S deno run --allow-run=qemu-system-x86_64,qemu-img --allow-read=.cache/vmkit,/tmp/vmkit-snap --allow-write=/tmp/vmkit-snap --allow-net=unix:/tmp/vmkit-snap/vm/console.sock,unix:/tmp/vmkit-snap/vm/qmp.sock
+#!/usr/bin/env -S deno run -q -P=snapshot
 /**
  * Saves a snapshot of the running tiny guest, changes a file, loads the snapshot and reads the
  * file as it was. Needs `./scripts/setup.sh` first.
+ * Runs from any directory, with exactly its permission set in `deno.json` (`-P=snapshot`).
  *
  * Usage: ./recipes/snapshot.ts
  */
@@ -12,7 +13,7 @@ await using work = await workDir("snapshot", "/tmp/vmkit-snap");
 // Snapshots live in qcow2 images: the VM state goes into this one.
 const image = await createImage(`${work.path}/state.qcow2`, "128M");
 
-const guest = await tinyGuest("x86_64", { cacheDir: ".cache/vmkit" });
+const guest = await tinyGuest("x86_64");
 await using machine = await vm({ arch: "x86_64" }).memory("256M")
   .kernel(guest.kernel, { initrd: guest.initrd })
   .drive(image, { format: "qcow2" })

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { createTarDecoder } from "modern-tar";
+import { createTarDecoder } from "npm:modern-tar@^0.8.6";
 import { concatBytes } from "../_bytes.ts";
 import { envVar } from "../_env.ts";
 import { parseElfHeader } from "../binfmt/elf.ts";

@@ -1,7 +1,7 @@
 // A local Alpine repository for the emulator download tests: an APKINDEX.tar.gz and .apk files
 // built here, in Alpine's layout (signature, control and data gzip members), served by
 // Deno.serve on 127.0.0.1, with switches for the failures a real mirror can produce.
-import { packTar } from "modern-tar";
+import { packTar } from "npm:modern-tar@^0.8.6";
 import { concatBytes } from "../../lib/_bytes.ts";
 import { gzip } from "../../lib/guest/_gzip.ts";
 

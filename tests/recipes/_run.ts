@@ -7,10 +7,11 @@ const root = new URL("../../", import.meta.url).pathname;
 export async function runRecipe(
   name: string,
   args: string[] = [],
+  options: { cwd?: string } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const { code, stdout, stderr } = await new Deno.Command(`${recipes}${name}`, {
     args,
-    cwd: root,
+    cwd: options.cwd ?? root,
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },

@@ -1,7 +1,10 @@
 // The VM operation recipes, run through their shebangs as users run them, on the tiny guest.
 import assert from "node:assert/strict";
 
-import { runRecipe as run } from "./_run.ts";
+import { runRecipe } from "./_run.ts";
+
+// Recipes work from any directory: these run them from /, not from the checkout.
+const run = (name: string, args: string[] = []) => runRecipe(name, args, { cwd: "/" });
 
 Deno.test("recipes/demo.ts, the README's main job, boots the tiny guest, drives it and shuts it down", async () => {
   const { code, stdout, stderr } = await run("demo.ts");
@@ -17,6 +20,25 @@ Deno.test("recipes/demo.ts, the README's main job, boots the tiny guest, drives 
   assert.match(stdout, /^boot to first command: \d+ ms$/m);
   assert.match(stdout, /^shutdown: powerdown in \d+ ms \(exit code 0\)$/m);
   await assert.rejects(Deno.stat("/tmp/vmkit-demo"), Deno.errors.NotFound);
+});
+
+Deno.test("recipes/demo.ts answers a wrong flag or arch with its usage and exit code 2", async () => {
+  for (
+    const [args, message] of [
+      [["--arhc", "x"], /^demo: Cannot parse the flags: Unknown option '--arhc'/],
+      [
+        ["--arch", "riscv64"],
+        /^demo: Cannot boot the tiny guest for arch "riscv64": use x86_64 or aarch64$/m,
+      ],
+    ] as const
+  ) {
+    const { code, stdout, stderr } = await run("demo.ts", [...args]);
+    assert.equal(code, 2);
+    assert.equal(stdout, "");
+    assert.match(stderr, message);
+    assert.match(stderr, /^usage: demo\.ts \[--arch x86_64\|aarch64\]$/m);
+    assert.doesNotMatch(stderr, /\bat /);
+  }
 });
 
 Deno.test("recipes/hotplug-disk.ts adds a disk the guest sees, then removes it", async () => {
