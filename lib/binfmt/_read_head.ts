@@ -1,6 +1,7 @@
 // Reads the start of a file: enough for binfmt_misc's magic and, for ELF files, the program
 // headers, so that elfTarget and elfInterpreter have what they need.
 import { concatBytes } from "../_bytes.ts";
+import { readUpTo } from "../_read.ts";
 import { elfInterpreterRange, parseElfHeader } from "./elf.ts";
 
 const FIRST = 128;
@@ -26,15 +27,4 @@ export async function readHead(path: string): Promise<Uint8Array> {
 async function extend(file: Deno.FsFile, head: Uint8Array, end: number): Promise<Uint8Array> {
   if (end <= head.length || end > MAX_HEAD) return head;
   return concatBytes([head, await readUpTo(file, end - head.length)]);
-}
-
-async function readUpTo(file: Deno.FsFile, size: number): Promise<Uint8Array> {
-  const buffer = new Uint8Array(size);
-  let filled = 0;
-  while (filled < size) {
-    const n = await file.read(buffer.subarray(filled));
-    if (n === null) break;
-    filled += n;
-  }
-  return buffer.subarray(0, filled);
 }

@@ -15,6 +15,8 @@ import {
 } from "./qemu_opts.ts";
 import type { ImageFormat } from "./image_format.ts";
 import { type AioMode, blockdevOptions, type CacheMode, writeCacheOff } from "./_blockdev.ts";
+
+export type { AioMode, CacheMode };
 import { parseSize } from "./size.ts";
 import { detectHostFacts } from "./_host.ts";
 import { checkCount, checkId, checkPath } from "./_checks.ts";

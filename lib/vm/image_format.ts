@@ -5,6 +5,8 @@
  * @module
  */
 
+import { readUpTo } from "../_read.ts";
+
 /** Disk image formats vmkit attaches. */
 export type ImageFormat = "raw" | "qcow2";
 
@@ -119,12 +121,5 @@ async function qcow2Info(
 
 async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
   await file.seek(offset, Deno.SeekMode.Start);
-  const buffer = new Uint8Array(length);
-  let filled = 0;
-  while (filled < length) {
-    const n = await file.read(buffer.subarray(filled));
-    if (n === null) break;
-    filled += n;
-  }
-  return buffer.subarray(0, filled);
+  return await readUpTo(file, length);
 }
