@@ -26,7 +26,7 @@ export interface DefaultInitOptions {
  *
  * It stops the guest cleanly, whatever asks: the power button (ACPI's on x86_64, the virt
  * machine's GPIO key on aarch64, so `Vm.shutdown()` works), `poweroff`, `reboot` and `halt`
- * in the guest (busybox signals PID 1), or the shell exiting (a power-off). Stopping sends
+ * in the guest (busybox signals PID 1), or the shell exiting (a power-off, within a second). Stopping sends
  * SIGHUP and SIGTERM to every process, gives them up to 2 s to exit, kills what is left, flushes
  * and unmounts (or remounts read-only) every filesystem, then powers off, reboots or halts. It
  * needs busybox.
@@ -161,11 +161,13 @@ for event in /sys/class/input/event*; do
 done
 echo 'export PS1="${GUEST_PROMPT}"' > /etc/profile
 echo "${GUEST_READY_LINE}"
-# The shell runs in the background so that a signal's trap runs at once ('wait' is
-# interrupted by it; a foreground command is not).
-setsid cttyhack sh -l &
-shell=$!
-while kill -0 $shell 2> /dev/null; do wait $shell; done
+# The shell runs in a session of its own, outside init's jobs: the second setsid forks (its
+# caller leads a process group), so init goes on at once. Not '&': a background job ignores
+# Ctrl-C, and so would the shell and every command it runs. init then waits with 'wait', which
+# a signal's trap interrupts at once (a foreground command would delay the trap).
+setsid setsid sh -c 'echo $$ > /run/vmkit-shell; exec cttyhack sh -l'
+until read -r shell < /run/vmkit-shell; do sleep 0.01; done 2> /dev/null
+while [ -e "/proc/$shell" ]; do sleep 1 & wait $!; done
 stop_guest poweroff
 `;
 }

@@ -147,6 +147,9 @@ export class Console {
   #ready?: Promise<unknown>;
   /** Where to look for the prompt: 0, or where the guest last reset. */
   #promptFrom = 0;
+  /** Set while the guest resets: commands wait for it (see holdForReset). */
+  #hold?: Promise<void>;
+  #releaseHold?: () => void;
   #execCount = 0;
 
   /**
@@ -181,16 +184,34 @@ export class Console {
    */
   assumePrompt(): void {
     this.#ready = Promise.resolve();
+    this.#release();
   }
 
   /**
    * Forgets the prompt seen so far: the next `exec` waits for the shell's prompt printed from
-   * now on. `Vm` calls it when the guest resets, so a command is never typed into a booting
-   * guest.
+   * now on, and commands held by {@linkcode Console.holdForReset} go on. `Vm` calls it when the
+   * guest resets, so a command is never typed into a booting guest.
    */
   expectNewPrompt(): void {
-    this.#ready = undefined;
     this.#promptFrom = this.#text.length;
+    this.#ready = undefined;
+    this.#release();
+  }
+
+  /**
+   * Holds every `exec` until {@linkcode Console.expectNewPrompt} (or
+   * {@linkcode Console.assumePrompt}): the guest is about to reset, and a prompt it prints
+   * before the reset is done must not start a command. `Vm.reset` calls it.
+   */
+  holdForReset(): void {
+    this.#hold ??= new Promise<void>((resolve) => (this.#releaseHold = resolve));
+  }
+
+  #release(): void {
+    const release = this.#releaseHold;
+    this.#hold = undefined;
+    this.#releaseHold = undefined;
+    release?.();
   }
 
   /**
@@ -249,9 +270,11 @@ export class Console {
    * shell prompt once first; commands run one at a time, in the console's shell, so `cd` and
    * variables carry over to the next. A syntax or expansion error (`$((1/0))`) ends the command
    * with a non-zero status (2 in busybox `sh` and dash, 1 in bash) instead of the whole line.
-   * A command too long for one line of the shell's line editor is typed as several lines.
+   * A command too long for one line of the shell's line editor is typed as several lines, and
+   * control characters (Tab, Escape, Ctrl-C...) travel escaped, never as keys.
    *
-   * @param command A shell command (may span lines; at most 64 KiB once single-quoted).
+   * @param command A shell command (may span lines and hold any character but NUL; at most
+   *   64 KiB once single-quoted).
    * @param options Time limit (default 60 s) and signal; on either, Ctrl-C is sent to the guest.
    * @returns Output and exit status.
    * @throws {TypeError} When the command is empty or contains NUL.
@@ -301,9 +324,12 @@ export class Console {
     const what = `Cannot exec ${JSON.stringify(command)}`;
     if (this.#isClosed) throw await this.#closedError(`${what}:`);
     await this.#checkRunnable?.(`exec ${JSON.stringify(command)}`);
-    this.#ready ??= this.#expect(this.#prompt, this.#promptFrom, false, {});
+    const ready = (async () => {
+      while (this.#hold !== undefined) await this.#hold;
+      return await (this.#ready ??= this.#expect(this.#prompt, this.#promptFrom, false, {}));
+    })();
     await withDeadline(
-      this.#ready,
+      ready,
       { signal: options.signal, timeout },
       () => new ConsoleTimeoutError(`the shell prompt ${this.#prompt}`, timeout, this.#tail()),
     ).catch(async (error) => {
@@ -487,13 +513,23 @@ export class Console {
  * runs the command in this shell (so `cd` and variables persist), and an error the shell would
  * abort the whole line for (a syntax error, `$((1/0))`, `${x?}`) becomes a non-zero status.
  * A command whose quoted form does not fit in one editor line is first gathered into
- * `VMKIT_C`, a piece per line.
+ * `VMKIT_C`, a piece per line; one with control characters is gathered with them as octal
+ * escapes, which `printf %b` turns back.
  */
 function commandLines(command: string, token: string): string[] {
   const run = (script: string) =>
     `printf '%s\\n' VMKIT_B'${token}'; command eval ${script}; printf '%s:%s\\n' VMKIT_E'${token}' "$?"`;
-  const quoted = shellQuote(command);
-  if (encoder.encode(run(quoted)).length <= LINE_BYTES) return [run(quoted) + "\n"];
+  // Control characters (but newline) would be keys to the line editor: Tab completes, Ctrl-C
+  // cancels, Escape starts a sequence. They travel as printf %b octal escapes instead.
+  const encoded = CONTROL.test(command);
+  const text = encoded
+    ? command.replaceAll("\\", "\\\\").replace(
+      CONTROL_ALL,
+      (char) => `\\0${char.charCodeAt(0).toString(8).padStart(3, "0")}`,
+    )
+    : command;
+  const quoted = shellQuote(text);
+  if (!encoded && encoder.encode(run(quoted)).length <= LINE_BYTES) return [run(quoted) + "\n"];
   const lines: string[] = [];
   let piece = "";
   let pieceBytes = 0;
@@ -503,7 +539,7 @@ function commandLines(command: string, token: string): string[] {
     piece = "";
     pieceBytes = 0;
   };
-  for (const char of command) {
+  for (const char of text) {
     // Quoted, a ' takes four bytes; every piece adds two quotes and at most 18 bytes before it.
     const bytes = char === "'" ? 4 : encoder.encode(char).length;
     if (pieceBytes + bytes > LINE_BYTES - 32) flush();
@@ -511,6 +547,12 @@ function commandLines(command: string, token: string): string[] {
     pieceBytes += bytes;
   }
   if (piece !== "") flush();
+  // The "_" keeps newlines at the end, which command substitution would drop.
+  if (encoded) lines.push(`VMKIT_C=$(printf '%b_' "$VMKIT_C"); VMKIT_C=\${VMKIT_C%_}\n`);
   lines.push(`${run('"$VMKIT_C"')}; unset VMKIT_C\n`);
   return lines;
 }
+
+/** Control characters that would be keys to a line editor: all but newline. */
+const CONTROL = /[\x01-\x09\x0b-\x1f\x7f]/;
+const CONTROL_ALL = new RegExp(CONTROL.source, "g");

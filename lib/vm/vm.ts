@@ -257,27 +257,37 @@ export class Vm implements AsyncDisposable {
    * @param options Time limit and signal.
    */
   async reset(options: WaitOptions = {}): Promise<void> {
-    const builder = this.#parts.builder;
-    if (!builder.exitsOnReboot) {
-      await this.qmp.execute("system_reset", undefined, options);
-      this.console.expectNewPrompt();
-      return;
-    }
-    // SeaBIOS, QEMU's default x86 firmware, answers a warm reset by resetting the machine once
-    // more, itself, about 30 ms later; that one must reset too, so the action goes back only
-    // after it (or after 1 s). qboot does not.
-    const seabios = builder.arch === "x86_64" && builder.bios === undefined;
-    const firmwareReset = seabios
-      ? this.qmp.waitForEvent("RESET", { match: { guest: true }, timeout: 1000 })
-      : undefined;
-    firmwareReset?.catch(() => {});
-    await this.qmp.execute("set-action", { reboot: "reset" }, options);
+    // Commands wait from now on, and for a prompt printed after the reset, not for one the
+    // guest prints while the reset is still on its way.
+    this.console.holdForReset();
+    let done = false;
     try {
-      await this.qmp.execute("system_reset", undefined, options);
-      this.console.expectNewPrompt();
-      await firmwareReset?.catch(() => {});
+      const builder = this.#parts.builder;
+      if (!builder.exitsOnReboot) {
+        await this.qmp.executeAndWait("system_reset", undefined, { event: "RESET", ...options });
+        done = true;
+        return;
+      }
+      // SeaBIOS, QEMU's default x86 firmware, answers a warm reset by resetting the machine
+      // once more, itself, about 30 ms later; that one must reset too, so the action goes back
+      // only after it (or after 1 s). qboot does not.
+      const seabios = builder.arch === "x86_64" && builder.bios === undefined;
+      const firmwareReset = seabios
+        ? this.qmp.waitForEvent("RESET", { match: { guest: true }, timeout: 1000 })
+        : undefined;
+      firmwareReset?.catch(() => {});
+      await this.qmp.execute("set-action", { reboot: "reset" }, options);
+      try {
+        await this.qmp.executeAndWait("system_reset", undefined, { event: "RESET", ...options });
+        done = true;
+        await firmwareReset?.catch(() => {});
+      } finally {
+        await this.qmp.execute("set-action", { reboot: "shutdown" }, options);
+      }
     } finally {
-      await this.qmp.execute("set-action", { reboot: "shutdown" }, options);
+      // After a reset the shell's next prompt is awaited; without one, the guest is as it was.
+      if (done) this.console.expectNewPrompt();
+      else this.console.assumePrompt();
     }
   }
 
@@ -529,9 +539,13 @@ export class Vm implements AsyncDisposable {
    * @returns How it ended.
    */
   shutdown(options: ShutdownOptions = {}): Promise<ShutdownResult> {
-    checkTimeout("shut down the VM", options.timeout);
-    checkTimeout("shut down the VM", options.quitTimeout);
-    checkTimeout("shut down the VM", options.termTimeout);
+    try {
+      checkTimeout("shut down the VM", options.timeout);
+      checkTimeout("shut down the VM", options.quitTimeout);
+      checkTimeout("shut down the VM", options.termTimeout);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.#shutdown ??= this.#runShutdown(options).then(async (result) => {
       await this.#release();
       return result;

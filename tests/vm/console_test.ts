@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { ConsoleClosedError, tinyGuest, vm, VmNotRunningError } from "../../mod.ts";
+import {
+  ConsoleClosedError,
+  ConsoleTimeoutError,
+  tinyGuest,
+  vm,
+  VmNotRunningError,
+} from "../../mod.ts";
 
 async function tinyVm(arch: "x86_64" | "aarch64" = "x86_64") {
   const guest = await tinyGuest(arch);
@@ -64,4 +70,44 @@ Deno.test("a command that ends the guest's shell says so, with QEMU's exit", asy
     () => machine.console.exec("true"),
     /^ConsoleClosedError: Cannot exec "true": QEMU exited with code 0$/,
   );
+});
+
+Deno.test("a timed-out exec interrupts the command with Ctrl-C, and the guest and shell stay up", async () => {
+  await using machine = await tinyVm();
+  assert.equal((await machine.console.exec("echo up")).output, "up");
+  for (const command of ["sleep 30", "read x"]) {
+    await assert.rejects(
+      () => machine.console.exec(command, { timeout: 500 }),
+      ConsoleTimeoutError,
+    );
+    // The command was interrupted: the next one runs at once, not after it.
+    const started = performance.now();
+    assert.equal((await machine.console.exec("echo back", { timeout: 10_000 })).output, "back");
+    assert.ok(performance.now() - started < 5000);
+  }
+  // Ctrl-C at the prompt cancels the line; the shell does not end.
+  await machine.console.send("\x03");
+  assert.equal((await machine.console.exec("echo still")).output, "still");
+  assert.equal(machine.hasExited, false);
+});
+
+Deno.test("control characters in a command reach it as characters, never as keys", async () => {
+  await using machine = await tinyVm();
+  const text = "a\tb\rc\x1bd\x03e\x7ff\\n\\t'";
+  const result = await machine.console.exec(
+    `printf '%s' '${text.replaceAll("'", `'\\''`)}' | od -An -c`,
+  );
+  const dumped = result.output.replace(/\s+/g, " ").trim();
+  assert.equal(dumped, "a \\t b \\r c 033 d 003 e 177 f \\ n \\ t '");
+  assert.equal(machine.hasExited, false);
+});
+
+Deno.test("a command started while reset() is still running waits for the rebooted guest", async () => {
+  await using machine = await tinyVm();
+  assert.equal((await machine.console.exec("echo up")).output, "up");
+  const reset = machine.reset();
+  const uptime = machine.console.exec("cut -d. -f1 /proc/uptime", { timeout: 60_000 });
+  await reset;
+  assert.ok(Number((await uptime).output) < 30);
+  assert.equal(machine.console.transcript.split("vmkit: guest ready").length, 3);
 });
