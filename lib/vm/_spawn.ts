@@ -101,6 +101,10 @@ export async function spawnQemu(request: SpawnRequest): Promise<SpawnedQemu> {
   try {
     process = new Deno.Command(binary, {
       args,
+      // A session of its own: a Ctrl-C typed in the script's terminal (SIGINT to the whole
+      // foreground process group) reaches the script, which shuts its VMs down as it decides,
+      // not QEMU, which would quit on the spot.
+      detached: true,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

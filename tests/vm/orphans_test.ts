@@ -5,11 +5,14 @@ const child = new URL("../fixtures/orphan_child.ts", import.meta.url).pathname;
 async function run(
   how: string,
   signal?: Deno.Signal,
+  options: { group?: boolean } = {},
 ): Promise<{ code: number; owned: { pid: number; dir: string }[]; rest: string }> {
   const process = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", child, how],
     stdout: "piped",
     stderr: "null",
+    // A process group of its own, to signal as a terminal does.
+    detached: options.group,
   }).spawn();
   const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
@@ -18,7 +21,10 @@ async function run(
     if (done) break;
     text += value;
   }
-  if (signal !== undefined) process.kill(signal);
+  if (signal !== undefined) {
+    if (options.group) Deno.kill(-process.pid, signal);
+    else process.kill(signal);
+  }
   // A script that never ends fails the test instead of hanging it.
   const timer = setTimeout(() => process.kill("SIGKILL"), 30_000);
   const status = await process.status;
@@ -69,7 +75,7 @@ for (
 Deno.test("a script's own SIGTERM handler shuts its VMs down itself; vmkit does not exit first", async () => {
   const { code, owned, rest } = await run("handler", "SIGTERM");
   assert.equal(code, 0);
-  assert.deepEqual(JSON.parse(rest), ["quit", "quit"]);
+  assert.deepEqual(JSON.parse(rest).methods, ["quit", "quit"]);
   await assertNothingLeft(owned);
 });
 
@@ -82,5 +88,16 @@ Deno.test("console.exec on a VM whose QEMU exited rejects with the reason and ki
     'ConsoleClosedError: Cannot exec "true": QEMU exited with code 0',
   );
   assert.equal(otherUp, true);
+  await assertNothingLeft(owned);
+});
+
+Deno.test("Ctrl-C in a terminal reaches the script's handler, not its QEMUs, which shut down as it says", async () => {
+  // SIGINT to the whole process group, as a terminal sends it.
+  const { code, owned, rest } = await run("handler-int", "SIGINT", { group: true });
+  assert.equal(code, 0);
+  const { methods, stderr } = JSON.parse(rest);
+  assert.deepEqual(methods, ["quit", "quit"]);
+  // QEMU did not get the signal itself: it would have quit on the spot, saying so.
+  assert.doesNotMatch(stderr, /terminating on signal/);
   await assertNothingLeft(owned);
 });
