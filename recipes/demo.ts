@@ -44,10 +44,17 @@ try {
 }
 
 const started = performance.now();
-await using machine = await vm({ arch })
-  .memory("256M")
-  .kernel(guest.kernel, { initrd: guest.initrd })
-  .launch({ runtimeDir: "/tmp/vmkit-demo" });
+const builder = vm({ arch }).memory("256M").kernel(guest.kernel, { initrd: guest.initrd });
+let launched;
+try {
+  launched = await builder.launch({ runtimeDir: "/tmp/vmkit-demo" });
+} catch (error) {
+  // Another demo runs, or a killed one left its directory: say so, without a stack trace.
+  if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  console.error(`demo: ${error.message}: rm -r /tmp/vmkit-demo`);
+  Deno.exit(1);
+}
+await using machine = launched;
 console.log(`accelerator: ${machine.accel.accel} (${machine.accel.reason})`);
 
 const uname = await machine.console.exec("uname -a");

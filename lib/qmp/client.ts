@@ -227,6 +227,8 @@ export class QmpClient implements AsyncDisposable {
   #onGreeting?: (greeting: Record<string, unknown>) => void;
   #capabilities: string[] = [];
   #ignoredLines = 0;
+  /** The start of the first line skipped, to say what a peer that is not QMP sent. */
+  #firstIgnored?: string;
   #unmatchedReplies = 0;
 
   /**
@@ -267,6 +269,9 @@ export class QmpClient implements AsyncDisposable {
     try {
       return await QmpClient.fromConn(conn, { ...options, timeout: remaining });
     } catch (error) {
+      if (error instanceof QmpDisconnectedError && /^QMP connection lost/.test(error.message)) {
+        error.message = `Cannot connect to QMP at "${address}": ${error.message}`;
+      }
       if (error instanceof QmpTimeoutError && /greeting/.test(error.message)) {
         // QEMU greets a client as soon as it accepts it, and a monitor accepts one client at a
         // time: the connection waits in the socket's backlog while another client is attached.
@@ -299,16 +304,26 @@ export class QmpClient implements AsyncDisposable {
     const client = new QmpClient(internal, conn, maxLineBytes);
     const timeout = options.timeout ?? DEFAULT_CONNECT_TIMEOUT;
     try {
-      const greeting = await client.#alive.during(withDeadline(
-        new Promise<Record<string, unknown>>((resolve, reject) => {
-          client.#onGreeting = resolve;
-          client.#closedPromise.then(() =>
-            reject(client.#closeError ?? new QmpDisconnectedError("QMP connection closed"))
-          );
+      const greeting = await client.#alive.during(
+        withDeadline(
+          new Promise<Record<string, unknown>>((resolve, reject) => {
+            client.#onGreeting = resolve;
+            client.#closedPromise.then(() =>
+              reject(client.#closeError ?? new QmpDisconnectedError("QMP connection closed"))
+            );
+          }),
+          { signal: options.signal, timeout },
+          () => new QmpTimeoutError("greeting", timeout),
+        ).catch((error) => {
+          if (error instanceof QmpDisconnectedError && client.#greeting === undefined) {
+            const sent = client.#firstIgnored;
+            error.message = `QMP connection lost: the peer closed it without a QMP greeting${
+              sent === undefined ? "" : ` after sending ${JSON.stringify(sent)}`
+            } (is it a QEMU QMP socket?)`;
+          }
+          throw error;
         }),
-        { signal: options.signal, timeout },
-        () => new QmpTimeoutError("greeting", timeout),
-      ));
+      );
       const offered = ((greeting.QMP as Record<string, unknown>)?.capabilities ?? []) as string[];
       const enable = options.oob !== false && offered.includes("oob") ? ["oob"] : [];
       await client.#execute(
@@ -690,6 +705,7 @@ export class QmpClient implements AsyncDisposable {
         message = JSON.parse(line);
       } catch {
         this.#ignoredLines++;
+        this.#firstIgnored ??= line.slice(0, 80);
         continue;
       }
       this.#onMessage(message);

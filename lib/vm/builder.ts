@@ -19,7 +19,7 @@ import { type AioMode, blockdevOptions, type CacheMode, writeCacheOff } from "./
 export type { AioMode, CacheMode };
 import { parseSize } from "./size.ts";
 import { detectHostFacts } from "./_host.ts";
-import { checkCount, checkId, checkPath } from "./_checks.ts";
+import { checkCount, checkId, checkPath, checkSocketPath } from "./_checks.ts";
 import { type LaunchOptions, launchVm } from "./launch.ts";
 import type { Vm } from "./vm.ts";
 import { preflight, type PreflightReport } from "./preflight.ts";
@@ -729,6 +729,7 @@ export class VmBuilder {
    * @param path Where QEMU listens; it must not exist when the VM launches.
    * @returns A new builder.
    * @throws {TypeError} When the path is empty, has newline or NUL, or was given already.
+   * @throws {RangeError} When the path is longer than a unix socket path can be (107 bytes).
    *
    * @example
    * ```ts ignore
@@ -737,7 +738,7 @@ export class VmBuilder {
    * ```
    */
   qmpSocket(path: string): VmBuilder {
-    checkPath("qmp socket", path);
+    checkSocketPath("QMP socket", path);
     if (this.#state.qmpSockets.includes(path)) {
       throw new TypeError(`Cannot add QMP socket "${path}" twice`);
     }

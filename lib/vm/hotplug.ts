@@ -12,7 +12,7 @@ import type { HostForward, HotplugKind } from "./builder.ts";
 import type { VirtioTransport } from "./arch.ts";
 import { checkId, checkInputFile, checkPath } from "./_checks.ts";
 import { parseSize } from "./size.ts";
-import { detectImageFormat } from "./image_format.ts";
+import { checkImageFormat } from "./image_format.ts";
 import { blockdevOptions } from "./_blockdev.ts";
 
 /** Options of `Vm.addDisk`. */
@@ -179,17 +179,7 @@ async function addDiskNow(
     );
   }
   await checkInputFile(`Cannot add disk: image "${file}"`, file);
-  const format = options.format === "raw"
-    ? "raw"
-    : (await detectImageFormat(file).catch((error) => {
-      if (error instanceof TypeError) {
-        error.message = error.message.replace(/^Cannot use /, "Cannot add disk: ");
-      }
-      throw error;
-    })).format;
-  if (options.format === "qcow2" && format !== "qcow2") {
-    throw new TypeError(`Cannot add disk "${file}" as qcow2: the file is not a qcow2 image`);
-  }
+  const format = await checkImageFormat(`Cannot add disk`, file, options.format);
   const id = options.id === undefined ? await freeId(ctx, "disk") : checkId("disk", options.id);
   const port = takePort(ctx, `add disk "${file}"`, id);
   const wait = { timeout: options.timeout ?? 10_000, signal: options.signal };

@@ -11,20 +11,19 @@ import { readUpTo } from "../_read.ts";
 export type ImageFormat = "raw" | "qcow2";
 
 const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
+/** VDI's signature, at offset 0x40 after a free-text banner ("<<< QEMU VM Virtual Disk Image >>>"). */
+const VDI_SIGNATURE = 0xbeda107f;
 const BACKING_FORMAT_EXTENSION = 0xe2792aca;
 
 /** Formats QEMU knows that vmkit does not attach, by their magic at offset 0. */
 const OTHER_FORMATS: readonly [string, string][] = [
   ["KDMV", "VMDK"],
+  ["COWD", "VMDK (version 3)"],
   ["# Disk DescriptorFile", "VMDK (descriptor)"],
   ["vhdxfile", "VHDX"],
   ["conectix", "VHD (vpc)"],
   ["QED\0", "QED"],
   ["LUKS\xba\xbe", "LUKS"],
-  ["<<< Oracle VM VirtualBox Disk Image >>>", "VDI"],
-  ["<<< Sun xVM VirtualBox Disk Image >>>", "VDI"],
-  ["<<< Sun VirtualBox Disk Image >>>", "VDI"],
-  ["<<< innotek VirtualBox Disk Image >>>", "VDI"],
   ["WithoutFreeSpace", "Parallels"],
   ["WithouFreSpacExt", "Parallels"],
   ["Bochs Virtual HD Image", "Bochs"],
@@ -65,12 +64,12 @@ export async function detectImageFormat(path: string): Promise<ImageFormatInfo> 
     return await qcow2Info(path, file, head);
   }
   const text = String.fromCharCode(...head.subarray(0, 64));
-  for (const [magic, name] of OTHER_FORMATS) {
-    if (text.startsWith(magic)) {
-      throw new TypeError(
-        `Cannot use image "${path}": it is a ${name} image, and vmkit attaches raw and qcow2 only; convert it with: qemu-img convert -O qcow2 ${path} ${path}.qcow2`,
-      );
-    }
+  const vdi = head.length >= 0x44 && view.getUint32(0x40, true) === VDI_SIGNATURE;
+  const other = vdi ? "VDI" : OTHER_FORMATS.find(([magic]) => text.startsWith(magic))?.[1];
+  if (other !== undefined) {
+    throw new TypeError(
+      `Cannot use image "${path}": it is a ${other} image, and vmkit attaches raw and qcow2 only; convert it with: qemu-img convert -O qcow2 ${path} ${path}.qcow2`,
+    );
   }
   return { format: "raw" };
 }
@@ -122,4 +121,43 @@ async function qcow2Info(
 async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
   await file.seek(offset, Deno.SeekMode.Start);
   return await readUpTo(file, length);
+}
+
+/**
+ * The format to attach an image as: what {@linkcode detectImageFormat} reads, which a format
+ * given by the caller must match; a qcow2 (or other) image given as raw would show the guest
+ * its container, which it could overwrite.
+ *
+ * @param what Starts the messages: `Cannot launch VM: drive "drive0"`.
+ * @param path The image.
+ * @param format The format the caller gave, if any.
+ * @returns The format.
+ * @throws {TypeError} When the image is refused, or is not what `format` says.
+ */
+export async function checkImageFormat(
+  what: string,
+  path: string,
+  format?: ImageFormat,
+): Promise<ImageFormat> {
+  let info: ImageFormatInfo;
+  try {
+    info = await detectImageFormat(path);
+  } catch (error) {
+    if (error instanceof TypeError) {
+      error.message = error.message.replace(/^Cannot use image "[^]*?":/, `${what} "${path}":`);
+    }
+    throw error;
+  }
+  if (format !== undefined && format !== info.format) {
+    throw new TypeError(
+      `${what} "${path}" is ${
+        info.format === "qcow2" ? "a qcow2 image" : "not a qcow2 image"
+      }, but format "${format}" was given${
+        info.format === "qcow2"
+          ? " (the guest would see, and could overwrite, its qcow2 header)"
+          : ""
+      }; leave out format to have it read from the file`,
+    );
+  }
+  return info.format;
 }

@@ -13,9 +13,9 @@ import { checkRunnable } from "./_runnable.ts";
 import { envVar } from "../_env.ts";
 import { archProfile } from "./arch.ts";
 import { spawnQemu } from "./_spawn.ts";
-import { checkInputFile } from "./_checks.ts";
+import { checkInputFile, MAX_SOCKET_PATH_BYTES } from "./_checks.ts";
 import { preflight } from "./preflight.ts";
-import { detectImageFormat, type ImageFormat } from "./image_format.ts";
+import { checkImageFormat, type ImageFormat } from "./image_format.ts";
 
 /** Options of `launch()`. */
 export interface LaunchOptions extends WaitOptions {
@@ -39,6 +39,64 @@ export interface LaunchOptions extends WaitOptions {
   check?: boolean;
 }
 
+/** The longest socket vmkit may put in a runtime directory. */
+const LONGEST_SOCKET = "/migration.sock";
+
+function checkSocketRoom(what: string, dir: string): void {
+  const bytes = new TextEncoder().encode(dir + LONGEST_SOCKET).length;
+  if (bytes > MAX_SOCKET_PATH_BYTES) {
+    throw new RangeError(
+      `Cannot launch VM in ${what} "${dir}": it is too long for the unix sockets it holds (${bytes} bytes with "${LONGEST_SOCKET}"; at most ${MAX_SOCKET_PATH_BYTES}); use a shorter one`,
+    );
+  }
+}
+
+/** Makes the private (0700) runtime directory: the exact one asked for, or a new one. */
+async function makeRuntimeDir(options: LaunchOptions): Promise<string> {
+  if (options.runtimeDir !== undefined) {
+    const dir = options.runtimeDir;
+    checkSocketRoom("runtime directory", dir);
+    try {
+      await Deno.mkdir(dir, { mode: 0o700 });
+    } catch (error) {
+      if (error instanceof Deno.errors.AlreadyExists) {
+        throw new Deno.errors.AlreadyExists(
+          `Cannot launch VM in runtime directory "${dir}": it already exists; another VM may be using it, or a script using it was killed (then no QEMU has it in its command line, and it can be removed)`,
+          { cause: error },
+        );
+      }
+      if (error instanceof Deno.errors.NotFound) {
+        throw new Deno.errors.NotFound(
+          `Cannot launch VM in runtime directory "${dir}": its parent directory does not exist`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+    await Deno.chmod(dir, 0o700);
+    return dir;
+  }
+  const base = options.runtimeDirBase ?? runtimeBase();
+  // "vmkit-" and 16 random characters.
+  checkSocketRoom("runtime directory base", `${base}/vmkit-0123456789abcdef`);
+  let dir: string;
+  try {
+    dir = await Deno.makeTempDir({ dir: base, prefix: "vmkit-" });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      throw new (error.constructor as typeof Deno.errors.NotFound)(
+        `Cannot launch VM: runtime directory base "${base}" ${
+          error instanceof Deno.errors.NotFound ? "does not exist" : "is not a directory"
+        }; create it, or pass another runtimeDirBase`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  await Deno.chmod(dir, 0o700);
+  return dir;
+}
+
 function runtimeBase(): string {
   return envVar("XDG_RUNTIME_DIR") || envVar("TMPDIR") || "/tmp";
 }
@@ -60,25 +118,11 @@ export async function launchVm(builder: VmBuilder, options: LaunchOptions = {}):
   // still checked for a backing file QEMU would have to probe.
   const driveFormats: Record<string, ImageFormat> = {};
   for (const drive of builder.drives) {
-    if (drive.format === "raw") continue;
-    let info;
-    try {
-      info = await detectImageFormat(drive.file);
-    } catch (error) {
-      if (error instanceof TypeError) {
-        error.message = error.message.replace(
-          /^Cannot use image/,
-          `Cannot launch VM: drive "${drive.id}"`,
-        );
-      }
-      throw error;
-    }
-    if (drive.format === "qcow2" && info.format !== "qcow2") {
-      throw new TypeError(
-        `Cannot launch VM: drive "${drive.id}" "${drive.file}" is not a qcow2 image; leave out format to have it read from the file`,
-      );
-    }
-    driveFormats[drive.id] = info.format;
+    driveFormats[drive.id] = await checkImageFormat(
+      `Cannot launch VM: drive "${drive.id}"`,
+      drive.file,
+      drive.format,
+    );
   }
   for (const path of builder.qmpSockets) {
     const exists = await Deno.lstat(path).then(() => true, (error) => {
@@ -98,34 +142,7 @@ export async function launchVm(builder: VmBuilder, options: LaunchOptions = {}):
       signal: options.signal,
     });
   }
-  let runtimeDir: string;
-  if (options.runtimeDir !== undefined) {
-    runtimeDir = options.runtimeDir;
-    try {
-      await Deno.mkdir(runtimeDir, { mode: 0o700 });
-    } catch (error) {
-      if (error instanceof Deno.errors.AlreadyExists) {
-        throw new Deno.errors.AlreadyExists(
-          `Cannot launch VM in runtime directory "${runtimeDir}": it already exists (another VM may be using it)`,
-        );
-      }
-      throw error;
-    }
-  } else {
-    const base = options.runtimeDirBase ?? runtimeBase();
-    try {
-      runtimeDir = await Deno.makeTempDir({ dir: base, prefix: "vmkit-" });
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        throw new Deno.errors.NotFound(
-          `Cannot launch VM: runtime directory base "${base}" does not exist; create it, or pass another runtimeDirBase`,
-          { cause: error },
-        );
-      }
-      throw error;
-    }
-  }
-  await Deno.chmod(runtimeDir, 0o700);
+  const runtimeDir = await makeRuntimeDir(options);
   const argv = builder.toArgv({ runtimeDir, accel: accel.accel, driveFormats });
   const binary = builder.binary;
   const spawned = await spawnQemu({

@@ -136,6 +136,18 @@ Deno.test("QmpClient.connect names the socket it cannot reach and checks the add
       () => QmpClient.connect(stale),
       /nothing listens on socket ".*dead\.sock" \(the QEMU that made it has exited\)/,
     );
+    // A peer that is not QMP: what it sent is shown.
+    using ssh = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    (async () => {
+      for await (const conn of ssh) {
+        await conn.write(new TextEncoder().encode("SSH-2.0-OpenSSH_9.2\r\n"));
+        conn.close();
+      }
+    })().catch(() => {});
+    await assert.rejects(
+      () => QmpClient.connect(`127.0.0.1:${(ssh.addr as Deno.NetAddr).port}`),
+      /: the peer closed it without a QMP greeting after sending "SSH-2\.0-OpenSSH_9\.2\\r" \(is it a QEMU QMP socket\?\)/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -85,8 +85,16 @@ Deno.test("images QEMU would have to guess about are refused before launch", asy
   );
   await assert.rejects(
     () => builder.drive(base, { format: "qcow2" }).launch(),
-    /drive "drive0" ".*base\.raw" is not a qcow2 image/,
+    /drive "drive0" ".*base\.raw" is not a qcow2 image, but format "qcow2" was given/,
   );
+  // Given as raw, a qcow2 would show the guest its header: refused too.
+  await assert.rejects(
+    () => builder.drive(overlay, { format: "raw" }).launch(),
+    /drive "drive0" ".*overlay\.qcow2" is a qcow2 image, but format "raw" was given \(the guest would see, and could overwrite, its qcow2 header\)/,
+  );
+  // QEMU's own VDI banner differs from VirtualBox's: the signature tells.
+  const vdi = await qcow2(dir.path, "x.vdi", "1M", "vdi");
+  await assert.rejects(() => builder.drive(vdi).launch(), /it is a VDI image/);
 });
 
 Deno.test("snapshot drives discard writes; writethrough drives are write-through to the guest", async () => {

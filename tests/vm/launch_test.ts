@@ -218,14 +218,30 @@ Deno.test("a launch that QEMU refuses leads with QEMU's own words", async () => 
   }
 });
 
-Deno.test("a runtimeDirBase that does not exist is named", async () => {
+Deno.test("a runtime directory that cannot be made or used is named, with what to do", async () => {
+  const builder = vm({ arch: "x86_64" }).accel("tcg");
   await assert.rejects(
-    () => vm({ arch: "x86_64" }).accel("tcg").launch({ runtimeDirBase: "/nonexistent/run" }),
+    () => builder.launch({ runtimeDirBase: "/nonexistent/run" }),
     (error: Error) =>
       error instanceof Deno.errors.NotFound &&
       error.message ===
         'Cannot launch VM: runtime directory base "/nonexistent/run" does not exist; create it, or pass another runtimeDirBase',
   );
+  await assert.rejects(
+    () => builder.launch({ runtimeDirBase: "/etc/hostname" }),
+    /runtime directory base "\/etc\/hostname" is not a directory/,
+  );
+  await assert.rejects(
+    () => builder.launch({ runtimeDir: "/nonexistent/run/vm" }),
+    /runtime directory "\/nonexistent\/run\/vm": its parent directory does not exist/,
+  );
+  const long = `/tmp/${"d".repeat(100)}`;
+  await assert.rejects(
+    () => builder.launch({ runtimeDir: long }),
+    /it is too long for the unix sockets it holds \(120 bytes with "\/migration\.sock"; at most 107\)/,
+  );
+  await assert.rejects(() => Deno.stat(long), Deno.errors.NotFound);
+  assert.throws(() => builder.qmpSocket(`${long}.qmp`), /a unix socket path holds at most 107/);
 });
 
 Deno.test("qmpSocket gives other tools a QMP monitor of their own, removed with the VM", async () => {
