@@ -344,8 +344,14 @@ export class Console {
     const end = `VMKIT_E${token}`;
     const from = this.#text.length;
     // Typed after this point, so the wait below sees everything the command prints.
-    const lines = commandLines(command, token);
-    await this.send(lines.join(""));
+    await this.send(commandLines(command, token).join("")).catch(async (error) => {
+      if (error instanceof ConsoleClosedError) {
+        throw await this.#closedError(
+          `${what}: the console closed before the command started, and`,
+        );
+      }
+      throw error;
+    });
     const done = this.#expect(
       new RegExp(`${begin}\\r?\\n([^]*?)${end}:(\\d+)\\r?\\n`),
       from,
