@@ -64,3 +64,19 @@ export function withDeadline<T>(
     );
   });
 }
+
+/**
+ * Settles like `promise` if it does within `ms`, else resolves `undefined`; either way no timer
+ * is left behind to keep the process alive.
+ */
+export async function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -3,7 +3,7 @@
 // QEMU printed. Shared by `launch()` and `probeQemu()`.
 
 import type { WaitOptions } from "../_deadline.ts";
-import { withDeadline } from "../_deadline.ts";
+import { settledWithin, withDeadline } from "../_deadline.ts";
 import { QmpClient } from "../qmp/client.ts";
 import { VmLaunchError } from "./errors.ts";
 import type { VmExit } from "./vm.ts";
@@ -167,7 +167,7 @@ export async function spawnQemu(request: SpawnRequest): Promise<SpawnedQemu> {
     );
   } catch (error) {
     // Let stderr drain before it is reported.
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 100))]);
+    await settledWithin(exited, 100);
     return await fail(error instanceof Error ? error.message : String(error), error);
   }
   closeAll(listeners);
@@ -179,7 +179,7 @@ export async function spawnQemu(request: SpawnRequest): Promise<SpawnedQemu> {
     return { process, qmp, conns, stderr, exited, release, launchedAt };
   } catch (error) {
     // QEMU closing QMP at start-up is QEMU exiting: let it, and its stderr drain.
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 100))]);
+    await settledWithin(exited, 100);
     return await fail(
       `QMP did not start: ${error instanceof Error ? error.message : error}`,
       error,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { checkTimeout, type WaitOptions, withDeadline } from "../_deadline.ts";
+import { checkTimeout, settledWithin, type WaitOptions, withDeadline } from "../_deadline.ts";
 import { KeepAlive } from "../_keep_alive.ts";
 import { shellQuote } from "./qemu_opts.ts";
 
@@ -388,13 +388,9 @@ export class Console {
 
   /** The error for a console that closed: says how QEMU ended, waiting up to 1 s to know. */
   async #closedError(prefix: string): Promise<ConsoleClosedError> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const exit = this.#exited === undefined ? undefined : await Promise.race([
-      this.#exited,
-      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 1000))),
-    ]).finally(() => clearTimeout(timer));
+    const exit = this.#exited === undefined ? undefined : await settledWithin(this.#exited, 1000);
     return new ConsoleClosedError(
-      `${prefix} ${exit === undefined ? "the console closed" : describeExit(exit)}`,
+      `${prefix} ${describeExit(exit)}`,
       exit === undefined ? {} : { exit },
     );
   }
@@ -560,5 +556,6 @@ function commandLines(command: string, token: string): string[] {
 }
 
 /** Control characters that would be keys to a line editor: all but newline. */
+// deno-lint-ignore no-control-regex -- matching control characters is the point
 const CONTROL = /[\x01-\x09\x0b-\x1f\x7f]/;
 const CONTROL_ALL = new RegExp(CONTROL.source, "g");

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { checkTimeout } from "../_deadline.ts";
+import { checkTimeout, settledWithin } from "../_deadline.ts";
 import type { QmpClient } from "../qmp/client.ts";
 import type { Console } from "./console.ts";
 import type { AccelChoice } from "./accel.ts";
@@ -587,16 +587,8 @@ export class Vm implements AsyncDisposable {
     return done("sigkill", await this.#alive.during(this.#parts.exited));
   }
 
-  async #waitExit(ms: number): Promise<VmExit | undefined> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<undefined>((
-      resolve,
-    ) => (timer = setTimeout(() => resolve(undefined), ms)));
-    try {
-      return await Promise.race([this.#parts.exited, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  #waitExit(ms: number): Promise<VmExit | undefined> {
+    return settledWithin(this.#parts.exited, ms);
   }
 
   /** Shuts down (if running), closes the connections and removes the runtime directory. */
@@ -622,26 +614,27 @@ export class Vm implements AsyncDisposable {
     this.#released ??= (async () => {
       await this.#alive.during(this.#parts.exited);
       // QEMU has exited: its sockets hit EOF once their last bytes are read.
-      await Promise.race([
-        Promise.all([this.qmp.closed, this.console.closed]),
-        new Promise((resolve) => setTimeout(resolve, 1000)),
-      ]);
+      await settledWithin(Promise.all([this.qmp.closed, this.console.closed]), 1000);
       await this.qmp.close();
       await this.console.close();
       try {
-        await Deno.remove(this.runtimeDir, { recursive: true });
+        await Deno.remove(this.runtimeDir, { recursive: true }).catch(ignoreNotFound);
         // QEMU removes the sockets it served when it exits cleanly, not when it is killed.
         for (const path of this.#parts.builder.qmpSockets) {
-          if ((await Deno.lstat(path).catch(() => undefined))?.isSocket) await Deno.remove(path);
+          if ((await Deno.lstat(path).catch(() => undefined))?.isSocket) {
+            await Deno.remove(path).catch(ignoreNotFound);
+          }
         }
-      } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
       } finally {
         this.#parts.release();
       }
     })();
     return this.#released;
   }
+}
+
+function ignoreNotFound(error: unknown): void {
+  if (!(error instanceof Deno.errors.NotFound)) throw error;
 }
 
 /** How often shutdown() presses the power button again while the guest has not reacted. */
