@@ -48,11 +48,17 @@ export async function checkInputFile(what: string, path: string): Promise<void> 
 /** The longest path of a unix socket: `sun_path` holds 108 bytes with the final NUL. */
 export const MAX_SOCKET_PATH_BYTES = 107;
 
+/** The length in bytes of a unix socket path that is too long for `sun_path`, else undefined. */
+export function overlongSocketPath(path: string): number | undefined {
+  const bytes = new TextEncoder().encode(path).length;
+  return bytes > MAX_SOCKET_PATH_BYTES ? bytes : undefined;
+}
+
 /** Checks a unix socket path: a path, and short enough for `sun_path`. */
 export function checkSocketPath(field: string, path: string): string {
   checkPath(field, path);
-  const bytes = new TextEncoder().encode(path).length;
-  if (bytes > MAX_SOCKET_PATH_BYTES) {
+  const bytes = overlongSocketPath(path);
+  if (bytes !== undefined) {
     throw new RangeError(
       `Cannot use ${field} "${path}": it is ${bytes} bytes, and a unix socket path holds at most ${MAX_SOCKET_PATH_BYTES}; use a shorter one`,
     );

@@ -13,7 +13,7 @@ import { checkRunnable } from "./_runnable.ts";
 import { envVar } from "../_env.ts";
 import { archProfile } from "./arch.ts";
 import { spawnQemu } from "./_spawn.ts";
-import { checkInputFile, MAX_SOCKET_PATH_BYTES } from "./_checks.ts";
+import { checkInputFile, MAX_SOCKET_PATH_BYTES, overlongSocketPath } from "./_checks.ts";
 import { preflight } from "./preflight.ts";
 import { checkImageFormat, type ImageFormat } from "./image_format.ts";
 
@@ -43,8 +43,8 @@ export interface LaunchOptions extends WaitOptions {
 const LONGEST_SOCKET = "/migration.sock";
 
 function checkSocketRoom(what: string, dir: string): void {
-  const bytes = new TextEncoder().encode(dir + LONGEST_SOCKET).length;
-  if (bytes > MAX_SOCKET_PATH_BYTES) {
+  const bytes = overlongSocketPath(dir + LONGEST_SOCKET);
+  if (bytes !== undefined) {
     throw new RangeError(
       `Cannot launch VM in ${what} "${dir}": it is too long for the unix sockets it holds (${bytes} bytes with "${LONGEST_SOCKET}"; at most ${MAX_SOCKET_PATH_BYTES}); use a shorter one`,
     );
