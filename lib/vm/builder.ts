@@ -1,202 +1,62 @@
 /**
- * The immutable VM builder: a description of a QEMU machine that turns into an argv.
+ * The immutable VM builder: a thin, fluent collector of a VM description, which turns into an
+ * argv ({@linkcode descriptionArgv}) and launches.
  *
  * @module
  */
 
-import { type AccelRequest, chooseAccel } from "./accel.ts";
+import { type AccelChoice, type AccelRequest, chooseAccel } from "./accel.ts";
 import { type Arch, type ArchProfile, archProfile, type VirtioTransport } from "./arch.ts";
-import {
-  checkOptionHead,
-  checkValue,
-  escapeOptionValue,
-  optionList,
-  shellQuote,
-} from "./qemu_opts.ts";
+import { checkValue, escapeOptionValue, shellQuote } from "./qemu_opts.ts";
 import type { ImageFormat } from "./image_format.ts";
-import { type AioMode, blockdevOptions, type CacheMode, writeCacheOff } from "./_blockdev.ts";
-
-export type { AioMode, CacheMode };
-import { parseSize } from "./size.ts";
 import { detectHostFacts } from "./_host.ts";
-import { checkCount, checkId, checkPath, checkSocketPath } from "./_checks.ts";
+import { checkPath, checkSocketPath } from "./_checks.ts";
 import { type LaunchOptions, launchVm } from "./launch.ts";
 import type { Vm } from "./vm.ts";
 import { preflight, type PreflightReport } from "./preflight.ts";
 import type { WaitOptions } from "../_deadline.ts";
+import { checkEnum, methodField } from "./_validate.ts";
+import {
+  type FwCfgEntry,
+  type KernelOptions,
+  type MemoryOptions,
+  parseCpu,
+  parseFwCfg,
+  parseKernel,
+  parseMachine,
+  parseMemory,
+  parseSmp,
+  type SmpOptions,
+} from "./_machine_options.ts";
+import {
+  EMPTY_STATE,
+  parseDescription,
+  toDescription,
+  type VmDescription,
+  type VmState,
+} from "./description.ts";
+import { descriptionArgv, type ToArgvOptions } from "./argv.ts";
+import {
+  fastKernelBios,
+  type HotplugKind,
+  machineHotplug,
+  machineTransport,
+  machineType,
+  type VmProfile,
+} from "./machine.ts";
+import { type DriveOptions, parseDrive } from "./devices/disk.ts";
+import { type NetworkOptions, parseNetwork } from "./devices/network.ts";
+import { type ChardevOptions, parseChardev } from "./devices/chardev.ts";
+import { type Device, DEVICE_KINDS, kindOf } from "./devices/_registry.ts";
+import type { Sidecar, VmSpec } from "./spec.ts";
+import type { BalloonDevice } from "./devices/balloon.ts";
+import type { DisplayDevice } from "./devices/display.ts";
+import type { RngDevice } from "./devices/rng.ts";
 
 /** Options of {@linkcode vm}. */
 export interface VmOptions {
   /** Guest architecture. */
   arch: Arch;
-}
-
-/** `fast` (default): measured to boot a direct kernel fastest. `classic`: QEMU's own defaults. */
-export type VmProfile = "fast" | "classic";
-
-/** SMP topology, validated as QEMU would. */
-export interface SmpOptions {
-  /** CPUs online at boot. */
-  cpus: number;
-  /** Sockets. */
-  sockets?: number;
-  /** Cores per socket. */
-  cores?: number;
-  /** Threads per core. */
-  threads?: number;
-  /** CPUs possible after hotplug. */
-  maxcpus?: number;
-}
-
-/** Options of {@linkcode VmBuilder.memory}. */
-export interface MemoryOptions {
-  /** DIMM slots for memory hot-add. */
-  slots?: number;
-  /** The most memory the guest may reach with hot-added DIMMs, such as `"1G"`. */
-  max?: string | number;
-}
-
-/**
- * How a machine hot-adds devices:
- * - `root-ports`: into PCIe root ports made at start (see {@linkcode VmBuilder.hotplugSlots});
- * - `bus`: straight onto its bus (pc's PCI bus, pseries, s390x channel I/O);
- * - `none`: not at all (microvm), with the reason.
- */
-export type HotplugKind =
-  | { kind: "root-ports"; ports: readonly string[] }
-  | { kind: "bus" }
-  | { kind: "none"; reason: string };
-
-/** Options of {@linkcode VmBuilder.kernel}. */
-export interface KernelOptions {
-  /** Initial ramdisk. */
-  initrd?: string;
-  /** Kernel command line; the fast profile puts its own options (quiet, console) first. */
-  append?: string;
-}
-
-/** Options of {@linkcode VmBuilder.drive}. */
-export interface DriveOptions {
-  /**
-   * Image format. Default: `launch()` reads it from the file ({@linkcode detectImageFormat}):
-   * qcow2 by its magic, else raw; other formats, and qcow2 overlays without a recorded backing
-   * format, are refused. `toArgv()` reads no file, so it needs the format given here (or in its
-   * `driveFormats` option).
-   */
-  format?: ImageFormat;
-  /** Attach read-only. */
-  readOnly?: boolean;
-  /** Write to a temporary overlay, discarded on exit. */
-  snapshot?: boolean;
-  /** Host cache mode. */
-  cache?: CacheMode;
-  /** Host I/O engine; `native` needs `cache` `none` or `directsync`. */
-  aio?: AioMode;
-  /** Guest interface. Default `"virtio-blk"`. */
-  interface?: "virtio-blk" | "scsi";
-  /** Run the disk's I/O in its own iothread (virtio-blk only). */
-  iothread?: boolean;
-  /** Device id; default `drive<N>`. */
-  id?: string;
-  /** Serial number the guest sees. */
-  serial?: string;
-}
-
-/** A host port forwarded into a user-mode network. */
-export interface HostForward {
-  /** Protocol. Default `"tcp"`. */
-  protocol?: "tcp" | "udp";
-  /** Host address to bind. Default `"127.0.0.1"`. */
-  hostAddress?: string;
-  /** Host port. */
-  hostPort: number;
-  /** Guest port. */
-  guestPort: number;
-}
-
-/** A network: user-mode (slirp) with forwards, or a tap device. */
-export type NetworkOptions =
-  | { type: "user"; forwards?: readonly HostForward[]; mac?: string }
-  | { type: "tap"; ifname: string; mac?: string };
-
-/** A character device backend for extra serial ports or devices. */
-export type ChardevOptions =
-  | { backend: "null" }
-  | { backend: "file"; path: string }
-  | { backend: "pipe"; path: string }
-  | { backend: "pty" }
-  | { backend: "socket"; path: string; server?: boolean; wait?: boolean };
-
-/** Options of {@linkcode VmBuilder.toArgv}. */
-export interface ToArgvOptions {
-  /**
-   * Directory of the console and QMP sockets, which QEMU connects to (vmkit listens there).
-   * Default `"/tmp/vmkit"`; `launch()` uses its own private directory.
-   */
-  runtimeDir?: string;
-  /**
-   * The accelerator `auto` resolved to. Without it, `auto` is written as `-accel kvm -accel tcg`
-   * (QEMU's own fallback); `launch()` resolves it with {@linkcode chooseAccel} instead.
-   */
-  accel?: "kvm" | "tcg";
-  /**
-   * Formats of drives added without one, by drive id; `launch()` reads them from the files.
-   */
-  driveFormats?: Readonly<Record<string, ImageFormat>>;
-}
-
-interface Drive extends DriveOptions {
-  file: string;
-  id: string;
-}
-
-interface State {
-  readonly profile: VmProfile;
-  readonly accel: AccelRequest;
-  readonly memory?: number;
-  readonly memoryHotplug?: { slots: number; max: number };
-  readonly hotplugSlots: number;
-  readonly incoming: boolean;
-  readonly vga: boolean;
-  readonly smp?: SmpOptions;
-  readonly kernel?: { path: string } & KernelOptions;
-  readonly drives: readonly Drive[];
-  readonly networks: readonly NetworkOptions[];
-  readonly networkNone: boolean;
-  readonly rng: boolean;
-  readonly balloon: boolean;
-  readonly pvpanic: boolean;
-  readonly fwCfg: readonly { name: string; file?: string; string?: string }[];
-  readonly chardevs: readonly { id: string; options: ChardevOptions }[];
-  readonly qmpSockets: readonly string[];
-  readonly serials: readonly string[];
-  readonly noReboot?: boolean;
-  readonly paused: boolean;
-  readonly nodefaults?: boolean;
-  readonly noUserConfig?: boolean;
-  readonly machine?: { type: string; props: Readonly<Record<string, string>> };
-  readonly cpu?: string;
-  readonly name?: string;
-  readonly binary?: string;
-  readonly extra: readonly string[];
-}
-
-/** The console chardev id vmkit uses for serial port 0. */
-export const CONSOLE_CHARDEV = "vmkit-console";
-/** The QMP chardev id vmkit uses. */
-export const QMP_CHARDEV = "vmkit-qmp";
-function checkEnum<T extends string>(
-  field: string,
-  value: T | undefined,
-  allowed: readonly T[],
-): void {
-  if (value !== undefined && !allowed.includes(value)) {
-    throw new TypeError(
-      `Cannot set ${field} to ${JSON.stringify(value)}: use ${
-        allowed.map((a) => `"${a}"`).join(", ")
-      }`,
-    );
-  }
 }
 
 /**
@@ -232,30 +92,12 @@ export function vm(options: VmOptions): VmBuilder {
 }
 
 /** An immutable description of a QEMU VM. Make one with {@linkcode vm}. */
-export class VmBuilder {
+export class VmBuilder implements VmSpec {
   readonly #profile: Readonly<ArchProfile>;
-  #state: State = {
-    profile: "fast",
-    accel: "auto",
-    drives: [],
-    networks: [],
-    networkNone: false,
-    rng: false,
-    balloon: false,
-    pvpanic: false,
-    fwCfg: [],
-    chardevs: [],
-    qmpSockets: [],
-    serials: [],
-    paused: false,
-    hotplugSlots: 0,
-    incoming: false,
-    vga: false,
-    extra: [],
-  };
+  #state: VmState = EMPTY_STATE;
 
   /**
-   * Use {@linkcode vm}.
+   * Use {@linkcode vm} or {@linkcode VmBuilder.fromJSON}.
    *
    * @param profile The architecture profile.
    */
@@ -263,9 +105,91 @@ export class VmBuilder {
     this.#profile = profile;
   }
 
-  #with(change: Partial<State>): VmBuilder {
+  #with(change: Partial<VmState>): VmBuilder {
     const next = new VmBuilder(this.#profile);
     next.#state = { ...this.#state, ...change };
+    return next;
+  }
+
+  /**
+   * Reads a description written by {@linkcode VmBuilder.toJSON} (or by hand, or from YAML),
+   * checking every field.
+   *
+   * @param description The description.
+   * @returns A builder.
+   * @throws {TypeError} Naming the path of the bad field: `drives[1].cache`.
+   * @throws {RangeError} Naming the path of a value out of range.
+   *
+   * @example
+   * ```ts
+   * import { VmBuilder } from "@vmkit/vmkit";
+   * const builder = VmBuilder.fromJSON({ arch: "x86_64", memory: "512M", accel: "tcg" });
+   * console.log(builder.toArgv().includes("512M")); // true
+   * ```
+   */
+  static fromJSON(description: unknown): VmBuilder {
+    const { arch, state } = parseDescription(description);
+    const builder = new VmBuilder(archProfile(arch));
+    builder.#state = state;
+    builder.#checkReferences("Cannot read VM description");
+    return builder;
+  }
+
+  /**
+   * The description as plain data: only what was set, ready for `JSON.stringify`.
+   *
+   * @returns The description; `VmBuilder.fromJSON` turns it back into an equal builder.
+   */
+  toJSON(): VmDescription {
+    return toDescription(this.#profile.arch, this.#state);
+  }
+
+  /** Ids of everything the description names, with what each is. */
+  #ids(): Map<string, string> {
+    const ids = new Map<string, string>();
+    const take = (id: string, what: string, action: string) => {
+      const other = ids.get(id);
+      if (other !== undefined) {
+        throw new TypeError(`${action}: id "${id}" of ${what} is already used by ${other}`);
+      }
+      ids.set(id, what);
+    };
+    const s = this.#state;
+    const action = "Cannot describe the VM";
+    for (const drive of s.drives) take(drive.id, `drive "${drive.file}"`, action);
+    s.networks.forEach((net, i) => take(net.id ?? `net${i}`, `network ${i}`, action));
+    for (const c of s.chardevs) take(c.id, `chardev "${c.id}"`, action);
+    const counts = new Map<string, number>();
+    for (const device of s.devices) {
+      const index = counts.get(device.kind) ?? 0;
+      counts.set(device.kind, index + 1);
+      for (const id of kindOf(device).ids?.(device, index) ?? []) {
+        take(id, `${device.kind} device ${index}`, action);
+      }
+    }
+    return ids;
+  }
+
+  /** Checks what one part of a description names in another: ids, serial chardevs. */
+  #checkReferences(action: string): void {
+    try {
+      this.#ids();
+    } catch (error) {
+      throw new TypeError((error as Error).message.replace(/^Cannot describe the VM/, action));
+    }
+    for (const id of this.#state.serials) {
+      if (!this.#state.chardevs.some((chardev) => chardev.id === id)) {
+        throw new TypeError(
+          `${action}: serial port on chardev "${id}": no such chardev; add it to chardevs`,
+        );
+      }
+    }
+  }
+
+  /** Adds to a list and checks that no id is taken twice. */
+  #adding(action: string, change: Partial<VmState>): VmBuilder {
+    const next = this.#with(change);
+    next.#checkReferences(action);
     return next;
   }
 
@@ -298,7 +222,12 @@ export class VmBuilder {
     return this.#state.qmpSockets;
   }
 
-  /** Kernel, initrd, drive and fw_cfg files that must exist before QEMU starts. */
+  /** The devices of the generic list ({@linkcode VmBuilder.device}), in order. */
+  get devices(): readonly Device[] {
+    return structuredClone(this.#state.devices) as Device[];
+  }
+
+  /** Kernel, initrd, drive, fw_cfg and device files that must exist before QEMU starts. */
   get inputFiles(): { what: string; path: string }[] {
     const files: { what: string; path: string }[] = [];
     const kernel = this.#state.kernel;
@@ -310,10 +239,9 @@ export class VmBuilder {
       files.push({ what: `drive "${drive.id}"`, path: drive.file });
     }
     for (const entry of this.#state.fwCfg) {
-      if (entry.file !== undefined) {
-        files.push({ what: `fw_cfg "${entry.name}"`, path: entry.file });
-      }
+      if ("file" in entry) files.push({ what: `fw_cfg "${entry.name}"`, path: entry.file });
     }
+    for (const device of this.#state.devices) files.push(...kindOf(device).inputs?.(device) ?? []);
     return files;
   }
 
@@ -326,8 +254,7 @@ export class VmBuilder {
    * @returns A new builder.
    */
   profile(profile: VmProfile): VmBuilder {
-    checkEnum("profile", profile, ["fast", "classic"]);
-    return this.#with({ profile });
+    return this.#with({ profile: checkEnum("profile", profile, ["fast", "classic"]) });
   }
 
   /**
@@ -338,8 +265,7 @@ export class VmBuilder {
    * @returns A new builder.
    */
   accel(accel: AccelRequest): VmBuilder {
-    checkEnum("accel", accel, ["auto", "kvm", "tcg"]);
-    return this.#with({ accel });
+    return this.#with({ accel: checkEnum("accel", accel, ["auto", "kvm", "tcg"]) });
   }
 
   /**
@@ -354,28 +280,7 @@ export class VmBuilder {
    * @throws {TypeError} When only one of `slots` and `max` is given.
    */
   memory(size: string | number, options: MemoryOptions = {}): VmBuilder {
-    const memory = parseSize("memory", size);
-    if ((options.slots === undefined) !== (options.max === undefined)) {
-      throw new TypeError(
-        `Cannot set memory hotplug with only ${
-          options.slots === undefined ? "max" : "slots"
-        }: give both slots and max`,
-      );
-    }
-    if (options.slots === undefined) return this.#with({ memory, memoryHotplug: undefined });
-    const slots = checkCount("memory slots", options.slots);
-    if (slots > 256) {
-      throw new RangeError(`Cannot set memory slots to ${slots}: use a whole number from 1 to 256`);
-    }
-    const max = parseSize("memory max", options.max!);
-    if (max <= memory) {
-      throw new RangeError(
-        `Cannot set memory max ${JSON.stringify(options.max)}: it must be more than the memory (${
-          JSON.stringify(size)
-        })`,
-      );
-    }
-    return this.#with({ memory, memoryHotplug: { slots, max } });
+    return this.#with(parseMemory(size, options));
   }
 
   /**
@@ -394,8 +299,9 @@ export class VmBuilder {
         `Cannot add ${String(count)} hotplug slots: use a whole number from 0 to 32`,
       );
     }
-    if (count > 0 && this.hotplug.kind === "none") {
-      throw new RangeError(`Cannot add hotplug slots: ${this.hotplug.reason}`);
+    const hotplug = this.hotplug;
+    if (count > 0 && hotplug.kind === "none") {
+      throw new RangeError(`Cannot add hotplug slots: ${hotplug.reason}`);
     }
     return this.#with({ hotplugSlots: count });
   }
@@ -411,20 +317,6 @@ export class VmBuilder {
   }
 
   /**
-   * Adds a display adapter (`VGA` on x86_64, `virtio-gpu-pci` elsewhere), so `Vm.screendump`
-   * has a screen to save. No window opens.
-   *
-   * @returns A new builder.
-   * @throws {TypeError} On s390x, which has no display adapter.
-   */
-  vga(on = true): VmBuilder {
-    if (on && this.#profile.arch === "s390x") {
-      throw new TypeError("Cannot add a display adapter: QEMU has none for s390x");
-    }
-    return this.#with({ vga: on });
-  }
-
-  /**
    * Sets the CPU count, or the whole SMP topology.
    *
    * @param smp A CPU count, or the topology.
@@ -433,33 +325,7 @@ export class VmBuilder {
    *   maxcpus (or cpus), and cpus may not exceed maxcpus.
    */
   smp(smp: number | SmpOptions): VmBuilder {
-    const options = typeof smp === "number" ? { cpus: smp } : { ...smp };
-    checkCount("smp cpus", options.cpus);
-    for (const key of ["sockets", "cores", "threads", "maxcpus"] as const) {
-      if (options[key] !== undefined) checkCount(`smp ${key}`, options[key]);
-    }
-    const max = options.maxcpus ?? options.cpus;
-    if (options.cpus > max) {
-      throw new RangeError(`Cannot set smp cpus ${options.cpus}: more than maxcpus ${max}`);
-    }
-    const { sockets, cores, threads } = options;
-    if (sockets !== undefined && cores !== undefined && threads !== undefined) {
-      if (sockets * cores * threads !== max) {
-        throw new RangeError(
-          `Cannot set smp topology: sockets ${sockets} × cores ${cores} × threads ${threads} = ${
-            sockets * cores * threads
-          }, not maxcpus ${max}`,
-        );
-      }
-    } else if (sockets !== undefined || cores !== undefined || threads !== undefined) {
-      const product = (sockets ?? 1) * (cores ?? 1) * (threads ?? 1);
-      if (max % product !== 0) {
-        throw new RangeError(
-          `Cannot set smp topology: ${max} CPUs do not divide into the given sockets/cores/threads (${product})`,
-        );
-      }
-    }
-    return this.#with({ smp: options });
+    return this.#with({ smp: parseSmp(smp) });
   }
 
   /**
@@ -471,109 +337,112 @@ export class VmBuilder {
    * @throws {TypeError} When a path or the command line contains newline or NUL.
    */
   kernel(path: string, options: KernelOptions = {}): VmBuilder {
-    checkPath("kernel", path);
-    if (options.initrd !== undefined) checkPath("initrd", options.initrd);
-    if (options.append !== undefined) checkValue("kernel append", options.append);
-    return this.#with({ kernel: { path, ...options } });
+    return this.#with({ kernel: parseKernel(path, options) });
   }
 
   /**
-   * Adds a disk.
+   * Adds a disk: virtio-blk by default, or on virtio-scsi, NVMe, IDE/AHCI or USB; a hard disk
+   * or a CD-ROM (`media: "cdrom"`, on virtio-scsi by default).
    *
    * @param file Image file on the host.
-   * @param options Format, read-only, snapshot, cache, aio, interface, iothread, id, serial.
+   * @param options Format, interface, media, read-only, snapshot, cache, aio, discard,
+   *   detect-zeroes, iothread, id, serial, boot index.
    * @returns A new builder.
-   * @throws {TypeError} For a bad value or a duplicate id.
+   * @throws {TypeError} For a bad value, a duplicate id, or options that conflict (naming both).
    * @throws {RangeError} For `aio: "native"` without `cache` `none` or `directsync`.
+   *
+   * @example
+   * ```ts
+   * import { vm } from "@vmkit/vmkit";
+   * const builder = vm({ arch: "x86_64" })
+   *   .drive("root.qcow2", { format: "qcow2", discard: true, detectZeroes: "unmap" })
+   *   .drive("seed.iso", { format: "raw", media: "cdrom" });
+   * console.log(builder.toArgv().includes("scsi-cd")); // true
+   * ```
    */
   drive(file: string, options: DriveOptions = {}): VmBuilder {
-    checkPath("drive file", file);
-    checkEnum("drive format", options.format, ["raw", "qcow2"]);
-    checkEnum("drive cache", options.cache, [
-      "none",
-      "writeback",
-      "writethrough",
-      "directsync",
-      "unsafe",
-    ]);
-    checkEnum("drive aio", options.aio, ["threads", "native", "io_uring"]);
-    checkEnum("drive interface", options.interface, ["virtio-blk", "scsi"]);
-    if (options.aio === "native" && options.cache !== "none" && options.cache !== "directsync") {
-      throw new RangeError(
-        `Cannot add drive "${file}" with aio "native": it needs cache "none" or "directsync"`,
-      );
-    }
-    if (options.iothread && options.interface === "scsi") {
-      throw new TypeError(
-        `Cannot add drive "${file}" with an iothread: only virtio-blk has one here`,
-      );
-    }
-    if (options.serial !== undefined) escapeOptionValue("drive serial", options.serial);
-    const id = checkId("drive", options.id ?? `drive${this.#state.drives.length}`);
-    if (this.#state.drives.some((drive) => drive.id === id)) {
-      throw new TypeError(`Cannot add drive "${file}": id "${id}" is already used`);
-    }
-    return this.#with({ drives: [...this.#state.drives, { ...options, file, id }] });
+    const drive = parseDrive(
+      { ...options, file },
+      methodField("drive"),
+      `drive${this.#state.drives.length}`,
+    );
+    return this.#adding(`Cannot add drive "${file}"`, {
+      drives: [...this.#state.drives, drive],
+    });
   }
 
   /**
    * Adds a network card, or with `"none"` makes sure there is none (also under `classic`).
    *
-   * @param network `"none"`, a user-mode network with host forwards, or a tap device.
+   * @param network `"none"`; user-mode networking with forwards; a tap device; a host bridge;
+   *   a stream socket to another VM; or vhost-user.
    * @returns A new builder.
    * @throws {RangeError} For a bad port or a host port forwarded twice.
    * @throws {TypeError} For a bad type, address, interface name or MAC.
    */
   network(network: "none" | NetworkOptions): VmBuilder {
     if (network === "none") return this.#with({ networks: [], networkNone: true });
-    checkEnum("network type", network?.type, ["user", "tap"]);
-    if (network.mac !== undefined && !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(network.mac)) {
-      throw new TypeError(
-        `Cannot set network mac ${JSON.stringify(network.mac)}: use xx:xx:xx:xx:xx:xx`,
-      );
-    }
-    if (network.type === "tap") {
-      if (typeof network.ifname !== "string" || !/^[A-Za-z0-9_.-]{1,15}$/.test(network.ifname)) {
+    const parsed = parseNetwork(network, methodField("network"));
+    return this.#adding("Cannot add the network", {
+      networks: [...this.#state.networks, parsed],
+      networkNone: false,
+    });
+  }
+
+  /**
+   * Adds a device of the generic list, described as data: `{ kind: "rng" }`,
+   * `{ kind: "balloon", deflateOnOom: true }`, `{ kind: "display", vnc: true }`... A kind a VM
+   * has only one of (rng, balloon, display, pvpanic) replaces the one there.
+   *
+   * @param device The device.
+   * @returns A new builder.
+   * @throws {TypeError} For an unknown kind or field, a bad value, or an id already used.
+   */
+  device(device: Device): VmBuilder {
+    const kinds = Object.keys(DEVICE_KINDS) as Device["kind"][];
+    const kind = checkEnum("device kind", (device as { kind?: unknown } | null)?.kind, kinds);
+    const parsed = this.#parseDevice(kind, device);
+    const rest = kindOf(parsed).single
+      ? this.#state.devices.filter((d) => d.kind !== kind)
+      : this.#state.devices;
+    return this.#adding(`Cannot add ${kind} device`, { devices: [...rest, parsed] });
+  }
+
+  #parseDevice(kind: Device["kind"], device: unknown): Device {
+    const definition = DEVICE_KINDS[kind];
+    const { kind: _, ...fields } = device as Record<string, unknown>;
+    for (const key of Object.keys(fields)) {
+      if (!definition.keys.includes(key)) {
         throw new TypeError(
-          `Cannot use tap interface ${
-            JSON.stringify(network.ifname)
-          }: use up to 15 letters, digits, "_", "." or "-"`,
+          `Cannot add ${kind} device: unknown field ${JSON.stringify(key)}; use ${
+            definition.keys.length === 0
+              ? "none"
+              : definition.keys.map((k) => JSON.stringify(k)).join(", ")
+          }`,
         );
       }
-    } else {
-      const used = new Set<string>();
-      for (const forward of network.forwards ?? []) {
-        checkEnum("forward protocol", forward.protocol, ["tcp", "udp"]);
-        for (const key of ["hostPort", "guestPort"] as const) {
-          const port = forward[key];
-          if (!Number.isInteger(port) || port < 1 || port > 65535) {
-            throw new RangeError(
-              `Cannot forward ${key} ${String(port)}: use a port from 1 to 65535`,
-            );
-          }
-        }
-        const address = forward.hostAddress ?? "127.0.0.1";
-        if (!/^[A-Za-z0-9.:-]+$/.test(address)) {
-          throw new TypeError(
-            `Cannot forward from host address ${JSON.stringify(address)}: not an address`,
-          );
-        }
-        const key = `${forward.protocol ?? "tcp"}:${address}:${forward.hostPort}`;
-        if (used.has(key)) throw new RangeError(`Cannot forward host port ${key} twice`);
-        used.add(key);
-      }
     }
-    return this.#with({ networks: [...this.#state.networks, network], networkNone: false });
+    return definition.parse(fields, methodField(`${kind}`), this.#profile) as Device;
   }
 
-  /** Adds a virtio-rng device fed from the host's `/dev/urandom`. @returns A new builder. */
-  rng(): VmBuilder {
-    return this.#with({ rng: true });
+  /**
+   * Adds a virtio-rng device fed from a host source (default `/dev/urandom`).
+   *
+   * @param options Source and rate limit.
+   * @returns A new builder.
+   */
+  rng(options: Omit<RngDevice, "kind"> = {}): VmBuilder {
+    return this.device({ kind: "rng", ...options });
   }
 
-  /** Adds a virtio balloon device. @returns A new builder. */
-  balloon(): VmBuilder {
-    return this.#with({ balloon: true });
+  /**
+   * Adds a virtio balloon device.
+   *
+   * @param options Deflate on OOM, free page reporting.
+   * @returns A new builder.
+   */
+  balloon(options: Omit<BalloonDevice, "kind"> = {}): VmBuilder {
+    return this.device({ kind: "balloon", ...options });
   }
 
   /**
@@ -583,12 +452,32 @@ export class VmBuilder {
    * @throws {TypeError} On architectures without pvpanic (s390x).
    */
   pvpanic(): VmBuilder {
-    if (this.#profile.pvpanic === "none") {
-      throw new TypeError(
-        `Cannot add pvpanic: QEMU has no pvpanic device for ${this.#profile.arch}`,
-      );
+    return this.device({ kind: "pvpanic" });
+  }
+
+  /**
+   * Adds a display adapter (`VGA` on x86_64, `virtio-gpu-pci` elsewhere), so `Vm.screendump`
+   * has a screen to save. No window opens. `.vga(false)` removes it.
+   *
+   * @returns A new builder.
+   * @throws {TypeError} On s390x, which has no display adapter.
+   */
+  vga(on = true): VmBuilder {
+    if (!on) {
+      return this.#with({ devices: this.#state.devices.filter((d) => d.kind !== "display") });
     }
-    return this.#with({ pvpanic: true });
+    return this.device({ kind: "display" });
+  }
+
+  /**
+   * Adds a display adapter, optionally served over VNC on `vnc.sock` in the runtime directory.
+   *
+   * @param options Adapter (`"std"` VGA or `"virtio"` GPU) and VNC.
+   * @returns A new builder.
+   * @throws {TypeError} On s390x, or for the standard VGA off x86_64.
+   */
+  display(options: Omit<DisplayDevice, "kind"> = {}): VmBuilder {
+    return this.device({ kind: "display", ...options });
   }
 
   /**
@@ -600,20 +489,8 @@ export class VmBuilder {
    * @throws {RangeError} When the name breaks QEMU's rules or is used twice.
    */
   fwCfg(name: string, content: { file: string } | { string: string }): VmBuilder {
-    checkValue("fw_cfg name", name);
-    if (!/^opt\/[A-Za-z0-9_.\/-]+$/.test(name) || name.length > 55) {
-      throw new RangeError(
-        `Cannot add fw_cfg entry ${
-          JSON.stringify(name)
-        }: names start with "opt/", use letters, digits, "_", ".", "/", "-" and are at most 55 bytes`,
-      );
-    }
-    if (this.#state.fwCfg.some((entry) => entry.name === name)) {
-      throw new RangeError(`Cannot add fw_cfg entry "${name}" twice`);
-    }
-    if ("file" in content) checkPath(`fw_cfg "${name}" file`, content.file);
-    else checkValue(`fw_cfg "${name}" string`, content.string);
-    return this.#with({ fwCfg: [...this.#state.fwCfg, { name, ...content }] });
+    const entry: FwCfgEntry = parseFwCfg(name, content, this.#state.fwCfg);
+    return this.#with({ fwCfg: [...this.#state.fwCfg, entry] });
   }
 
   /**
@@ -625,13 +502,13 @@ export class VmBuilder {
    * @throws {TypeError} For a bad id, backend or path, or a duplicate id.
    */
   chardev(id: string, options: ChardevOptions): VmBuilder {
-    checkId("chardev", id);
-    checkEnum("chardev backend", options?.backend, ["null", "file", "pipe", "pty", "socket"]);
-    if ("path" in options) checkPath(`chardev "${id}" path`, options.path);
+    const parsed = parseChardev(id, options, methodField("chardev"));
     if (this.#state.chardevs.some((chardev) => chardev.id === id)) {
       throw new TypeError(`Cannot add chardev "${id}": the id is already used`);
     }
-    return this.#with({ chardevs: [...this.#state.chardevs, { id, options }] });
+    return this.#adding(`Cannot add chardev "${id}"`, {
+      chardevs: [...this.#state.chardevs, { id, options: parsed }],
+    });
   }
 
   /**
@@ -680,14 +557,7 @@ export class VmBuilder {
    *   QEMU start its default machine with that property), or a property is malformed.
    */
   machine(type: string, props: Record<string, string> = {}): VmBuilder {
-    checkOptionHead("machine type", type, "pass properties in the second argument");
-    for (const [key, value] of Object.entries(props)) {
-      if (!/^[a-z][a-z0-9_.-]*$/i.test(key)) {
-        throw new TypeError(`Cannot set machine property ${JSON.stringify(key)}`);
-      }
-      escapeOptionValue(`machine property ${key}`, value);
-    }
-    return this.#with({ machine: { type, props: { ...props } } });
+    return this.#with({ machine: parseMachine(type, props) });
   }
 
   /**
@@ -699,25 +569,12 @@ export class VmBuilder {
    *   `+feature` or `-feature`.
    */
   cpu(model: string): VmBuilder {
-    checkValue("cpu", model);
-    const [name, ...props] = model.split(",");
-    checkOptionHead("cpu model", name, 'add properties after it: "max,pmu=off"');
-    for (const prop of props) {
-      if (!/^([+-]?[A-Za-z0-9_.-]+|[A-Za-z0-9_.-]+=[^=]+)$/.test(prop)) {
-        throw new TypeError(
-          `Cannot set cpu ${JSON.stringify(model)}: property ${
-            JSON.stringify(prop)
-          } is not key=value, +feature or -feature`,
-        );
-      }
-    }
-    return this.#with({ cpu: model });
+    return this.#with({ cpu: parseCpu(model) });
   }
 
   /** Names the guest (`-name`). @returns A new builder. */
   name(name: string): VmBuilder {
-    escapeOptionValue("name", name);
-    return this.#with({ name });
+    return this.#with({ name: parseName(name) });
   }
 
   /**
@@ -768,15 +625,18 @@ export class VmBuilder {
     return this.#state.binary ?? this.#profile.binary;
   }
 
+  /** The machine type: the one given with {@linkcode VmBuilder.machine}, else the profile's. */
+  get machineType(): string {
+    return machineType(this.#profile, this.#choice());
+  }
+
   /** The virtio transport the machine uses. */
   get transport(): VirtioTransport {
-    const machine = this.#state.machine?.type;
-    if (machine !== undefined && this.#profile.arch === "x86_64") {
-      return machine.startsWith("microvm") ? "mmio" : "pci";
-    }
-    return this.#state.profile === "fast"
-      ? this.#profile.fastTransport
-      : this.#profile.classicTransport;
+    return machineTransport(this.#profile, this.#choice());
+  }
+
+  #choice(): { profile: VmProfile; machine?: string } {
+    return { profile: this.#state.profile, machine: this.#state.machine?.type };
   }
 
   /**
@@ -785,11 +645,9 @@ export class VmBuilder {
    * default (SeaBIOS on x86_64).
    */
   get bios(): string | undefined {
-    const p = this.#profile;
-    return this.#state.profile === "fast" && this.#state.kernel !== undefined &&
-        this.#machineType() === p.fastMachine
-      ? p.fastKernelFirmware
-      : undefined;
+    return this.#state.kernel === undefined
+      ? undefined
+      : fastKernelBios(this.#profile, this.#choice());
   }
 
   /** Whether QEMU exits when the guest reboots (`-no-reboot`; the fast profile's default). */
@@ -804,24 +662,22 @@ export class VmBuilder {
 
   /** How this machine hot-adds devices, and the root port ids when it uses them. */
   get hotplug(): HotplugKind {
-    const machine = this.#machineType();
-    if (machine.startsWith("microvm")) {
-      return { kind: "none", reason: `machine "${machine}" cannot hotplug devices` };
-    }
-    const pcie = this.#profile.arch === "x86_64"
-      ? machine === "q35" || machine.startsWith("pc-q35")
-      : (this.#profile.arch === "aarch64" || this.#profile.arch === "riscv64") &&
-        machine.startsWith("virt");
-    if (!pcie) return { kind: "bus" };
-    return {
-      kind: "root-ports",
-      ports: Array.from({ length: this.#state.hotplugSlots }, (_, i) => `vmkit-hp${i}`),
-    };
+    return machineHotplug(
+      this.#profile,
+      machineType(this.#profile, this.#choice()),
+      this.#state.hotplugSlots,
+    );
   }
 
-  #machineType(): string {
-    return this.#state.machine?.type ??
-      (this.#state.profile === "fast" ? this.#profile.fastMachine : this.#profile.classicMachine);
+  /** Why `launch()` cannot start this description, or `undefined` when it can. */
+  get unlaunchable(): string | undefined {
+    const tap = this.#state.networks.find((n) => n.type === "tap" && n.fd !== undefined);
+    if (tap !== undefined) {
+      return `network "${tap.id ?? "tap"}" uses tap fd ${
+        (tap as { fd: number }).fd
+      }: Deno cannot hand a child process extra file descriptors; open the tap by name (ifname), or run toShell() from a launcher that passes the descriptor`;
+    }
+    return undefined;
   }
 
   /**
@@ -832,237 +688,7 @@ export class VmBuilder {
    * @returns The arguments.
    */
   toArgv(options: ToArgvOptions = {}): string[] {
-    const s = this.#state;
-    const p = this.#profile;
-    const fast = s.profile === "fast";
-    const runtimeDir = checkPath("runtimeDir", options.runtimeDir ?? "/tmp/vmkit");
-    const transport = this.transport;
-    const virtio = (device: string) =>
-      `virtio-${device}-${transport === "mmio" ? "device" : transport}`;
-    const argv: string[] = [];
-    if (s.name !== undefined) {
-      argv.push("-name", optionList(undefined, [["guest", s.name, "name"]]));
-    }
-    const machine = s.machine ?? { type: this.#machineType(), props: {} };
-    argv.push(
-      "-machine",
-      optionList(escapeOptionValue("machine type", machine.type), Object.entries(machine.props)),
-    );
-    const accel = s.accel === "auto" ? options.accel : s.accel;
-    if (accel === undefined) argv.push("-accel", "kvm", "-accel", "tcg");
-    else argv.push("-accel", accel);
-    const cpu = s.cpu ?? (accel === "kvm" ? p.kvmCpu : accel === "tcg" ? p.tcgCpu : "max");
-    argv.push("-cpu", cpu);
-    if (s.memory !== undefined || s.memoryHotplug !== undefined) {
-      const size = s.memory === undefined ? "128M" : `${s.memory / 2 ** 20}M`;
-      const hotplug = s.memoryHotplug;
-      argv.push(
-        "-m",
-        hotplug === undefined ? size : optionList(size, [["slots", String(hotplug.slots)], [
-          "maxmem",
-          `${hotplug.max / 2 ** 20}M`,
-        ]]),
-      );
-    }
-    if (s.smp !== undefined) {
-      argv.push(
-        "-smp",
-        optionList(String(s.smp.cpus), [
-          ["sockets", s.smp.sockets],
-          ["cores", s.smp.cores],
-          ["threads", s.smp.threads],
-          ["maxcpus", s.smp.maxcpus],
-        ]),
-      );
-    }
-    if (s.nodefaults ?? fast) argv.push("-nodefaults");
-    if (s.noUserConfig ?? fast) argv.push("-no-user-config");
-    if (s.noReboot ?? fast) argv.push("-no-reboot");
-    if (s.paused) argv.push("-S");
-    if (s.incoming) argv.push("-incoming", "defer");
-    argv.push("-display", "none");
-    argv.push(
-      "-chardev",
-      optionList("socket", [["id", CONSOLE_CHARDEV], [
-        "path",
-        `${runtimeDir}/console.sock`,
-        "runtimeDir",
-      ]]),
-      "-serial",
-      `chardev:${CONSOLE_CHARDEV}`,
-      "-chardev",
-      optionList("socket", [["id", QMP_CHARDEV], ["path", `${runtimeDir}/qmp.sock`, "runtimeDir"]]),
-      "-mon",
-      `chardev=${QMP_CHARDEV},mode=control`,
-    );
-    s.qmpSockets.forEach((path, index) => {
-      const id = `${QMP_CHARDEV}${index + 1}`;
-      argv.push(
-        "-chardev",
-        optionList("socket", [["id", id], ["path", path, "qmp socket"], ["server", true], [
-          "wait",
-          false,
-        ]]),
-        "-mon",
-        `chardev=${id},mode=control`,
-      );
-    });
-    if (s.kernel !== undefined) {
-      const bios = this.bios;
-      if (bios !== undefined) argv.push("-bios", bios);
-      argv.push("-kernel", s.kernel.path);
-      if (s.kernel.initrd !== undefined) argv.push("-initrd", s.kernel.initrd);
-      const append = fast
-        ? [
-          `console=${p.console}`,
-          p.fastAppend,
-          accel === "tcg" ? p.tcgAppend : "",
-          s.kernel.append ?? "",
-        ].filter(Boolean).join(" ")
-        : s.kernel.append;
-      if (append !== undefined && append !== "") argv.push("-append", append);
-    }
-    let scsi = false;
-    for (const drive of s.drives) {
-      const format = drive.format ?? options.driveFormats?.[drive.id];
-      if (format === undefined) {
-        throw new TypeError(
-          `Cannot write the command line of drive "${drive.id}" ("${drive.file}"): its format is not known; pass .drive(file, { format: "raw" | "qcow2" }), or launch(), which reads it from the file`,
-        );
-      }
-      if (drive.snapshot) {
-        // -blockdev has no temporary overlay: -drive makes one, and with an explicit format and
-        // file.driver=file the path is still a plain file name, never a protocol.
-        argv.push(
-          "-drive",
-          optionList(undefined, [
-            ["driver", format],
-            ["file.driver", "file"],
-            ["file.filename", drive.file, `drive "${drive.id}" file`],
-            ["if", "none"],
-            ["id", drive.id],
-            ["readonly", drive.readOnly],
-            ["snapshot", true],
-            ["cache", drive.cache],
-            ["aio", drive.aio],
-          ]),
-        );
-      } else {
-        const nodes = blockdevOptions({
-          id: drive.id,
-          file: drive.file,
-          format,
-          readOnly: drive.readOnly,
-          cache: drive.cache,
-          aio: drive.aio,
-        });
-        argv.push("-blockdev", JSON.stringify(nodes));
-      }
-      const writeCache = !drive.snapshot && writeCacheOff(drive.cache) ? false : undefined;
-      if (drive.interface === "scsi") {
-        if (!scsi) argv.push("-device", optionList(virtio("scsi"), [["id", "vmkit-scsi"]]));
-        scsi = true;
-        argv.push(
-          "-device",
-          optionList("scsi-hd", [
-            ["drive", drive.id],
-            ["id", `${drive.id}-dev`],
-            ["bus", "vmkit-scsi.0"],
-            ["serial", drive.serial, "drive serial"],
-            ["write-cache", writeCache],
-          ]),
-        );
-      } else {
-        if (drive.iothread) {
-          argv.push("-object", optionList("iothread", [["id", `${drive.id}-io`]]));
-        }
-        argv.push(
-          "-device",
-          optionList(virtio("blk"), [
-            ["drive", drive.id],
-            ["id", `${drive.id}-dev`],
-            ["iothread", drive.iothread ? `${drive.id}-io` : undefined],
-            ["serial", drive.serial, "drive serial"],
-            ["write-cache", writeCache],
-          ]),
-        );
-      }
-    }
-    if (s.networkNone && !(s.nodefaults ?? fast)) argv.push("-nic", "none");
-    s.networks.forEach((network, index) => {
-      const id = `net${index}`;
-      if (network.type === "user") {
-        const forwards = (network.forwards ?? []).map((f) =>
-          [
-            "hostfwd",
-            `${f.protocol ?? "tcp"}:${f.hostAddress ?? "127.0.0.1"}:${f.hostPort}-:${f.guestPort}`,
-          ] as const
-        );
-        argv.push("-netdev", optionList("user", [["id", id], ...forwards]));
-      } else {
-        argv.push(
-          "-netdev",
-          optionList("tap", [["id", id], ["ifname", network.ifname], ["script", "no"], [
-            "downscript",
-            "no",
-          ]]),
-        );
-      }
-      argv.push(
-        "-device",
-        optionList(virtio("net"), [["netdev", id], ["id", `${id}-dev`], ["mac", network.mac]]),
-      );
-    });
-    if (s.rng) {
-      argv.push(
-        "-object",
-        "rng-random,id=vmkit-rng,filename=/dev/urandom",
-        "-device",
-        optionList(virtio("rng"), [["rng", "vmkit-rng"]]),
-      );
-    }
-    if (s.balloon) argv.push("-device", optionList(virtio("balloon"), [["id", "vmkit-balloon"]]));
-    const hotplug = this.hotplug;
-    if (s.hotplugSlots > 0 && hotplug.kind === "none") {
-      throw new RangeError(`Cannot add hotplug slots: ${hotplug.reason}`);
-    }
-    if (hotplug.kind === "root-ports") {
-      hotplug.ports.forEach((id, index) => {
-        argv.push(
-          "-device",
-          optionList("pcie-root-port", [["id", id], ["chassis", String(index + 1)]]),
-        );
-      });
-    }
-    if (s.vga) argv.push("-device", p.arch === "x86_64" ? "VGA" : virtio("gpu"));
-    if (s.pvpanic) argv.push("-device", p.pvpanic === "isa" ? "pvpanic" : "pvpanic-pci");
-    for (const entry of s.fwCfg) {
-      argv.push(
-        "-fw_cfg",
-        optionList(undefined, [
-          ["name", entry.name, "fw_cfg name"],
-          entry.file !== undefined
-            ? ["file", entry.file, `fw_cfg "${entry.name}" file`]
-            : ["string", entry.string, `fw_cfg "${entry.name}" string`],
-        ]),
-      );
-    }
-    for (const { id, options: c } of s.chardevs) {
-      const pairs: [string, string | boolean | undefined, string?][] = [["id", id]];
-      if (c.backend === "file" || c.backend === "pipe") {
-        pairs.push(["path", c.path, `chardev "${id}" path`]);
-      }
-      if (c.backend === "socket") {
-        pairs.push(["path", c.path, `chardev "${id}" path`], ["server", c.server ?? true], [
-          "wait",
-          c.wait ?? false,
-        ]);
-      }
-      argv.push("-chardev", optionList(c.backend, pairs));
-    }
-    for (const id of s.serials) argv.push("-serial", `chardev:${id}`);
-    argv.push(...s.extra);
-    return argv;
+    return descriptionArgv(this.#profile, this.#state, options);
   }
 
   /**
@@ -1081,11 +707,35 @@ export class VmBuilder {
    *
    * @returns The accelerator and why.
    */
-  resolveAccel(): { accel: "kvm" | "tcg"; reason: string } {
+  resolveAccel(): AccelChoice {
     if (this.#state.accel !== "auto") {
       return { accel: this.#state.accel, reason: `requested with .accel("${this.#state.accel}")` };
     }
     return chooseAccel(this.#profile.arch, detectHostFacts());
+  }
+
+  /**
+   * Starts what the devices need beside QEMU (swtpm for a TPM) in the runtime directory; used
+   * by `launch()`, which stops them when the VM is released.
+   *
+   * @param runtimeDir The VM's runtime directory.
+   * @returns What was started.
+   */
+  async startSidecars(runtimeDir: string): Promise<Sidecar[]> {
+    const started: Sidecar[] = [];
+    const counts = new Map<string, number>();
+    try {
+      for (const device of this.#state.devices) {
+        const index = counts.get(device.kind) ?? 0;
+        counts.set(device.kind, index + 1);
+        const prepare = kindOf(device).prepare;
+        if (prepare !== undefined) started.push(await prepare(device, runtimeDir, index));
+      }
+    } catch (error) {
+      for (const sidecar of started.reverse()) await sidecar[Symbol.asyncDispose]();
+      throw error;
+    }
+    return started;
   }
 
   /**
@@ -1120,4 +770,9 @@ export class VmBuilder {
   launch(options: LaunchOptions = {}): Promise<Vm> {
     return launchVm(this, options);
   }
+}
+
+function parseName(name: string): string {
+  escapeOptionValue("name", name);
+  return name;
 }

@@ -8,15 +8,22 @@
 import { checkTimeout, type WaitOptions, withDeadline } from "../_deadline.ts";
 import type { QmpClient, QmpReturn } from "../qmp/client.ts";
 import { QmpError, QmpTimeoutError } from "../qmp/errors.ts";
-import type { HostForward, HotplugKind } from "./builder.ts";
-import type { VirtioTransport } from "./arch.ts";
+import type { HotplugKind } from "./machine.ts";
 import { checkId, checkInputFile, checkPath } from "./_checks.ts";
 import { parseSize } from "./size.ts";
 import { checkImageFormat } from "./image_format.ts";
-import { blockdevOptions } from "./_blockdev.ts";
+import { applyPlan, type PlanContext } from "./devices/_plan.ts";
+import { type DriveOptions, hotplugDrivePlan, parseDrive } from "./devices/disk.ts";
+import { type NetworkDescription, networkPlan, parseNetwork } from "./devices/network.ts";
+import { methodField } from "./_validate.ts";
 
-/** Options of `Vm.addDisk`. */
-export interface AddDiskOptions extends WaitOptions {
+/** Options of `Vm.addDisk`: a virtio-blk disk described as for `VmBuilder.drive`. */
+export interface AddDiskOptions extends
+  WaitOptions,
+  Pick<
+    DriveOptions,
+    "readOnly" | "serial" | "cache" | "aio" | "discard" | "detectZeroes" | "iothread"
+  > {
   /**
    * Image format; default: read from the file ({@linkcode detectImageFormat}): `qcow2` when it
    * starts with qcow2's magic, else `raw`; other formats and qcow2 overlays without a recorded
@@ -25,10 +32,6 @@ export interface AddDiskOptions extends WaitOptions {
   format?: "raw" | "qcow2";
   /** Device id (also the block node name); default `disk<N>`. */
   id?: string;
-  /** Attach read-only. */
-  readOnly?: boolean;
-  /** Serial number the guest sees. */
-  serial?: string;
 }
 
 /** A disk added by `Vm.addDisk`. */
@@ -47,10 +50,11 @@ export interface HotplugDisk {
 export interface AddNicOptions extends WaitOptions {
   /** Device id (also the netdev id); default `nic<N>`. */
   id?: string;
-  /** Backend: user-mode networking (default) with host forwards, or a tap device. */
-  network?:
-    | { type: "user"; forwards?: readonly HostForward[] }
-    | { type: "tap"; ifname: string };
+  /**
+   * Backend, described as for `VmBuilder.network`: user-mode networking (default) with
+   * forwards, a tap device, a bridge, a stream socket or vhost-user.
+   */
+  network?: NetworkDescription;
   /** MAC address, `xx:xx:xx:xx:xx:xx`. */
   mac?: string;
 }
@@ -114,8 +118,9 @@ export interface HotplugMemory {
 /** What the hotplug operations need from a running VM. */
 export interface HotplugContext {
   qmp: QmpClient;
+  /** The machine, for the devices' plans. */
+  plan: PlanContext;
   hotplug: HotplugKind;
-  transport: VirtioTransport;
   memoryHotplug: boolean;
   /** Root port → device id in it. */
   portUse: Map<string, string>;
@@ -137,10 +142,6 @@ async function freeId(ctx: HotplugContext, prefix: string): Promise<string> {
     (await ctx.qmp.execute("qom-list", { path: "/machine/peripheral" })).map((p) => p.name),
   );
   for (let n = 0;; n++) if (!taken.has(`${prefix}${n}`)) return `${prefix}${n}`;
-}
-
-function virtioDevice(ctx: HotplugContext, device: string): string {
-  return `virtio-${device}-${ctx.transport === "mmio" ? "device" : ctx.transport}`;
 }
 
 /** Picks the slot for a new PCI device: a free root port, or the bus itself. */
@@ -171,36 +172,16 @@ async function addDiskNow(
 ): Promise<HotplugDisk> {
   checkPath("disk file", file);
   checkTimeout(`add disk "${file}"`, options.timeout);
-  if (options.format !== undefined && options.format !== "raw" && options.format !== "qcow2") {
-    throw new TypeError(
-      `Cannot add disk "${file}" with format ${
-        JSON.stringify(options.format)
-      }: use "raw" or "qcow2"`,
-    );
-  }
+  const { timeout: _t, signal: _s, ...fields } = options;
+  const described = parseDrive({ ...fields, file }, methodField("disk"), "disk0");
   await checkInputFile(`Cannot add disk: image "${file}"`, file);
-  const format = await checkImageFormat(`Cannot add disk`, file, options.format);
+  const format = await checkImageFormat(`Cannot add disk`, file, described.format);
   const id = options.id === undefined ? await freeId(ctx, "disk") : checkId("disk", options.id);
   const port = takePort(ctx, `add disk "${file}"`, id);
   const wait = { timeout: options.timeout ?? 10_000, signal: options.signal };
   try {
-    await ctx.qmp.execute(
-      "blockdev-add",
-      blockdevOptions({ id, file, format, readOnly: options.readOnly }),
-      wait,
-    );
-    try {
-      await ctx.qmp.execute("device_add", {
-        driver: virtioDevice(ctx, "blk"),
-        id,
-        drive: id,
-        ...(port === undefined ? {} : { bus: port }),
-        ...(options.serial === undefined ? {} : { serial: options.serial }),
-      }, wait);
-    } catch (error) {
-      await ctx.qmp.execute("blockdev-del", { "node-name": id }, { timeout: 5000 }).catch(() => {});
-      throw error;
-    }
+    const plan = hotplugDrivePlan({ ...described, id, format }, { ...ctx.plan, bus: port });
+    await applyPlan(ctx.qmp, plan, wait);
   } catch (error) {
     if (port !== undefined) ctx.portUse.delete(port);
     throw error;
@@ -286,54 +267,16 @@ async function addNicNow(
   options: AddNicOptions = {},
 ): Promise<HotplugNic> {
   checkTimeout("add a network card", options.timeout);
-  const network = options.network ?? { type: "user" };
-  if (network.type !== "user" && network.type !== "tap") {
-    throw new TypeError(
-      `Cannot add a network card of type ${
-        JSON.stringify((network as { type: unknown }).type)
-      }: use "user" or "tap"`,
-    );
-  }
   const mac = options.mac ?? randomMac();
-  if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(mac)) {
-    throw new TypeError(
-      `Cannot add a network card with mac ${JSON.stringify(mac)}: use xx:xx:xx:xx:xx:xx`,
-    );
-  }
+  const network = parseNetwork(
+    { ...options.network ?? { type: "user" }, mac },
+    methodField("network card"),
+  );
   const id = options.id === undefined ? await freeId(ctx, "nic") : checkId("nic", options.id);
   const port = takePort(ctx, "add a network card", id);
   const wait = { timeout: options.timeout ?? 10_000, signal: options.signal };
   try {
-    if (network.type === "user") {
-      const forwards = (network.forwards ?? []).map((f) => ({
-        str: `${f.protocol ?? "tcp"}:${f.hostAddress ?? "127.0.0.1"}:${f.hostPort}-:${f.guestPort}`,
-      }));
-      await ctx.qmp.execute(
-        "netdev_add",
-        forwards.length > 0 ? { type: "user", id, hostfwd: forwards } : { type: "user", id },
-        wait,
-      );
-    } else {
-      await ctx.qmp.execute("netdev_add", {
-        type: "tap",
-        id,
-        ifname: network.ifname,
-        script: "no",
-        downscript: "no",
-      }, wait);
-    }
-    try {
-      await ctx.qmp.execute("device_add", {
-        driver: virtioDevice(ctx, "net"),
-        id,
-        netdev: id,
-        mac,
-        ...(port === undefined ? {} : { bus: port }),
-      }, wait);
-    } catch (error) {
-      await ctx.qmp.execute("netdev_del", { id }, { timeout: 5000 }).catch(() => {});
-      throw error;
-    }
+    await applyPlan(ctx.qmp, networkPlan(network, id, { ...ctx.plan, bus: port }, id), wait);
   } catch (error) {
     if (port !== undefined) ctx.portUse.delete(port);
     throw error;

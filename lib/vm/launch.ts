@@ -6,7 +6,7 @@
  */
 
 import { checkTimeout, type WaitOptions } from "../_deadline.ts";
-import type { VmBuilder } from "./builder.ts";
+import type { VmSpec } from "./spec.ts";
 import { Console } from "./console.ts";
 import { Vm } from "./vm.ts";
 import { checkRunnable } from "./_runnable.ts";
@@ -108,7 +108,7 @@ function runtimeBase(): string {
  * @param options Start-up time limit (default 30 s), signal, runtime directory base, prompt.
  * @returns The running VM.
  */
-export async function launchVm(builder: VmBuilder, options: LaunchOptions = {}): Promise<Vm> {
+export async function launchVm(builder: VmSpec, options: LaunchOptions = {}): Promise<Vm> {
   checkTimeout("launch the VM", options.timeout);
   const timeout = options.timeout ?? 30_000;
   for (const { what, path } of builder.inputFiles) {

@@ -6,6 +6,12 @@
 export * from "./accel.ts";
 export * from "./arch.ts";
 export * from "./builder.ts";
+export * from "./argv.ts";
+export * from "./machine.ts";
+export type { VmDescription } from "./description.ts";
+export type { Sidecar, VmSpec } from "./spec.ts";
+export type { FwCfgEntry, KernelOptions, MemoryOptions, SmpOptions } from "./_machine_options.ts";
+export * from "./devices/mod.ts";
 export * from "./console.ts";
 export * from "./errors.ts";
 export type { DumpOptions, ScreendumpOptions } from "./dump.ts";

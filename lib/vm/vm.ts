@@ -8,7 +8,7 @@ import { checkTimeout, settledWithin } from "../_deadline.ts";
 import type { QmpClient } from "../qmp/client.ts";
 import type { Console } from "./console.ts";
 import type { AccelChoice } from "./accel.ts";
-import type { VmBuilder } from "./builder.ts";
+import type { VmSpec } from "./spec.ts";
 import type { QmpReturn } from "../qmp/client.ts";
 import { QmpError } from "../qmp/errors.ts";
 import { KeepAlive } from "../_keep_alive.ts";
@@ -93,7 +93,7 @@ export interface VmParts {
   release: () => void;
   launchedAt: number;
   /** The description it was launched from: hotplug, transport and reboot come from it. */
-  builder: VmBuilder;
+  builder: VmSpec;
 }
 
 /** The VM's run state, from `query-status`. */
@@ -124,8 +124,13 @@ export class Vm implements AsyncDisposable {
     this.#alive = new KeepAlive(parts.process);
     this.#hotplug = {
       qmp: parts.qmp,
+      plan: {
+        arch: parts.builder.archProfile,
+        machine: parts.builder.machineType,
+        transport: parts.builder.transport,
+        runtimeDir: parts.runtimeDir,
+      },
       hotplug: parts.builder.hotplug,
-      transport: parts.builder.transport,
       memoryHotplug: parts.builder.hasMemoryHotplug,
       portUse: new Map(),
       added: new Map(),

@@ -128,7 +128,10 @@ Deno.test("bad sizes, SMP topologies, arches and options throw naming the value"
   assert.throws(() => vm({ arch: "mips" as "x86_64" }), /arch "mips": use one of/);
   assert.throws(() => base.accel("hvf" as "kvm"), /accel to "hvf"/);
   assert.throws(() => base.drive("d", { aio: "native" }), /needs cache "none" or "directsync"/);
-  assert.throws(() => base.drive("d").drive("e", { id: "drive0" }), /id "drive0" is already used/);
+  assert.throws(
+    () => base.drive("d").drive("e", { id: "drive0" }),
+    /id "drive0" of drive "e" is already used by drive "d"/,
+  );
   assert.throws(() => base.drive("d", { format: "vmdk" as "raw" }), /drive format/);
   // A drive without a format is written only once its format is known.
   assert.throws(

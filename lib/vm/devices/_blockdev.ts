@@ -3,7 +3,7 @@
 // `file` driver with the path as a plain file name: no path can select a protocol (`nbd:`,
 // `json:`) or make QEMU open another file, and the format is always given, never probed.
 
-import type { ImageFormat } from "./image_format.ts";
+import type { ImageFormat } from "../image_format.ts";
 
 /** Host cache modes, as `-drive cache=` names them. */
 export type CacheMode = "none" | "writeback" | "writethrough" | "directsync" | "unsafe";
@@ -20,7 +20,14 @@ export interface BlockNodes {
   readOnly?: boolean;
   cache?: CacheMode;
   aio?: AioMode;
+  /** Pass the guest's discards to the image (`discard: "unmap"`). */
+  discard?: boolean;
+  /** Turn written zeroes into zero clusters (`unmap` also frees them, with `discard`). */
+  detectZeroes?: DetectZeroes;
 }
+
+/** QEMU's `detect-zeroes` modes. */
+export type DetectZeroes = "off" | "on" | "unmap";
 
 /** The `cache` options of every node of a mode (QEMU's table for `-drive cache=`). */
 function cacheOptions(
@@ -47,12 +54,15 @@ export function blockdevOptions(nodes: BlockNodes): {
   "node-name": string;
   "read-only": boolean;
   cache?: { direct: boolean; "no-flush": boolean };
+  discard?: "unmap";
+  "detect-zeroes"?: DetectZeroes;
   file: {
     driver: "file";
     filename: string;
     "read-only": boolean;
     aio?: AioMode;
     cache?: { direct: boolean; "no-flush": boolean };
+    discard?: "unmap";
   };
 } {
   const readOnly = nodes.readOnly ?? false;
@@ -62,12 +72,15 @@ export function blockdevOptions(nodes: BlockNodes): {
     "node-name": nodes.id,
     "read-only": readOnly,
     ...cache === undefined ? {} : { cache },
+    ...nodes.discard ? { discard: "unmap" as const } : {},
+    ...nodes.detectZeroes === undefined ? {} : { "detect-zeroes": nodes.detectZeroes },
     file: {
       driver: "file",
       filename: nodes.file,
       "read-only": readOnly,
       ...nodes.aio === undefined ? {} : { aio: nodes.aio },
       ...cache === undefined ? {} : { cache },
+      ...nodes.discard ? { discard: "unmap" as const } : {},
     },
   };
 }

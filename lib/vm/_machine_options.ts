@@ -1,0 +1,189 @@
+// Checks of the machine-level options (memory, SMP, machine type, CPU, kernel, fw_cfg), shared
+// by the builder's methods and `VmBuilder.fromJSON`.
+
+import { checkCount, checkPath } from "./_checks.ts";
+import { checkOptionHead, checkValue, escapeOptionValue } from "./qemu_opts.ts";
+import { parseSize } from "./size.ts";
+
+/** SMP topology, validated as QEMU would. */
+export interface SmpOptions {
+  /** CPUs online at boot. */
+  cpus: number;
+  /** Sockets. */
+  sockets?: number;
+  /** Cores per socket. */
+  cores?: number;
+  /** Threads per core. */
+  threads?: number;
+  /** CPUs possible after hotplug. */
+  maxcpus?: number;
+}
+
+/** Options of `VmBuilder.memory`. */
+export interface MemoryOptions {
+  /** DIMM slots for memory hot-add. */
+  slots?: number;
+  /** The most memory the guest may reach with hot-added DIMMs, such as `"1G"`. */
+  max?: string | number;
+}
+
+/** Options of `VmBuilder.kernel`. */
+export interface KernelOptions {
+  /** Initial ramdisk. */
+  initrd?: string;
+  /** Kernel command line; the fast profile puts its own options (quiet, console) first. */
+  append?: string;
+}
+
+/** A firmware configuration entry: a host file or a string. */
+export type FwCfgEntry = { name: string } & ({ file: string } | { string: string });
+
+/** Memory size and hotplug room, in MiB. */
+export interface MemorySetting {
+  /** Memory at boot, in MiB. */
+  memory?: number;
+  /** DIMM slots and the most memory, in MiB. */
+  memoryHotplug?: { slots: number; max: number };
+}
+
+const MIB = 2 ** 20;
+
+/** Checks `.memory(size, { slots, max })`. */
+export function parseMemory(size: string | number, options: MemoryOptions): MemorySetting {
+  const memory = parseSize("memory", size) / MIB;
+  if ((options.slots === undefined) !== (options.max === undefined)) {
+    throw new TypeError(
+      `Cannot set memory hotplug with only ${
+        options.slots === undefined ? "max" : "slots"
+      }: give both slots and max`,
+    );
+  }
+  if (options.slots === undefined) return { memory, memoryHotplug: undefined };
+  const slots = checkCount("memory slots", options.slots);
+  if (slots > 256) {
+    throw new RangeError(`Cannot set memory slots to ${slots}: use a whole number from 1 to 256`);
+  }
+  const max = parseSize("memory max", options.max!) / MIB;
+  if (max <= memory) {
+    throw new RangeError(
+      `Cannot set memory max ${JSON.stringify(options.max)}: it must be more than the memory (${
+        JSON.stringify(size)
+      })`,
+    );
+  }
+  return { memory, memoryHotplug: { slots, max } };
+}
+
+/** Checks `.smp(cpus | topology)`. */
+export function parseSmp(smp: number | SmpOptions): SmpOptions {
+  const options = typeof smp === "number" ? { cpus: smp } : { ...smp };
+  checkCount("smp cpus", options.cpus);
+  for (const key of ["sockets", "cores", "threads", "maxcpus"] as const) {
+    if (options[key] !== undefined) checkCount(`smp ${key}`, options[key]);
+  }
+  const max = options.maxcpus ?? options.cpus;
+  if (options.cpus > max) {
+    throw new RangeError(`Cannot set smp cpus ${options.cpus}: more than maxcpus ${max}`);
+  }
+  const { sockets, cores, threads } = options;
+  if (sockets !== undefined && cores !== undefined && threads !== undefined) {
+    if (sockets * cores * threads !== max) {
+      throw new RangeError(
+        `Cannot set smp topology: sockets ${sockets} × cores ${cores} × threads ${threads} = ${
+          sockets * cores * threads
+        }, not maxcpus ${max}`,
+      );
+    }
+  } else if (sockets !== undefined || cores !== undefined || threads !== undefined) {
+    const product = (sockets ?? 1) * (cores ?? 1) * (threads ?? 1);
+    if (max % product !== 0) {
+      throw new RangeError(
+        `Cannot set smp topology: ${max} CPUs do not divide into the given sockets/cores/threads (${product})`,
+      );
+    }
+  }
+  return options;
+}
+
+/** Checks `.machine(type, props)`. */
+export function parseMachine(
+  type: string,
+  props: Record<string, string>,
+): { type: string; props: Record<string, string> } {
+  checkOptionHead("machine type", type, "pass properties in the second argument");
+  if (typeof props !== "object" || props === null) {
+    throw new TypeError(`Cannot set machine properties to ${String(props)}: expected an object`);
+  }
+  for (const [key, value] of Object.entries(props)) {
+    if (!/^[a-z][a-z0-9_.-]*$/i.test(key)) {
+      throw new TypeError(`Cannot set machine property ${JSON.stringify(key)}`);
+    }
+    escapeOptionValue(`machine property ${key}`, value);
+  }
+  return { type, props: { ...props } };
+}
+
+/** Checks `.cpu(model)`: a name, then `key=value`, `+feature` or `-feature` properties. */
+export function parseCpu(model: string): string {
+  checkValue("cpu", model);
+  const [name, ...props] = model.split(",");
+  checkOptionHead("cpu model", name, 'add properties after it: "max,pmu=off"');
+  for (const prop of props) {
+    if (!/^([+-]?[A-Za-z0-9_.-]+|[A-Za-z0-9_.-]+=[^=]+)$/.test(prop)) {
+      throw new TypeError(
+        `Cannot set cpu ${JSON.stringify(model)}: property ${
+          JSON.stringify(prop)
+        } is not key=value, +feature or -feature`,
+      );
+    }
+  }
+  return model;
+}
+
+/** Checks `.kernel(path, options)`. */
+export function parseKernel(
+  path: string,
+  options: KernelOptions,
+): { path: string } & KernelOptions {
+  checkPath("kernel", path);
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Cannot set kernel options to ${String(options)}: expected an object`);
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== "initrd" && key !== "append") {
+      throw new TypeError(
+        `Cannot set kernel option ${JSON.stringify(key)}: use "initrd" and "append"`,
+      );
+    }
+  }
+  if (options.initrd !== undefined) checkPath("initrd", options.initrd);
+  if (options.append !== undefined) checkValue("kernel append", options.append);
+  return { path, ...options };
+}
+
+/** Checks one `.fwCfg(name, content)` entry against the ones already added. */
+export function parseFwCfg(
+  name: string,
+  content: { file: string } | { string: string },
+  existing: readonly FwCfgEntry[],
+): FwCfgEntry {
+  checkValue("fw_cfg name", name);
+  if (!/^opt\/[A-Za-z0-9_.\/-]+$/.test(name) || name.length > 55) {
+    throw new RangeError(
+      `Cannot add fw_cfg entry ${
+        JSON.stringify(name)
+      }: names start with "opt/", use letters, digits, "_", ".", "/", "-" and are at most 55 bytes`,
+    );
+  }
+  if (existing.some((entry) => entry.name === name)) {
+    throw new RangeError(`Cannot add fw_cfg entry "${name}" twice`);
+  }
+  if (typeof content !== "object" || content === null) {
+    throw new TypeError(`Cannot add fw_cfg entry "${name}": give { file } or { string }`);
+  }
+  if ("file" in content) return { name, file: checkPath(`fw_cfg "${name}" file`, content.file) };
+  if ("string" in content) {
+    return { name, string: checkValue(`fw_cfg "${name}" string`, content.string) };
+  }
+  throw new TypeError(`Cannot add fw_cfg entry "${name}": give { file } or { string }`);
+}

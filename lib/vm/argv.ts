@@ -1,0 +1,226 @@
+/**
+ * The QEMU command line of a VM description: machine options first, then each device's plan.
+ * Pure: reads no file.
+ *
+ * @module
+ */
+
+import type { ArchProfile } from "./arch.ts";
+import type { ImageFormat } from "./image_format.ts";
+import type { VmState } from "./description.ts";
+import { checkPath } from "./_checks.ts";
+import { escapeOptionValue, optionList } from "./qemu_opts.ts";
+import { fastKernelBios, machineHotplug, machineTransport, machineType } from "./machine.ts";
+import { planArgv, type PlanContext, type Step } from "./devices/_plan.ts";
+import { drivesPlan } from "./devices/disk.ts";
+import { networkPlan } from "./devices/network.ts";
+import { chardevStep } from "./devices/chardev.ts";
+import { DEVICE_KINDS, kindOf } from "./devices/_registry.ts";
+
+/** The console chardev id vmkit uses for serial port 0. */
+export const CONSOLE_CHARDEV = "vmkit-console";
+/** The QMP chardev id vmkit uses. */
+export const QMP_CHARDEV = "vmkit-qmp";
+
+/** Options of `VmBuilder.toArgv`. */
+export interface ToArgvOptions {
+  /**
+   * Directory of the console and QMP sockets, which QEMU connects to (vmkit listens there).
+   * Default `"/tmp/vmkit"`; `launch()` uses its own private directory.
+   */
+  runtimeDir?: string;
+  /**
+   * The accelerator `auto` resolved to. Without it, `auto` is written as `-accel kvm -accel tcg`
+   * (QEMU's own fallback); `launch()` resolves it with `chooseAccel` instead.
+   */
+  accel?: "kvm" | "tcg";
+  /**
+   * Formats of drives added without one, by drive id; `launch()` reads them from the files.
+   */
+  driveFormats?: Readonly<Record<string, ImageFormat>>;
+}
+
+/** The options that describe the machine itself: type, accelerator, CPU, memory, SMP. */
+function machineArgs(p: Readonly<ArchProfile>, s: VmState, accel?: "kvm" | "tcg"): string[] {
+  const argv: string[] = [];
+  if (s.name !== undefined) {
+    argv.push("-name", optionList(undefined, [["guest", s.name, "name"]]));
+  }
+  const machine = s.machine ??
+    { type: machineType(p, { profile: s.profile, machine: undefined }), props: {} };
+  argv.push(
+    "-machine",
+    optionList(escapeOptionValue("machine type", machine.type), Object.entries(machine.props)),
+  );
+  if (accel === undefined) argv.push("-accel", "kvm", "-accel", "tcg");
+  else argv.push("-accel", accel);
+  argv.push("-cpu", s.cpu ?? (accel === "kvm" ? p.kvmCpu : accel === "tcg" ? p.tcgCpu : "max"));
+  if (s.memory !== undefined || s.memoryHotplug !== undefined) {
+    const size = `${s.memory ?? 128}M`;
+    const hotplug = s.memoryHotplug;
+    argv.push(
+      "-m",
+      hotplug === undefined
+        ? size
+        : optionList(size, [["slots", String(hotplug.slots)], ["maxmem", `${hotplug.max}M`]]),
+    );
+  }
+  if (s.smp !== undefined) {
+    argv.push(
+      "-smp",
+      optionList(String(s.smp.cpus), [
+        ["sockets", s.smp.sockets],
+        ["cores", s.smp.cores],
+        ["threads", s.smp.threads],
+        ["maxcpus", s.smp.maxcpus],
+      ]),
+    );
+  }
+  const fast = s.profile === "fast";
+  if (s.nodefaults ?? fast) argv.push("-nodefaults");
+  if (s.noUserConfig ?? fast) argv.push("-no-user-config");
+  if (s.noReboot ?? fast) argv.push("-no-reboot");
+  if (s.paused) argv.push("-S");
+  if (s.incoming) argv.push("-incoming", "defer");
+  argv.push("-display", "none");
+  return argv;
+}
+
+/** vmkit's console and QMP sockets, and the extra QMP monitors. */
+function monitorArgs(s: VmState, runtimeDir: string): string[] {
+  const argv = [
+    "-chardev",
+    optionList("socket", [["id", CONSOLE_CHARDEV], [
+      "path",
+      `${runtimeDir}/console.sock`,
+      "runtimeDir",
+    ]]),
+    "-serial",
+    `chardev:${CONSOLE_CHARDEV}`,
+    "-chardev",
+    optionList("socket", [["id", QMP_CHARDEV], ["path", `${runtimeDir}/qmp.sock`, "runtimeDir"]]),
+    "-mon",
+    `chardev=${QMP_CHARDEV},mode=control`,
+  ];
+  s.qmpSockets.forEach((path, index) => {
+    const id = `${QMP_CHARDEV}${index + 1}`;
+    argv.push(
+      "-chardev",
+      optionList("socket", [["id", id], ["path", path, "qmp socket"], ["server", true], [
+        "wait",
+        false,
+      ]]),
+      "-mon",
+      `chardev=${id},mode=control`,
+    );
+  });
+  return argv;
+}
+
+function kernelArgs(
+  p: Readonly<ArchProfile>,
+  s: VmState,
+  accel?: "kvm" | "tcg",
+): string[] {
+  if (s.kernel === undefined) return [];
+  const argv: string[] = [];
+  const bios = fastKernelBios(p, { profile: s.profile, machine: s.machine?.type });
+  if (bios !== undefined) argv.push("-bios", bios);
+  argv.push("-kernel", s.kernel.path);
+  if (s.kernel.initrd !== undefined) argv.push("-initrd", s.kernel.initrd);
+  const append = s.profile === "fast"
+    ? [`console=${p.console}`, p.fastAppend, accel === "tcg" ? p.tcgAppend : "", s.kernel.append]
+      .filter(Boolean).join(" ")
+    : s.kernel.append;
+  if (append !== undefined && append !== "") argv.push("-append", append);
+  return argv;
+}
+
+/** The plans of the devices: disks, network cards, the device list, root ports. */
+function devicePlans(s: VmState, ctx: PlanContext, options: ToArgvOptions): Step[] {
+  const steps = drivesPlan(s.drives, (drive) => {
+    const format = drive.format ?? options.driveFormats?.[drive.id];
+    if (format === undefined) {
+      throw new TypeError(
+        `Cannot write the command line of drive "${drive.id}" ("${drive.file}"): its format is not known; pass .drive(file, { format: "raw" | "qcow2" }), or launch(), which reads it from the file`,
+      );
+    }
+    return format;
+  }, ctx);
+  if (s.networkNone && !(s.nodefaults ?? s.profile === "fast")) {
+    steps.push({ kind: "arg", argv: ["-nic", "none"], why: "no network" });
+  }
+  s.networks.forEach((network, index) => {
+    steps.push(...networkPlan(network, network.id ?? `net${index}`, ctx));
+  });
+  // Devices appear grouped by kind, in the registry's order, whatever order they were added in.
+  const order = Object.keys(DEVICE_KINDS);
+  const devices = [...s.devices].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind));
+  const counts = new Map<string, number>();
+  const deviceSteps = (early: boolean) =>
+    devices.filter((device) => (kindOf(device).early ?? false) === early).flatMap((device) => {
+      const index = counts.get(device.kind) ?? 0;
+      counts.set(device.kind, index + 1);
+      return kindOf(device).plan(device, ctx, index);
+    });
+  steps.push(...deviceSteps(true));
+  const hotplug = machineHotplug(ctx.arch, ctx.machine, s.hotplugSlots);
+  if (s.hotplugSlots > 0 && hotplug.kind === "none") {
+    throw new RangeError(`Cannot add hotplug slots: ${hotplug.reason}`);
+  }
+  if (hotplug.kind === "root-ports") {
+    hotplug.ports.forEach((id, index) => {
+      steps.push({
+        kind: "device",
+        args: { driver: "pcie-root-port", id, chassis: String(index + 1) },
+      });
+    });
+  }
+  steps.push(...deviceSteps(false));
+  return steps;
+}
+
+/**
+ * The QEMU command line of a description, without the binary.
+ *
+ * @param p The architecture profile.
+ * @param s The description.
+ * @param options Runtime directory, resolved accelerator, drive formats.
+ * @returns The arguments.
+ */
+export function descriptionArgv(
+  p: Readonly<ArchProfile>,
+  s: VmState,
+  options: ToArgvOptions = {},
+): string[] {
+  const runtimeDir = checkPath("runtimeDir", options.runtimeDir ?? "/tmp/vmkit");
+  const accel = s.accel === "auto" ? options.accel : s.accel;
+  const choice = { profile: s.profile, machine: s.machine?.type };
+  const ctx: PlanContext = {
+    arch: p,
+    machine: machineType(p, choice),
+    transport: machineTransport(p, choice),
+    runtimeDir,
+  };
+  const argv = [
+    ...machineArgs(p, s, accel),
+    ...monitorArgs(s, runtimeDir),
+    ...kernelArgs(p, s, accel),
+    ...planArgv(devicePlans(s, ctx, options)),
+  ];
+  for (const entry of s.fwCfg) {
+    argv.push(
+      "-fw_cfg",
+      optionList(undefined, [
+        ["name", entry.name, "fw_cfg name"],
+        "file" in entry
+          ? ["file", entry.file, `fw_cfg "${entry.name}" file`]
+          : ["string", entry.string, `fw_cfg "${entry.name}" string`],
+      ]),
+    );
+  }
+  argv.push(...planArgv(s.chardevs.map(({ id, options }) => chardevStep(id, options))));
+  for (const id of s.serials) argv.push("-serial", `chardev:${id}`);
+  argv.push(...s.extra);
+  return argv;
+}

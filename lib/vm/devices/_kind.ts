@@ -1,0 +1,35 @@
+// What every device kind of the generic device list provides: a check of its description,
+// its plan, and optionally files it reads and a process it needs beside QEMU.
+
+import type { ArchProfile } from "../arch.ts";
+import type { Field } from "../_validate.ts";
+import type { PlanContext, Step } from "./_plan.ts";
+
+/** Something a device needs running beside QEMU (swtpm), stopped when the VM is released. */
+export interface Sidecar extends AsyncDisposable {
+  /** What it is, for errors. */
+  readonly what: string;
+}
+
+/** A device kind of the generic device list (`VmBuilder.device`). */
+export interface DeviceKind<D extends { kind: string }> {
+  /** The fields a description may have besides `kind`. */
+  readonly keys: readonly string[];
+  /** Whether a VM has at most one: adding another replaces it. */
+  readonly single?: boolean;
+  /** Whether its devices go before the hotplug root ports on the command line. */
+  readonly early?: boolean;
+  /**
+   * Checks a description; `arch` refuses what the architecture cannot have. Machine-type
+   * conflicts are found by {@linkcode DeviceKind.plan}.
+   */
+  parse(value: Record<string, unknown>, field: Field, arch: Readonly<ArchProfile>): D;
+  /** The boot steps of the `index`-th device of this kind. */
+  plan(device: D, ctx: PlanContext, index: number): Step[];
+  /** Ids the device takes (checked for clashes with every other id of the VM). */
+  ids?(device: D, index: number): string[];
+  /** Host files it reads, which must exist before QEMU starts. */
+  inputs?(device: D): { what: string; path: string }[];
+  /** Starts what it needs beside QEMU, in the runtime directory, before QEMU starts. */
+  prepare?(device: D, runtimeDir: string, index: number): Promise<Sidecar>;
+}

@@ -1,0 +1,31 @@
+/**
+ * Devices as data: each kind is a plain, checked description and the plan that makes it, used
+ * both on the command line at boot and over QMP when hot-adding.
+ *
+ * @module
+ */
+export type {
+  AioMode,
+  CacheMode,
+  DetectZeroes,
+  DiskInterface,
+  DriveDescription,
+  DriveOptions,
+} from "./disk.ts";
+export type {
+  BridgeNetwork,
+  GuestForward,
+  HostForward,
+  NetworkDescription,
+  NetworkOptions,
+  StreamNetwork,
+  TapNetwork,
+  UserNetwork,
+  VhostUserNetwork,
+} from "./network.ts";
+export type { ChardevDescription, ChardevOptions } from "./chardev.ts";
+export type { Device } from "./_registry.ts";
+export type { RngDevice } from "./rng.ts";
+export type { BalloonDevice } from "./balloon.ts";
+export type { DisplayDevice } from "./display.ts";
+export type { PvpanicDevice } from "./pvpanic.ts";

@@ -1,0 +1,51 @@
+/**
+ * What launching and running a VM need of its description. `VmBuilder` is one; `launch()` and
+ * `Vm` depend on this interface only, not on the builder.
+ *
+ * @module
+ */
+
+import type { AccelChoice } from "./accel.ts";
+import type { Arch, ArchProfile, VirtioTransport } from "./arch.ts";
+import type { ImageFormat } from "./image_format.ts";
+import type { HotplugKind } from "./machine.ts";
+import type { ToArgvOptions } from "./argv.ts";
+import type { Sidecar } from "./devices/_kind.ts";
+
+export type { Sidecar };
+
+/** A VM description as `launch()` and `Vm` use it. */
+export interface VmSpec {
+  /** Guest architecture. */
+  readonly arch: Arch;
+  /** The architecture profile. */
+  readonly archProfile: Readonly<ArchProfile>;
+  /** The machine type. */
+  readonly machineType: string;
+  /** The QEMU binary. */
+  readonly binary: string;
+  /** Files that must exist before QEMU starts. */
+  readonly inputFiles: { what: string; path: string }[];
+  /** The drives: id, file and format when given. */
+  readonly drives: { id: string; file: string; format?: ImageFormat }[];
+  /** Extra QMP sockets. */
+  readonly qmpSockets: readonly string[];
+  /** How the machine hot-adds devices. */
+  readonly hotplug: HotplugKind;
+  /** The virtio transport. */
+  readonly transport: VirtioTransport;
+  /** Whether there are DIMM slots. */
+  readonly hasMemoryHotplug: boolean;
+  /** Whether QEMU exits when the guest reboots. */
+  readonly exitsOnReboot: boolean;
+  /** The firmware of a direct kernel boot, or `undefined` for QEMU's default. */
+  readonly bios: string | undefined;
+  /** Why `launch()` cannot start this description, if it cannot. */
+  readonly unlaunchable: string | undefined;
+  /** Resolves the accelerator. */
+  resolveAccel(): AccelChoice;
+  /** The command line. */
+  toArgv(options?: ToArgvOptions): string[];
+  /** Starts what the devices need beside QEMU (swtpm) in the runtime directory. */
+  startSidecars(runtimeDir: string): Promise<Sidecar[]>;
+}
