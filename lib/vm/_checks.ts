@@ -34,12 +34,22 @@ export function checkPath(field: string, path: string): string {
  * Checks that a file the VM will open exists and is not a directory, so the error names it
  * before QEMU does. `what` starts the message: `Cannot launch VM: kernel "PATH"`.
  */
-export async function checkInputFile(what: string, path: string): Promise<void> {
+export async function checkInputFile(
+  what: string,
+  path: string,
+  hint?: string,
+  expect: "file" | "directory" | "any" = "file",
+): Promise<void> {
+  const also = hint === undefined ? "" : `; ${hint}`;
   try {
-    if ((await Deno.stat(path)).isDirectory) throw new TypeError(`${what} is a directory`);
+    const isDirectory = (await Deno.stat(path)).isDirectory;
+    if (expect === "file" && isDirectory) throw new TypeError(`${what} is a directory${also}`);
+    if (expect === "directory" && !isDirectory) {
+      throw new TypeError(`${what} is not a directory${also}`);
+    }
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      throw new Deno.errors.NotFound(`${what} does not exist`);
+      throw new Deno.errors.NotFound(`${what} does not exist${also}`);
     }
     throw error;
   }

@@ -19,6 +19,24 @@ export interface SmpOptions {
   maxcpus?: number;
 }
 
+/** Where guest RAM comes from (`-object memory-backend-*`). */
+export interface MemoryBackend {
+  /**
+   * `"ram"`: anonymous memory (QEMU's default); `"memfd"`: anonymous memory another process can
+   * map (vhost-user, virtiofs); `"file"`: a file, or a file in a directory such as a hugetlbfs
+   * mount.
+   */
+  type: "ram" | "memfd" | "file";
+  /** For `"file"`: the file or directory. */
+  path?: string;
+  /** Map it shared, so vhost-user backends can reach guest memory. */
+  share?: boolean;
+  /** Allocate all of it at start. */
+  prealloc?: boolean;
+  /** For `"memfd"`: back it with huge pages. */
+  hugepages?: boolean;
+}
+
 /** Options of `VmBuilder.memory`. */
 export interface MemoryOptions {
   /** DIMM slots for memory hot-add. */

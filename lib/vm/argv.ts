@@ -172,7 +172,7 @@ function devicePlans(s: VmState, ctx: PlanContext, options: ToArgvOptions): Step
     hotplug.ports.forEach((id, index) => {
       steps.push({
         kind: "device",
-        args: { driver: "pcie-root-port", id, chassis: String(index + 1) },
+        args: { driver: "pcie-root-port", id, chassis: index + 1 },
       });
     });
   }
@@ -201,6 +201,7 @@ export function descriptionArgv(
     machine: machineType(p, choice),
     transport: machineTransport(p, choice),
     runtimeDir,
+    sharedMemory: s.memoryBackend?.share === true,
   };
   const argv = [
     ...machineArgs(p, s, accel),

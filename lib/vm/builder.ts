@@ -48,7 +48,7 @@ import { type DriveOptions, parseDrive } from "./devices/disk.ts";
 import { type NetworkOptions, parseNetwork } from "./devices/network.ts";
 import { type ChardevOptions, parseChardev } from "./devices/chardev.ts";
 import { type Device, DEVICE_KINDS, kindOf } from "./devices/_registry.ts";
-import type { Sidecar, VmSpec } from "./spec.ts";
+import type { InputFile, Sidecar, VmSpec } from "./spec.ts";
 import type { BalloonDevice } from "./devices/balloon.ts";
 import type { DisplayDevice } from "./devices/display.ts";
 import type { RngDevice } from "./devices/rng.ts";
@@ -228,8 +228,8 @@ export class VmBuilder implements VmSpec {
   }
 
   /** Kernel, initrd, drive, fw_cfg and device files that must exist before QEMU starts. */
-  get inputFiles(): { what: string; path: string }[] {
-    const files: { what: string; path: string }[] = [];
+  get inputFiles(): InputFile[] {
+    const files: InputFile[] = [];
     const kernel = this.#state.kernel;
     if (kernel !== undefined) {
       files.push({ what: "kernel", path: kernel.path });
@@ -655,6 +655,11 @@ export class VmBuilder implements VmSpec {
     return this.#state.noReboot ?? this.#state.profile === "fast";
   }
 
+  /** Whether guest memory is shared with other processes (a memory backend with `share`). */
+  get sharedMemory(): boolean {
+    return this.#state.memoryBackend?.share === true;
+  }
+
   /** Whether the VM has DIMM slots for memory hot-add (see {@linkcode VmBuilder.memory}). */
   get hasMemoryHotplug(): boolean {
     return this.#state.memoryHotplug !== undefined;
@@ -667,6 +672,14 @@ export class VmBuilder implements VmSpec {
       machineType(this.#profile, this.#choice()),
       this.#state.hotplugSlots,
     );
+  }
+
+  /** Ids of the disks (not snapshot drives) and network cards plugged at boot. */
+  get plugged(): { disks: string[]; nics: string[] } {
+    return {
+      disks: this.#state.drives.filter((drive) => !drive.snapshot).map((drive) => drive.id),
+      nics: this.#state.networks.map((network, i) => network.id ?? `net${i}`),
+    };
   }
 
   /** Why `launch()` cannot start this description, or `undefined` when it can. */
@@ -732,7 +745,7 @@ export class VmBuilder implements VmSpec {
         if (prepare !== undefined) started.push(await prepare(device, runtimeDir, index));
       }
     } catch (error) {
-      for (const sidecar of started.reverse()) await sidecar[Symbol.asyncDispose]();
+      for (const sidecar of started.reverse()) await sidecar.stop();
       throw error;
     }
     return started;

@@ -11,6 +11,7 @@ import type { VmProfile } from "./machine.ts";
 import {
   type FwCfgEntry,
   type KernelOptions,
+  type MemoryBackend,
   parseCpu,
   parseFwCfg,
   parseKernel,
@@ -98,6 +99,7 @@ export interface VmState {
   readonly cpu?: string;
   readonly memory?: number;
   readonly memoryHotplug?: { slots: number; max: number };
+  readonly memoryBackend?: MemoryBackend;
   readonly smp?: SmpOptions;
   readonly kernel?: { path: string } & KernelOptions;
   readonly drives: readonly DriveDescription[];

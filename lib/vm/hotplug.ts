@@ -124,7 +124,7 @@ export interface HotplugContext {
   memoryHotplug: boolean;
   /** Root port → device id in it. */
   portUse: Map<string, string>;
-  /** Ids of disks and NICs this VM hot-added. */
+  /** Ids of the disks and NICs whose backend vmkit removes with them: plugged at boot or hot-added. */
   added: Map<string, "disk" | "nic">;
   /** The hot-add in progress: hot-adds run one at a time, so ids and slots are not taken twice. */
   busy: Promise<unknown>;
@@ -276,7 +276,7 @@ async function addNicNow(
   const port = takePort(ctx, "add a network card", id);
   const wait = { timeout: options.timeout ?? 10_000, signal: options.signal };
   try {
-    await applyPlan(ctx.qmp, networkPlan(network, id, { ...ctx.plan, bus: port }, id), wait);
+    await applyPlan(ctx.qmp, networkPlan(network, id, { ...ctx.plan, bus: port }), wait);
   } catch (error) {
     if (port !== undefined) ctx.portUse.delete(port);
     throw error;

@@ -6,7 +6,7 @@
  */
 
 import { checkTimeout, type WaitOptions } from "../_deadline.ts";
-import type { VmSpec } from "./spec.ts";
+import type { Sidecar, VmSpec } from "./spec.ts";
 import { Console } from "./console.ts";
 import { Vm } from "./vm.ts";
 import { checkRunnable } from "./_runnable.ts";
@@ -111,8 +111,10 @@ function runtimeBase(): string {
 export async function launchVm(builder: VmSpec, options: LaunchOptions = {}): Promise<Vm> {
   checkTimeout("launch the VM", options.timeout);
   const timeout = options.timeout ?? 30_000;
-  for (const { what, path } of builder.inputFiles) {
-    await checkInputFile(`Cannot launch VM: ${what} "${path}"`, path);
+  const unlaunchable = builder.unlaunchable;
+  if (unlaunchable !== undefined) throw new TypeError(`Cannot launch VM: ${unlaunchable}`);
+  for (const { what, path, hint, expect } of builder.inputFiles) {
+    await checkInputFile(`Cannot launch VM: ${what} "${path}"`, path, hint, expect);
   }
   // Formats are read from the files (never left to QEMU to probe), and a qcow2 given as such is
   // still checked for a backing file QEMU would have to probe.
@@ -145,6 +147,18 @@ export async function launchVm(builder: VmSpec, options: LaunchOptions = {}): Pr
   const runtimeDir = await makeRuntimeDir(options);
   const argv = builder.toArgv({ runtimeDir, accel: accel.accel, driveFormats });
   const binary = builder.binary;
+  let sidecars: Sidecar[];
+  try {
+    sidecars = await builder.startSidecars(runtimeDir);
+  } catch (error) {
+    await Deno.remove(runtimeDir, { recursive: true }).catch(() => {});
+    throw error;
+  }
+  const stopSidecars = async () => {
+    for (const sidecar of [...sidecars].reverse()) {
+      await sidecar.stop();
+    }
+  };
   const spawned = await spawnQemu({
     binary,
     args: argv,
@@ -157,6 +171,9 @@ export async function launchVm(builder: VmSpec, options: LaunchOptions = {}): Pr
       "vmkit listens on console.sock and qmp.sock in its runtime directory; pass launch({ runtimeDir }) and grant --allow-net=unix:DIR/console.sock,unix:DIR/qmp.sock",
     timeout,
     signal: options.signal,
+  }).catch(async (error) => {
+    await stopSidecars();
+    throw error;
   });
   const console = new Console(spawned.conns[0], {
     ...options.prompt ? { prompt: options.prompt } : {},
@@ -176,5 +193,6 @@ export async function launchVm(builder: VmSpec, options: LaunchOptions = {}): Pr
     release: spawned.release,
     launchedAt: spawned.launchedAt,
     builder,
+    sidecars,
   });
 }

@@ -34,6 +34,15 @@ export interface Needs {
 }
 
 function head(value: string, key: string): string {
+  if (value.startsWith("{")) {
+    // The JSON form (`-device {"driver":...}`), as vmkit writes it.
+    try {
+      const parsed = JSON.parse(value) as Record<string, unknown>;
+      if (typeof parsed[key] === "string") return parsed[key] as string;
+    } catch {
+      // Not JSON after all: QEMU will say so; read it as an option list.
+    }
+  }
   const first = value.split(",")[0];
   if (!first.includes("=")) return first;
   const pair = value.split(",").find((part) => part.startsWith(`${key}=`));

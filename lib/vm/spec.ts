@@ -10,9 +10,9 @@ import type { Arch, ArchProfile, VirtioTransport } from "./arch.ts";
 import type { ImageFormat } from "./image_format.ts";
 import type { HotplugKind } from "./machine.ts";
 import type { ToArgvOptions } from "./argv.ts";
-import type { Sidecar } from "./devices/_kind.ts";
+import type { InputFile, Sidecar } from "./devices/_kind.ts";
 
-export type { Sidecar };
+export type { InputFile, Sidecar };
 
 /** A VM description as `launch()` and `Vm` use it. */
 export interface VmSpec {
@@ -25,7 +25,7 @@ export interface VmSpec {
   /** The QEMU binary. */
   readonly binary: string;
   /** Files that must exist before QEMU starts. */
-  readonly inputFiles: { what: string; path: string }[];
+  readonly inputFiles: InputFile[];
   /** The drives: id, file and format when given. */
   readonly drives: { id: string; file: string; format?: ImageFormat }[];
   /** Extra QMP sockets. */
@@ -34,12 +34,19 @@ export interface VmSpec {
   readonly hotplug: HotplugKind;
   /** The virtio transport. */
   readonly transport: VirtioTransport;
+  /** Whether guest memory is shared (vhost-user devices need it). */
+  readonly sharedMemory: boolean;
   /** Whether there are DIMM slots. */
   readonly hasMemoryHotplug: boolean;
   /** Whether QEMU exits when the guest reboots. */
   readonly exitsOnReboot: boolean;
   /** The firmware of a direct kernel boot, or `undefined` for QEMU's default. */
   readonly bios: string | undefined;
+  /**
+   * Ids of the disks (not snapshot drives) and network cards plugged at boot: `Vm.removeDisk`
+   * and `Vm.removeNic` remove their backends too.
+   */
+  readonly plugged: { disks: string[]; nics: string[] };
   /** Why `launch()` cannot start this description, if it cannot. */
   readonly unlaunchable: string | undefined;
   /** Resolves the accelerator. */

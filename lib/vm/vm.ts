@@ -8,7 +8,7 @@ import { checkTimeout, settledWithin } from "../_deadline.ts";
 import type { QmpClient } from "../qmp/client.ts";
 import type { Console } from "./console.ts";
 import type { AccelChoice } from "./accel.ts";
-import type { VmSpec } from "./spec.ts";
+import type { Sidecar, VmSpec } from "./spec.ts";
 import type { QmpReturn } from "../qmp/client.ts";
 import { QmpError } from "../qmp/errors.ts";
 import { KeepAlive } from "../_keep_alive.ts";
@@ -94,6 +94,8 @@ export interface VmParts {
   launchedAt: number;
   /** The description it was launched from: hotplug, transport and reboot come from it. */
   builder: VmSpec;
+  /** What runs beside QEMU (swtpm), stopped when the VM is released. */
+  sidecars: Sidecar[];
 }
 
 /** The VM's run state, from `query-status`. */
@@ -129,11 +131,15 @@ export class Vm implements AsyncDisposable {
         machine: parts.builder.machineType,
         transport: parts.builder.transport,
         runtimeDir: parts.runtimeDir,
+        sharedMemory: parts.builder.sharedMemory,
       },
       hotplug: parts.builder.hotplug,
       memoryHotplug: parts.builder.hasMemoryHotplug,
       portUse: new Map(),
-      added: new Map(),
+      added: new Map([
+        ...parts.builder.plugged.disks.map((id) => [id, "disk"] as const),
+        ...parts.builder.plugged.nics.map((id) => [id, "nic"] as const),
+      ]),
       busy: Promise.resolve(),
     };
     parts.exited.then((exit) => {
@@ -622,6 +628,9 @@ export class Vm implements AsyncDisposable {
       await settledWithin(Promise.all([this.qmp.closed, this.console.closed]), 1000);
       await this.qmp.close();
       await this.console.close();
+      for (const sidecar of [...this.#parts.sidecars].reverse()) {
+        await sidecar.stop();
+      }
       try {
         await Deno.remove(this.runtimeDir, { recursive: true }).catch(ignoreNotFound);
         // QEMU removes the sockets it served when it exits cleanly, not when it is killed.

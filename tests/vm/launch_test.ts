@@ -205,7 +205,7 @@ Deno.test("a launch that QEMU refuses leads with QEMU's own words", async () => 
         type: "user",
         forwards: [{ hostPort: (taken.addr as Deno.NetAddr).port, guestPort: 22 }],
       }),
-      /^Cannot launch VM: -netdev user,.*: Could not set up host forwarding rule 'tcp:127\.0\.0\.1:\d+-:22' \(QEMU exited with code 1\)\n/,
+      /^Cannot launch VM: -netdev \{"type":"user".*: Could not set up host forwarding rule 'tcp:127\.0\.0\.1:\d+-:22' \(QEMU exited with code 1\)\n/,
     ]);
     for (const [builder, headline] of cases) {
       const error = await builder.launch().catch((e) => e);

@@ -5,10 +5,24 @@ import type { ArchProfile } from "../arch.ts";
 import type { Field } from "../_validate.ts";
 import type { PlanContext, Step } from "./_plan.ts";
 
+/** A host path a VM needs before QEMU starts. */
+export interface InputFile {
+  /** What it is: `drive "disk0"`, `9p share "src"`. */
+  what: string;
+  /** The path. */
+  path: string;
+  /** What to do when it is missing. */
+  hint?: string;
+  /** A regular file or device (default), a directory, or anything (a socket). */
+  expect?: "file" | "directory" | "any";
+}
+
 /** Something a device needs running beside QEMU (swtpm), stopped when the VM is released. */
-export interface Sidecar extends AsyncDisposable {
+export interface Sidecar {
   /** What it is, for errors. */
   readonly what: string;
+  /** Stops it and removes what it made; never throws. */
+  stop(): Promise<void>;
 }
 
 /** A device kind of the generic device list (`VmBuilder.device`). */
@@ -28,8 +42,11 @@ export interface DeviceKind<D extends { kind: string }> {
   plan(device: D, ctx: PlanContext, index: number): Step[];
   /** Ids the device takes (checked for clashes with every other id of the VM). */
   ids?(device: D, index: number): string[];
-  /** Host files it reads, which must exist before QEMU starts. */
-  inputs?(device: D): { what: string; path: string }[];
+  /**
+   * Host files it needs, which must exist before QEMU starts; `hint` says what to do when one
+   * is missing (`load the vhost_vsock module: modprobe vhost_vsock`).
+   */
+  inputs?(device: D): InputFile[];
   /** Starts what it needs beside QEMU, in the runtime directory, before QEMU starts. */
   prepare?(device: D, runtimeDir: string, index: number): Promise<Sidecar>;
 }

@@ -5,7 +5,6 @@
 
 import type { QmpClient } from "../../qmp/client.ts";
 import type { WaitOptions } from "../../_deadline.ts";
-import { optionList } from "../qemu_opts.ts";
 import type { ArchProfile, VirtioTransport } from "../arch.ts";
 
 /** Arguments of `object-add`, and of `-object`. */
@@ -28,44 +27,39 @@ export type Step =
   /** Command-line options with no QMP form: a plan with one cannot be hot-added. */
   | { kind: "arg"; argv: string[]; why: string };
 
-/** A value of an option list: booleans are `on`/`off`, `{ str }` lists repeat the key. */
-function optionPairs(
-  args: Record<string, unknown>,
-  skip: string,
-): [string, string | number | boolean | undefined, string?][] {
-  const pairs: [string, string | number | boolean | undefined, string?][] = [];
-  for (const [key, value] of Object.entries(args)) {
-    if (key === skip) continue;
-    if (Array.isArray(value)) {
-      for (const item of value) pairs.push([key, (item as { str: string }).str]);
-    } else {
-      pairs.push([key, value as string | number | boolean | undefined]);
-    }
-  }
-  return pairs;
-}
-
 /** The command-line options of one step. */
 export function stepArgv(step: Step): string[] {
   switch (step.kind) {
+    // QEMU 7.2 reads these four as JSON, typed as QMP types them: no comma escaping, and the
+    // same object QMP gets on hot-add.
     case "object":
-      return ["-object", optionList(step.args["qom-type"], optionPairs(step.args, "qom-type"))];
+      return ["-object", JSON.stringify(step.args)];
     case "blockdev":
       return ["-blockdev", JSON.stringify(step.args)];
     case "netdev":
-      return ["-netdev", optionList(step.args.type, optionPairs(step.args, "type"))];
+      return ["-netdev", JSON.stringify(step.args)];
+    case "device":
+      return ["-device", JSON.stringify(step.args)];
     case "chardev":
       return ["-chardev", step.option];
-    case "device":
-      return ["-device", optionList(step.args.driver, optionPairs(step.args, "driver"))];
     case "arg":
       return step.argv;
   }
 }
 
-/** The command-line options of a plan. */
+/**
+ * The command-line options of a plan. A controller several devices share (virtio-scsi, xhci,
+ * virtio-serial) is in each one's plan and written once, where it first appears.
+ */
 export function planArgv(steps: readonly Step[]): string[] {
-  return steps.flatMap(stepArgv);
+  const seen = new Set<string>();
+  return steps.flatMap((step) => {
+    if (step.kind !== "device" || step.args.id === undefined) return stepArgv(step);
+    const key = JSON.stringify(step.args);
+    if (seen.has(key)) return [];
+    seen.add(key);
+    return stepArgv(step);
+  });
 }
 
 async function undo(qmp: QmpClient, step: Step): Promise<void> {
@@ -148,6 +142,11 @@ export interface PlanContext {
   transport: VirtioTransport;
   /** The VM's runtime directory (sockets vmkit owns). */
   runtimeDir: string;
+  /**
+   * Whether guest memory is shared with other processes (a memory backend with `share`), as
+   * vhost-user devices (virtiofs, vhost-user-net/-blk) need.
+   */
+  sharedMemory: boolean;
   /** On hot-add, the bus to plug into (a PCIe root port), if the machine uses one. */
   bus?: string;
 }

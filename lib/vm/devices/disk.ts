@@ -239,7 +239,7 @@ function deviceArgs(
 ): DeviceArgs {
   const iface = driveInterface(drive);
   const writeCache = !drive.snapshot && writeCacheOff(drive.cache) ? "off" : undefined;
-  const common = { drive: drive.id, id: `${drive.id}-dev` };
+  const common = { drive: drive.id, id: drive.id };
   const cdrom = drive.media === "cdrom";
   const tail = { bootindex: drive.bootIndex };
   switch (iface) {
@@ -293,7 +293,6 @@ export function drivesPlan(
   ctx: PlanContext,
 ): Step[] {
   const steps: Step[] = [];
-  const controllers = new Set<string>();
   let ide = 0;
   for (const drive of drives) {
     const iface = driveInterface(drive);
@@ -302,10 +301,7 @@ export function drivesPlan(
     }
     steps.push(...nodeSteps(drive, formats(drive)));
     const control = controller(iface, ctx);
-    if (control !== undefined && !controllers.has(control.id!)) {
-      controllers.add(control.id!);
-      steps.push({ kind: "device", args: control });
-    }
+    if (control !== undefined) steps.push({ kind: "device", args: control });
     if (drive.iothread) steps.push({ kind: "object", args: iothread(`${drive.id}-io`) });
     steps.push({ kind: "device", args: deviceArgs(drive, ctx, iface === "ide" ? ide++ : 0) });
   }
@@ -329,7 +325,6 @@ export function hotplugDrivePlan(
 ): Step[] {
   const steps = nodeSteps(drive, drive.format);
   if (drive.iothread) steps.push({ kind: "object", args: iothread(`${drive.id}-io`) });
-  const device = deviceArgs(drive, ctx, 0);
-  steps.push({ kind: "device", args: { ...device, id: drive.id } });
+  steps.push({ kind: "device", args: deviceArgs(drive, ctx, 0) });
   return steps;
 }

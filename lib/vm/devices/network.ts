@@ -417,23 +417,17 @@ function queues(network: NetworkDescription): number | undefined {
  * The steps of a network card: its backend, then its device.
  *
  * @param network The network.
- * @param id The backend id; the device is `<id>-dev` at boot, `<id>` when hot-added.
+ * @param id The id of the backend and of the device.
  * @param ctx The machine, and the root port when hot-adding.
- * @param deviceId The device id.
  * @returns The steps.
  */
-export function networkPlan(
-  network: NetworkDescription,
-  id: string,
-  ctx: PlanContext,
-  deviceId = `${id}-dev`,
-): Step[] {
+export function networkPlan(network: NetworkDescription, id: string, ctx: PlanContext): Step[] {
   const model = network.model ?? "virtio-net";
   const pairs = queues(network);
   const device: DeviceArgs = defined({
     driver: model === "virtio-net" ? virtioDriver(ctx.transport, "net") : model,
     netdev: id,
-    id: deviceId,
+    id,
     mac: network.mac,
     ...ctx.bus === undefined ? {} : { bus: ctx.bus },
     ...pairs !== undefined && pairs > 1 && model === "virtio-net"
