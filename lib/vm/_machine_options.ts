@@ -1,7 +1,17 @@
 // Checks of the machine-level options (memory, SMP, machine type, CPU, kernel, fw_cfg), shared
 // by the builder's methods and `VmBuilder.fromJSON`.
 
-import { checkCount, checkPath } from "./_checks.ts";
+import { checkCount, checkId, checkPath } from "./_checks.ts";
+import {
+  checkArray,
+  checkEnum,
+  checkInteger,
+  checkRecord,
+  checkString,
+  defined,
+  optionalBoolean,
+  optionalEnum,
+} from "./_validate.ts";
 import { checkOptionHead, checkValue, escapeOptionValue } from "./qemu_opts.ts";
 import { parseSize } from "./size.ts";
 
@@ -43,6 +53,8 @@ export interface MemoryOptions {
   slots?: number;
   /** The most memory the guest may reach with hot-added DIMMs, such as `"1G"`. */
   max?: string | number;
+  /** Where guest RAM comes from; default QEMU's anonymous RAM. */
+  backend?: MemoryBackend;
 }
 
 /** Options of `VmBuilder.kernel`. */
@@ -62,6 +74,8 @@ export interface MemorySetting {
   memory?: number;
   /** DIMM slots and the most memory, in MiB. */
   memoryHotplug?: { slots: number; max: number };
+  /** The backend. */
+  memoryBackend?: MemoryBackend;
 }
 
 const MIB = 2 ** 20;
@@ -69,6 +83,9 @@ const MIB = 2 ** 20;
 /** Checks `.memory(size, { slots, max })`. */
 export function parseMemory(size: string | number, options: MemoryOptions): MemorySetting {
   const memory = parseSize("memory", size) / MIB;
+  const memoryBackend = options.backend === undefined
+    ? undefined
+    : parseMemoryBackend(options.backend);
   if ((options.slots === undefined) !== (options.max === undefined)) {
     throw new TypeError(
       `Cannot set memory hotplug with only ${
@@ -76,7 +93,7 @@ export function parseMemory(size: string | number, options: MemoryOptions): Memo
       }: give both slots and max`,
     );
   }
-  if (options.slots === undefined) return { memory, memoryHotplug: undefined };
+  if (options.slots === undefined) return { memory, memoryHotplug: undefined, memoryBackend };
   const slots = checkCount("memory slots", options.slots);
   if (slots > 256) {
     throw new RangeError(`Cannot set memory slots to ${slots}: use a whole number from 1 to 256`);
@@ -89,7 +106,7 @@ export function parseMemory(size: string | number, options: MemoryOptions): Memo
       })`,
     );
   }
-  return { memory, memoryHotplug: { slots, max } };
+  return { memory, memoryHotplug: { slots, max }, memoryBackend };
 }
 
 /** Checks `.smp(cpus | topology)`. */
@@ -204,4 +221,211 @@ export function parseFwCfg(
     return { name, string: checkValue(`fw_cfg "${name}" string`, content.string) };
   }
   throw new TypeError(`Cannot add fw_cfg entry "${name}": give { file } or { string }`);
+}
+
+/** Checks a memory backend. */
+export function parseMemoryBackend(backend: unknown): MemoryBackend {
+  const v = checkRecord("memory backend", backend, [
+    "type",
+    "path",
+    "share",
+    "prealloc",
+    "hugepages",
+  ]);
+  const parsed: MemoryBackend = defined({
+    type: checkEnum("memory backend type", v.type, ["ram", "memfd", "file"]),
+    path: v.path === undefined ? undefined : checkPath("memory backend path", v.path as string),
+    share: optionalBoolean("memory backend share", v.share),
+    prealloc: optionalBoolean("memory backend prealloc", v.prealloc),
+    hugepages: optionalBoolean("memory backend hugepages", v.hugepages),
+  });
+  if ((parsed.type === "file") !== (parsed.path !== undefined)) {
+    throw new TypeError(
+      parsed.type === "file"
+        ? `Cannot use memory backend "file" without a path: give the file, or a directory such as a hugetlbfs mount`
+        : `Cannot give a path to memory backend "${parsed.type}": only "file" takes one`,
+    );
+  }
+  if (parsed.hugepages && parsed.type !== "memfd") {
+    throw new TypeError(
+      `Cannot set hugepages on memory backend "${parsed.type}": use "memfd", or "file" with a path on a hugetlbfs mount`,
+    );
+  }
+  return parsed;
+}
+
+/** A NUMA node: its CPUs and memory. */
+export interface NumaNode {
+  /** CPU indexes of the node. */
+  cpus: number[];
+  /** Its memory, such as `"512M"`. */
+  memory: string | number;
+}
+
+/** Checks NUMA nodes: each CPU in one node at most; memory sizes in MiB. */
+export function parseNuma(nodes: unknown): { cpus: number[]; memory: number }[] {
+  const list = checkArray("numa nodes", nodes);
+  if (list.length === 0 || list.length > 128) {
+    throw new RangeError(`Cannot set ${list.length} NUMA nodes: use 1 to 128`);
+  }
+  const seen = new Set<number>();
+  return list.map((node, i) => {
+    const v = checkRecord(`numa node ${i}`, node, ["cpus", "memory"]);
+    const cpus = checkArray(`numa node ${i} cpus`, v.cpus).map((cpu) =>
+      checkInteger(`numa node ${i} cpu`, cpu, 0, 4095)
+    );
+    for (const cpu of cpus) {
+      if (seen.has(cpu)) throw new RangeError(`Cannot put cpu ${cpu} in two NUMA nodes`);
+      seen.add(cpu);
+    }
+    return { cpus, memory: parseSize(`numa node ${i} memory`, v.memory as string) / MIB };
+  });
+}
+
+/** Where the machine's firmware comes from. */
+export type Firmware =
+  | { bios: string }
+  | {
+    /** The firmware code, mapped read-only as the first flash (pflash0). */
+    code: string;
+    /**
+     * Its variable store (pflash1), written by the firmware: a file the user keeps. When it does
+     * not exist and `varsTemplate` is given, `launch()` copies the template there first.
+     */
+    vars?: string;
+    /**
+     * The variable store template (`OVMF_VARS.fd`): without `vars`, each launch copies it into the
+     * VM's runtime directory, so every VM starts from a fresh store.
+     */
+    varsTemplate?: string;
+  };
+
+/** Checks `.firmware(...)`. */
+export function parseFirmware(firmware: unknown): Firmware {
+  if (typeof firmware === "object" && firmware !== null && "bios" in firmware) {
+    const v = checkRecord("firmware", firmware, ["bios"]);
+    return { bios: checkPath("firmware bios", v.bios as string) };
+  }
+  const v = checkRecord("firmware", firmware, ["code", "vars", "varsTemplate"]);
+  if (v.code === undefined) {
+    throw new TypeError(`Cannot set firmware: give { bios } or { code, vars?, varsTemplate? }`);
+  }
+  return defined({
+    code: checkPath("firmware code", v.code as string),
+    vars: v.vars === undefined ? undefined : checkPath("firmware vars", v.vars as string),
+    varsTemplate: v.varsTemplate === undefined
+      ? undefined
+      : checkPath("firmware varsTemplate", v.varsTemplate as string),
+  });
+}
+
+/** An SMBIOS entry: type 0, 1, 2, 3 or 4 fields, or type 11 OEM strings. */
+export type SmbiosEntry =
+  | { type: 0; vendor?: string; version?: string; date?: string }
+  | {
+    type: 1;
+    manufacturer?: string;
+    product?: string;
+    version?: string;
+    serial?: string;
+    uuid?: string;
+    sku?: string;
+    family?: string;
+  }
+  | { type: 2; manufacturer?: string; product?: string; version?: string; serial?: string }
+  | { type: 3; manufacturer?: string; version?: string; serial?: string; sku?: string }
+  | { type: 11; strings: string[] };
+
+const SMBIOS_FIELDS: Record<number, readonly string[]> = {
+  0: ["vendor", "version", "date"],
+  1: ["manufacturer", "product", "version", "serial", "uuid", "sku", "family"],
+  2: ["manufacturer", "product", "version", "serial"],
+  3: ["manufacturer", "version", "serial", "sku"],
+  11: ["strings"],
+};
+
+/** Checks one `.smbios(entry)`. */
+export function parseSmbios(entry: unknown): SmbiosEntry {
+  const type = (entry as { type?: unknown } | null)?.type;
+  if (typeof type !== "number" || !(type in SMBIOS_FIELDS)) {
+    throw new TypeError(
+      `Cannot add SMBIOS entry of type ${String(type)}: use type 0, 1, 2, 3 or 11`,
+    );
+  }
+  const v = checkRecord(`SMBIOS type ${type}`, entry, ["type", ...SMBIOS_FIELDS[type]]);
+  const fields: Record<string, unknown> = { type };
+  for (const key of SMBIOS_FIELDS[type]) {
+    if (v[key] === undefined) continue;
+    if (key === "strings") {
+      fields.strings = checkArray("SMBIOS type 11 strings", v.strings).map((s) =>
+        checkString("SMBIOS type 11 string", s)
+      );
+    } else {
+      fields[key] = checkString(`SMBIOS type ${type} ${key}`, v[key]);
+    }
+  }
+  if (type === 1 && typeof fields.uuid === "string" && !UUID.test(fields.uuid)) {
+    throw new TypeError(`Cannot set SMBIOS uuid ${JSON.stringify(fields.uuid)}: not a UUID`);
+  }
+  return fields as SmbiosEntry;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The real-time clock (`-rtc`). */
+export interface RtcOptions {
+  /** `"utc"` (default), `"localtime"`, or a start time such as `"2020-06-01T12:00:00"`. */
+  base?: string;
+  /** What drives it: `"host"` (default), `"rt"` (host monotonic), `"vm"` (guest time only). */
+  clock?: "host" | "rt" | "vm";
+  /** Catch up lost ticks (`"slew"`, x86_64) or not. */
+  driftfix?: "none" | "slew";
+}
+
+/** Checks `.rtc(options)`. */
+export function parseRtc(options: unknown): RtcOptions {
+  const v = checkRecord("rtc", options, ["base", "clock", "driftfix"]);
+  const base = v.base === undefined ? undefined : checkString("rtc base", v.base);
+  if (
+    base !== undefined && base !== "utc" && base !== "localtime" &&
+    !/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2})?$/.test(base)
+  ) {
+    throw new TypeError(
+      `Cannot set rtc base to ${
+        JSON.stringify(base)
+      }: use "utc", "localtime" or a time such as "2020-06-01T12:00:00"`,
+    );
+  }
+  return defined({
+    base,
+    clock: optionalEnum("rtc clock", v.clock, ["host", "rt", "vm"]),
+    driftfix: optionalEnum("rtc driftfix", v.driftfix, ["none", "slew"]),
+  });
+}
+
+/** A QOM object, as `object-add` takes it: `{ "qom-type": "iothread", id: "io1" }`. */
+export type ObjectDescription = { "qom-type": string; id: string } & Record<string, unknown>;
+
+/** Checks one `.object(...)`. */
+export function parseObject(object: unknown): ObjectDescription {
+  if (typeof object !== "object" || object === null || Array.isArray(object)) {
+    throw new TypeError(`Cannot add object ${String(object)}: give { "qom-type", id, ... }`);
+  }
+  const v = object as Record<string, unknown>;
+  checkOptionHead("object qom-type", v["qom-type"] as string);
+  checkId("object", v.id as string);
+  checkJsonValues(`object "${v.id}"`, v);
+  return structuredClone(v) as ObjectDescription;
+}
+
+function checkJsonValues(field: string, value: unknown): void {
+  if (typeof value === "string") checkString(field, value);
+  else if (Array.isArray(value)) value.forEach((item) => checkJsonValues(field, item));
+  else if (typeof value === "object" && value !== null) {
+    for (const [key, item] of Object.entries(value)) checkJsonValues(`${field} ${key}`, item);
+  } else if (
+    typeof value !== "number" && typeof value !== "boolean" && value !== null
+  ) {
+    throw new TypeError(`Cannot set ${field} to ${String(value)}: not a JSON value`);
+  }
 }

@@ -8,6 +8,8 @@
 import type { ArchProfile } from "./arch.ts";
 import type { ImageFormat } from "./image_format.ts";
 import type { VmState } from "./description.ts";
+import type { Firmware, MemoryBackend, SmbiosEntry } from "./_machine_options.ts";
+import { defined } from "./_validate.ts";
 import { checkPath } from "./_checks.ts";
 import { escapeOptionValue, optionList } from "./qemu_opts.ts";
 import { fastKernelBios, machineHotplug, machineTransport, machineType } from "./machine.ts";
@@ -44,13 +46,17 @@ export interface ToArgvOptions {
 function machineArgs(p: Readonly<ArchProfile>, s: VmState, accel?: "kvm" | "tcg"): string[] {
   const argv: string[] = [];
   if (s.name !== undefined) {
-    argv.push("-name", optionList(undefined, [["guest", s.name, "name"]]));
+    const process = s.processName ? s.name : undefined;
+    argv.push("-name", optionList(undefined, [["guest", s.name, "name"], ["process", process]]));
   }
   const machine = s.machine ??
     { type: machineType(p, { profile: s.profile, machine: undefined }), props: {} };
   argv.push(
     "-machine",
-    optionList(escapeOptionValue("machine type", machine.type), Object.entries(machine.props)),
+    optionList(escapeOptionValue("machine type", machine.type), [
+      ...Object.entries(machine.props),
+      ...machineMemoryProps(s),
+    ]),
   );
   if (accel === undefined) argv.push("-accel", "kvm", "-accel", "tcg");
   else argv.push("-accel", accel);
@@ -65,6 +71,7 @@ function machineArgs(p: Readonly<ArchProfile>, s: VmState, accel?: "kvm" | "tcg"
         : optionList(size, [["slots", String(hotplug.slots)], ["maxmem", `${hotplug.max}M`]]),
     );
   }
+  argv.push(...memoryArgs(s));
   if (s.smp !== undefined) {
     argv.push(
       "-smp",
@@ -83,18 +90,145 @@ function machineArgs(p: Readonly<ArchProfile>, s: VmState, accel?: "kvm" | "tcg"
   if (s.paused) argv.push("-S");
   if (s.incoming) argv.push("-incoming", "defer");
   argv.push("-display", "none");
+  if (s.rtc !== undefined) {
+    argv.push(
+      "-rtc",
+      optionList(undefined, [["base", s.rtc.base], ["clock", s.rtc.clock], [
+        "driftfix",
+        s.rtc.driftfix,
+      ]]),
+    );
+  }
+  for (const entry of s.smbios) argv.push("-smbios", smbiosOption(entry));
+  if (s.pidFile !== undefined) argv.push("-pidfile", s.pidFile);
   return argv;
+}
+
+/** The machine properties that pick guest RAM and firmware flash. */
+function machineMemoryProps(s: VmState): [string, string][] {
+  const props: [string, string][] = [];
+  if (s.memoryBackend !== undefined && s.numa === undefined) {
+    props.push(["memory-backend", "vmkit-ram"]);
+  }
+  if (s.firmware !== undefined && "code" in s.firmware) {
+    props.push(["pflash0", "vmkit-fw-code"]);
+    if (s.firmware.vars !== undefined || s.firmware.varsTemplate !== undefined) {
+      props.push(["pflash1", "vmkit-fw-vars"]);
+    }
+  }
+  return props;
+}
+
+function backendObject(
+  backend: MemoryBackend | undefined,
+  id: string,
+  mib: number,
+): Record<string, unknown> {
+  const b = backend ?? { type: "ram" as const };
+  return defined({
+    "qom-type": `memory-backend-${b.type}`,
+    id,
+    size: mib * 2 ** 20,
+    "mem-path": b.path,
+    share: b.share,
+    prealloc: b.prealloc,
+    hugetlb: b.hugepages,
+  });
+}
+
+/** Guest RAM's backend, NUMA nodes and memory locking. */
+function memoryArgs(s: VmState): string[] {
+  const argv: string[] = [];
+  if (s.numa !== undefined) {
+    const total = s.numa.reduce((sum, node) => sum + node.memory, 0);
+    const memory = s.memory ?? 128;
+    if (total !== memory) {
+      throw new RangeError(
+        `Cannot write the NUMA nodes: their memory adds up to ${total} MiB, and the VM has ${memory} MiB; make them equal`,
+      );
+    }
+    const maxcpus = s.smp?.maxcpus ?? s.smp?.cpus ?? 1;
+    s.numa.forEach((node, i) => {
+      const outside = node.cpus.find((cpu) => cpu >= maxcpus);
+      if (outside !== undefined) {
+        throw new RangeError(
+          `Cannot put cpu ${outside} in NUMA node ${i}: the VM has ${maxcpus} CPUs (0 to ${
+            maxcpus - 1
+          }); set .smp()`,
+        );
+      }
+      argv.push(
+        "-object",
+        JSON.stringify(backendObject(s.memoryBackend, `vmkit-numa${i}`, node.memory)),
+        "-numa",
+        optionList("node", [
+          ["nodeid", i],
+          ...node.cpus.map((cpu) => ["cpus", cpu] as [string, number]),
+          ["memdev", `vmkit-numa${i}`],
+        ]),
+      );
+    });
+  } else if (s.memoryBackend !== undefined) {
+    argv.push(
+      "-object",
+      JSON.stringify(backendObject(s.memoryBackend, "vmkit-ram", s.memory ?? 128)),
+    );
+  }
+  if (s.memLock) argv.push("-overcommit", "mem-lock=on");
+  return argv;
+}
+
+function smbiosOption(entry: SmbiosEntry): string {
+  if (entry.type === 11) {
+    return optionList("type=11", entry.strings.map((text) => ["value", text, "SMBIOS string"]));
+  }
+  const { type, ...fields } = entry;
+  return optionList(
+    `type=${type}`,
+    Object.entries(fields).map(([key, value]) => [key, value, `SMBIOS type ${type} ${key}`]),
+  );
+}
+
+/** The firmware: `-bios`, or the code and variable store flash as block nodes. */
+function firmwareArgs(s: VmState, runtimeDir: string): string[] {
+  const firmware = s.firmware;
+  if (firmware === undefined) return [];
+  if ("bios" in firmware) return ["-bios", firmware.bios];
+  const node = (id: string, filename: string, readOnly: boolean) => [
+    "-blockdev",
+    JSON.stringify({
+      driver: "raw",
+      "node-name": id,
+      "read-only": readOnly,
+      file: { driver: "file", filename, "read-only": readOnly },
+    }),
+  ];
+  const argv = node("vmkit-fw-code", firmware.code, true);
+  const vars = firmwareVarsPath(firmware, runtimeDir);
+  if (vars !== undefined) argv.push(...node("vmkit-fw-vars", vars, false));
+  return argv;
+}
+
+/** Where the VM's firmware variable store is: the user's file, or a copy in the runtime dir. */
+export function firmwareVarsPath(
+  firmware: Firmware,
+  runtimeDir: string,
+): string | undefined {
+  if (!("code" in firmware)) return undefined;
+  if (firmware.vars !== undefined) return firmware.vars;
+  return firmware.varsTemplate === undefined ? undefined : `${runtimeDir}/efivars.fd`;
 }
 
 /** vmkit's console and QMP sockets, and the extra QMP monitors. */
 function monitorArgs(s: VmState, runtimeDir: string): string[] {
   const argv = [
     "-chardev",
-    optionList("socket", [["id", CONSOLE_CHARDEV], [
-      "path",
-      `${runtimeDir}/console.sock`,
-      "runtimeDir",
-    ]]),
+    optionList("socket", [
+      ["id", CONSOLE_CHARDEV],
+      ["path", `${runtimeDir}/console.sock`, "runtimeDir"],
+      ["logfile", s.consoleLog, "consoleLog"],
+      ["logappend", s.consoleLog === undefined ? undefined : false],
+    ]),
     "-serial",
     `chardev:${CONSOLE_CHARDEV}`,
     "-chardev",
@@ -124,7 +258,9 @@ function kernelArgs(
 ): string[] {
   if (s.kernel === undefined) return [];
   const argv: string[] = [];
-  const bios = fastKernelBios(p, { profile: s.profile, machine: s.machine?.type });
+  const bios = s.firmware === undefined
+    ? fastKernelBios(p, { profile: s.profile, machine: s.machine?.type })
+    : undefined;
   if (bios !== undefined) argv.push("-bios", bios);
   argv.push("-kernel", s.kernel.path);
   if (s.kernel.initrd !== undefined) argv.push("-initrd", s.kernel.initrd);
@@ -206,7 +342,9 @@ export function descriptionArgv(
   const argv = [
     ...machineArgs(p, s, accel),
     ...monitorArgs(s, runtimeDir),
+    ...firmwareArgs(s, runtimeDir),
     ...kernelArgs(p, s, accel),
+    ...s.objects.flatMap((object) => ["-object", JSON.stringify(object)]),
     ...planArgv(devicePlans(s, ctx, options)),
   ];
   for (const entry of s.fwCfg) {

@@ -15,17 +15,27 @@ import { type LaunchOptions, launchVm } from "./launch.ts";
 import type { Vm } from "./vm.ts";
 import { preflight, type PreflightReport } from "./preflight.ts";
 import type { WaitOptions } from "../_deadline.ts";
-import { checkEnum, methodField } from "./_validate.ts";
+import { checkEnum, methodField, optionalBoolean } from "./_validate.ts";
 import {
+  type Firmware,
   type FwCfgEntry,
   type KernelOptions,
   type MemoryOptions,
+  type NumaNode,
+  type ObjectDescription,
   parseCpu,
+  parseFirmware,
   parseFwCfg,
   parseKernel,
   parseMachine,
   parseMemory,
+  parseNuma,
+  parseObject,
+  parseRtc,
+  parseSmbios,
   parseSmp,
+  type RtcOptions,
+  type SmbiosEntry,
   type SmpOptions,
 } from "./_machine_options.ts";
 import {
@@ -35,7 +45,7 @@ import {
   type VmDescription,
   type VmState,
 } from "./description.ts";
-import { descriptionArgv, type ToArgvOptions } from "./argv.ts";
+import { descriptionArgv, firmwareVarsPath, type ToArgvOptions } from "./argv.ts";
 import {
   fastKernelBios,
   type HotplugKind,
@@ -150,7 +160,7 @@ export class VmBuilder implements VmSpec {
     const take = (id: string, what: string, action: string) => {
       const other = ids.get(id);
       if (other !== undefined) {
-        throw new TypeError(`${action}: id "${id}" of ${what} is already used by ${other}`);
+        throw new TypeError(`${action}: id "${id}" is used by both ${other} and ${what}`);
       }
       ids.set(id, what);
     };
@@ -159,6 +169,7 @@ export class VmBuilder implements VmSpec {
     for (const drive of s.drives) take(drive.id, `drive "${drive.file}"`, action);
     s.networks.forEach((net, i) => take(net.id ?? `net${i}`, `network ${i}`, action));
     for (const c of s.chardevs) take(c.id, `chardev "${c.id}"`, action);
+    for (const o of s.objects) take(o.id, `object "${o.id}"`, action);
     const counts = new Map<string, number>();
     for (const device of s.devices) {
       const index = counts.get(device.kind) ?? 0;
@@ -242,6 +253,18 @@ export class VmBuilder implements VmSpec {
       if ("file" in entry) files.push({ what: `fw_cfg "${entry.name}"`, path: entry.file });
     }
     for (const device of this.#state.devices) files.push(...kindOf(device).inputs?.(device) ?? []);
+    const firmware = this.#state.firmware;
+    if (firmware !== undefined) {
+      if ("bios" in firmware) files.push({ what: "firmware", path: firmware.bios });
+      else {
+        files.push({ what: "firmware code", path: firmware.code });
+        if (firmware.varsTemplate !== undefined) {
+          files.push({ what: "firmware vars template", path: firmware.varsTemplate });
+        } else if (firmware.vars !== undefined) {
+          files.push({ what: "firmware vars", path: firmware.vars });
+        }
+      }
+    }
     return files;
   }
 
@@ -572,9 +595,111 @@ export class VmBuilder implements VmSpec {
     return this.#with({ cpu: parseCpu(model) });
   }
 
-  /** Names the guest (`-name`). @returns A new builder. */
-  name(name: string): VmBuilder {
-    return this.#with({ name: parseName(name) });
+  /**
+   * Names the guest (`-name`), and with `process: true` QEMU's process too, so `ps` and `top`
+   * show it (Linux keeps the first 15 bytes).
+   *
+   * @param name The name.
+   * @param options Whether to name the process.
+   * @returns A new builder.
+   */
+  name(name: string, options: { process?: boolean } = {}): VmBuilder {
+    return this.#with({
+      name: parseName(name),
+      processName: optionalBoolean("name process", options.process),
+    });
+  }
+
+  /**
+   * Sets the NUMA topology: each node's CPUs and memory. The nodes' memory must add up to the
+   * VM's (`.memory()`), and their CPUs lie within `.smp()`; each node gets a memory backend of
+   * the VM's type (`.memory(size, { backend })`).
+   *
+   * @param nodes The nodes, node 0 first.
+   * @returns A new builder.
+   * @throws {RangeError} For a CPU in two nodes; the sums are checked when the argv is written.
+   */
+  numa(nodes: NumaNode[]): VmBuilder {
+    return this.#with({ numa: parseNuma(nodes) });
+  }
+
+  /**
+   * Locks guest memory into host RAM (`-overcommit mem-lock=on`), so it is never swapped out.
+   *
+   * @returns A new builder.
+   */
+  memLock(on = true): VmBuilder {
+    return this.#with({ memLock: on });
+  }
+
+  /**
+   * Sets the firmware: a `-bios` image, or UEFI-style flash: the code read-only (pflash0) and a
+   * variable store (pflash1) that is the user's file (`vars`, made from `varsTemplate` when
+   * missing) or a fresh copy of `varsTemplate` in the runtime directory for each launch.
+   *
+   * @param firmware `{ bios }` or `{ code, vars?, varsTemplate? }`.
+   * @returns A new builder.
+   * @throws {TypeError} For a bad path or field.
+   */
+  firmware(firmware: Firmware): VmBuilder {
+    return this.#with({ firmware: parseFirmware(firmware) });
+  }
+
+  /**
+   * Adds an SMBIOS entry the guest reads (`/sys/class/dmi/id`): type 1's serial carries
+   * cloud-init's `ds=nocloud;s=http://...` seed; type 11 holds OEM strings.
+   *
+   * @param entry The entry.
+   * @returns A new builder.
+   */
+  smbios(entry: SmbiosEntry): VmBuilder {
+    return this.#with({ smbios: [...this.#state.smbios, parseSmbios(entry)] });
+  }
+
+  /**
+   * Sets the real-time clock: its start (`base`), what drives it, drift catch-up.
+   *
+   * @param options Base, clock, driftfix.
+   * @returns A new builder.
+   */
+  rtc(options: RtcOptions): VmBuilder {
+    return this.#with({ rtc: parseRtc(options) });
+  }
+
+  /**
+   * Makes QEMU write its process id to a file (`-pidfile`).
+   *
+   * @param path The file.
+   * @returns A new builder.
+   */
+  pidFile(path: string): VmBuilder {
+    return this.#with({ pidFile: checkPath("pid file", path) });
+  }
+
+  /**
+   * Writes everything the console (serial port 0) prints to a file as well, while `vm.console`
+   * still reads it.
+   *
+   * @param path The log file (truncated at launch).
+   * @returns A new builder.
+   */
+  consoleLog(path: string): VmBuilder {
+    return this.#with({ consoleLog: checkPath("console log", path) });
+  }
+
+  /**
+   * Adds a QOM object (`-object`, as `object-add` takes it): an iothread, a secret, a memory
+   * backend for `.arg("-device", ...)`.
+   *
+   * @param object `{ "qom-type": "iothread", id: "io1", ... }`.
+   * @returns A new builder.
+   * @throws {TypeError} For a bad type or id, an id already used, or newline/NUL in a value.
+   */
+  object(object: ObjectDescription): VmBuilder {
+    const parsed = parseObject(object);
+    return this.#adding(`Cannot add object "${parsed.id}"`, {
+      objects: [...this.#state.objects, parsed],
+    });
   }
 
   /**
@@ -640,11 +765,13 @@ export class VmBuilder implements VmSpec {
   }
 
   /**
-   * The firmware image the VM starts (`-bios`): the fast profile's own when it boots a kernel
-   * directly on its default machine type (`qboot.rom` on x86_64), else `undefined` for QEMU's
-   * default (SeaBIOS on x86_64).
+   * The firmware image the VM starts: the one given with {@linkcode VmBuilder.firmware}; else
+   * the fast profile's own when it boots a kernel directly on its default machine type
+   * (`qboot.rom` on x86_64); else `undefined` for QEMU's default (SeaBIOS on x86_64).
    */
   get bios(): string | undefined {
+    const firmware = this.#state.firmware;
+    if (firmware !== undefined) return "bios" in firmware ? firmware.bios : firmware.code;
     return this.#state.kernel === undefined
       ? undefined
       : fastKernelBios(this.#profile, this.#choice());
@@ -735,6 +862,7 @@ export class VmBuilder implements VmSpec {
    * @returns What was started.
    */
   async startSidecars(runtimeDir: string): Promise<Sidecar[]> {
+    await copyFirmwareVars(this.#state.firmware, runtimeDir);
     const started: Sidecar[] = [];
     const counts = new Map<string, number>();
     try {
@@ -782,6 +910,23 @@ export class VmBuilder implements VmSpec {
    */
   launch(options: LaunchOptions = {}): Promise<Vm> {
     return launchVm(this, options);
+  }
+}
+
+/** Makes the firmware variable store from its template, when the VM's store does not exist. */
+async function copyFirmwareVars(firmware: Firmware | undefined, runtimeDir: string): Promise<void> {
+  if (firmware === undefined || !("code" in firmware) || firmware.varsTemplate === undefined) {
+    return;
+  }
+  const vars = firmwareVarsPath(firmware, runtimeDir)!;
+  try {
+    const file = await Deno.open(vars, { write: true, createNew: true, mode: 0o600 });
+    await using _ = { [Symbol.asyncDispose]: async () => file.close() };
+    const template = await Deno.open(firmware.varsTemplate);
+    await template.readable.pipeTo(file.writable, { preventClose: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return;
+    throw error;
   }
 }
 

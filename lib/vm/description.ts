@@ -9,15 +9,25 @@ import type { AccelRequest } from "./accel.ts";
 import { type Arch, type ArchProfile, archProfile } from "./arch.ts";
 import type { VmProfile } from "./machine.ts";
 import {
+  type Firmware,
   type FwCfgEntry,
   type KernelOptions,
   type MemoryBackend,
+  type NumaNode,
+  type ObjectDescription,
   parseCpu,
+  parseFirmware,
   parseFwCfg,
   parseKernel,
   parseMachine,
   parseMemory,
+  parseNuma,
+  parseObject,
+  parseRtc,
+  parseSmbios,
   parseSmp,
+  type RtcOptions,
+  type SmbiosEntry,
   type SmpOptions,
 } from "./_machine_options.ts";
 import { type DriveDescription, parseDrive } from "./devices/disk.ts";
@@ -53,8 +63,34 @@ export interface VmDescription {
   machine?: { type: string; props?: Record<string, string> };
   /** CPU model with properties. */
   cpu?: string;
-  /** Memory: a size (`"256M"`, or MiB as a number), or with DIMM slots and the most memory. */
-  memory?: string | number | { size: string | number; slots?: number; max?: string | number };
+  /**
+   * Memory: a size (`"256M"`, or MiB as a number), or with DIMM slots and the most memory, and
+   * where it comes from.
+   */
+  memory?: string | number | {
+    size: string | number;
+    slots?: number;
+    max?: string | number;
+    backend?: MemoryBackend;
+  };
+  /** NUMA nodes. */
+  numa?: NumaNode[];
+  /** Lock guest memory into host RAM (`-overcommit mem-lock=on`). */
+  memLock?: boolean;
+  /** Firmware: `{ bios }`, or flash `{ code, vars?, varsTemplate? }`. */
+  firmware?: Firmware;
+  /** SMBIOS entries. */
+  smbios?: SmbiosEntry[];
+  /** Real-time clock. */
+  rtc?: RtcOptions;
+  /** Name QEMU's process after the guest (`-name process=`). */
+  processName?: boolean;
+  /** Where QEMU writes its pid. */
+  pidFile?: string;
+  /** A file that gets everything the console (serial port 0) prints, as well as `vm.console`. */
+  consoleLog?: string;
+  /** QOM objects (`-object`): iothreads, secrets, memory backends... */
+  objects?: ObjectDescription[];
   /** CPU count or topology. */
   smp?: number | SmpOptions;
   /** A kernel booted directly. */
@@ -100,6 +136,15 @@ export interface VmState {
   readonly memory?: number;
   readonly memoryHotplug?: { slots: number; max: number };
   readonly memoryBackend?: MemoryBackend;
+  readonly numa?: readonly { cpus: number[]; memory: number }[];
+  readonly memLock?: boolean;
+  readonly firmware?: Firmware;
+  readonly smbios: readonly SmbiosEntry[];
+  readonly rtc?: RtcOptions;
+  readonly processName?: boolean;
+  readonly pidFile?: string;
+  readonly consoleLog?: string;
+  readonly objects: readonly ObjectDescription[];
   readonly smp?: SmpOptions;
   readonly kernel?: { path: string } & KernelOptions;
   readonly drives: readonly DriveDescription[];
@@ -131,6 +176,8 @@ export const EMPTY_STATE: VmState = {
   fwCfg: [],
   qmpSockets: [],
   devices: [],
+  smbios: [],
+  objects: [],
   hotplugSlots: 0,
   incoming: false,
   paused: false,
@@ -146,6 +193,15 @@ const KEYS = [
   "machine",
   "cpu",
   "memory",
+  "numa",
+  "memLock",
+  "firmware",
+  "smbios",
+  "rtc",
+  "processName",
+  "pidFile",
+  "consoleLog",
+  "objects",
   "smp",
   "kernel",
   "drives",
@@ -189,8 +245,12 @@ function list<T>(
 
 function parseMemoryField(value: unknown): Pick<VmState, "memory" | "memoryHotplug"> {
   if (typeof value === "object" && value !== null) {
-    const m = checkRecord("memory", value, ["size", "slots", "max"]);
-    return parseMemory(m.size as string, { slots: m.slots as number, max: m.max as string });
+    const m = checkRecord("memory", value, ["size", "slots", "max", "backend"]);
+    return parseMemory(m.size as string, {
+      slots: m.slots as number,
+      max: m.max as string,
+      backend: m.backend as MemoryBackend,
+    });
   }
   return parseMemory(value as string, {});
 }
@@ -226,6 +286,12 @@ function parseMachineFields(v: Record<string, unknown>): Partial<VmState> {
   if (v.cpu !== undefined) state.cpu = at("cpu", () => parseCpu(v.cpu as string));
   if (v.memory !== undefined) Object.assign(state, at("memory", () => parseMemoryField(v.memory)));
   if (v.smp !== undefined) state.smp = at("smp", () => parseSmp(v.smp as number));
+  if (v.numa !== undefined) state.numa = at("numa", () => parseNuma(v.numa));
+  if (v.firmware !== undefined) state.firmware = at("firmware", () => parseFirmware(v.firmware));
+  if (v.rtc !== undefined) state.rtc = at("rtc", () => parseRtc(v.rtc));
+  for (const key of ["pidFile", "consoleLog"] as const) {
+    if (v[key] !== undefined) state[key] = at(key, () => checkPath(key, v[key] as string));
+  }
   if (v.kernel !== undefined) {
     state.kernel = at("kernel", () => {
       const { path, ...options } = checkRecord("kernel", v.kernel, ["path", "initrd", "append"]);
@@ -238,7 +304,17 @@ function parseMachineFields(v: Record<string, unknown>): Partial<VmState> {
       () => checkInteger("hotplugSlots", v.hotplugSlots, 0, 32),
     );
   }
-  for (const key of ["incoming", "paused", "noReboot", "nodefaults", "noUserConfig"]) {
+  for (
+    const key of [
+      "incoming",
+      "paused",
+      "noReboot",
+      "nodefaults",
+      "noUserConfig",
+      "memLock",
+      "processName",
+    ]
+  ) {
     const value = flag(key);
     if (value !== undefined) state[key] = value;
   }
@@ -286,6 +362,8 @@ export function parseDescription(value: unknown): { arch: Arch; state: VmState }
     fwCfg,
     qmpSockets: list(v, "qmpSockets", (s, path) => checkSocketPath(path, s as string)),
     devices: list(v, "devices", (d, path) => parseDevice(d, pathField(path), profile)),
+    smbios: list(v, "smbios", (e) => parseSmbios(e)),
+    objects: list(v, "objects", (o) => parseObject(o)),
     extra: list(v, "args", (a, path) => checkValue(path, a as string)),
   };
   return { arch, state };
@@ -313,6 +391,21 @@ export function toDescription(arch: Arch, s: VmState): VmDescription {
       max: `${s.memoryHotplug.max}M`,
     };
   } else if (s.memory !== undefined) d.memory = `${s.memory}M`;
+  if (s.memoryBackend !== undefined) {
+    const size = typeof d.memory === "object" ? d.memory : { size: `${s.memory ?? 128}M` };
+    d.memory = { ...size, backend: { ...s.memoryBackend } };
+  }
+  if (s.numa !== undefined) {
+    d.numa = s.numa.map((node) => ({ cpus: [...node.cpus], memory: `${node.memory}M` }));
+  }
+  if (s.memLock) d.memLock = true;
+  if (s.firmware !== undefined) d.firmware = { ...s.firmware };
+  if (s.smbios.length > 0) d.smbios = structuredClone(s.smbios) as SmbiosEntry[];
+  if (s.rtc !== undefined) d.rtc = { ...s.rtc };
+  if (s.processName) d.processName = true;
+  if (s.pidFile !== undefined) d.pidFile = s.pidFile;
+  if (s.consoleLog !== undefined) d.consoleLog = s.consoleLog;
+  if (s.objects.length > 0) d.objects = structuredClone(s.objects) as ObjectDescription[];
   if (s.smp !== undefined) d.smp = { ...s.smp };
   if (s.kernel !== undefined) d.kernel = { ...s.kernel };
   if (s.drives.length > 0) d.drives = s.drives.map((drive) => ({ ...drive }));

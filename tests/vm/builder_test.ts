@@ -138,7 +138,7 @@ Deno.test("bad sizes, SMP topologies, arches and options throw naming the value"
   assert.throws(() => base.drive("d", { aio: "native" }), /needs cache "none" or "directsync"/);
   assert.throws(
     () => base.drive("d").drive("e", { id: "drive0" }),
-    /id "drive0" of drive "e" is already used by drive "d"/,
+    /id "drive0" is used by both drive "d" and drive "e"/,
   );
   assert.throws(() => base.drive("d", { format: "vmdk" as "raw" }), /drive format/);
   // A drive without a format is written only once its format is known.
