@@ -6,13 +6,16 @@ import { type RngDevice, rngKind } from "./rng.ts";
 import { type BalloonDevice, balloonKind } from "./balloon.ts";
 import { type DisplayDevice, displayKind } from "./display.ts";
 import { type PvpanicDevice, pvpanicKind } from "./pvpanic.ts";
+import { type NinePDevice, ninePKind, type VirtiofsDevice, virtiofsKind } from "./share.ts";
 
 /** A device of the generic list, told apart by `kind`. */
 export type Device =
   | RngDevice
   | BalloonDevice
   | DisplayDevice
-  | PvpanicDevice;
+  | PvpanicDevice
+  | NinePDevice
+  | VirtiofsDevice;
 
 /** The kinds, by name. */
 export const DEVICE_KINDS: {
@@ -22,6 +25,8 @@ export const DEVICE_KINDS: {
   balloon: balloonKind,
   display: displayKind,
   pvpanic: pvpanicKind,
+  "9p": ninePKind,
+  virtiofs: virtiofsKind,
 };
 
 /** The kind of a device. */

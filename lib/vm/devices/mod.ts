@@ -29,3 +29,4 @@ export type { RngDevice } from "./rng.ts";
 export type { BalloonDevice } from "./balloon.ts";
 export type { DisplayDevice } from "./display.ts";
 export type { PvpanicDevice } from "./pvpanic.ts";
+export type { NinePDevice, NinePSecurityModel, VirtiofsDevice } from "./share.ts";
