@@ -429,3 +429,41 @@ function checkJsonValues(field: string, value: unknown): void {
     throw new TypeError(`Cannot set ${field} to ${String(value)}: not a JSON value`);
   }
 }
+
+/** A `-global` default: a property of every device of a driver. */
+export interface GlobalProperty {
+  /** Driver, such as `"virtio-pci"`. */
+  driver: string;
+  /** Property, such as `"iommu_platform"`. */
+  property: string;
+  /** Value, such as `"on"`. */
+  value: string;
+}
+
+/** Checks one `.global(driver, property, value)`. */
+export function parseGlobal(value: unknown): GlobalProperty {
+  const v = checkRecord("global", value, ["driver", "property", "value"]);
+  checkOptionHead("global driver", v.driver as string);
+  checkOptionHead("global property", v.property as string);
+  const text = checkString("global value", v.value);
+  escapeOptionValue(`global ${v.driver}.${v.property}`, text);
+  return { driver: v.driver as string, property: v.property as string, value: text };
+}
+
+/** Checks a UUID (`-uuid`, SMBIOS type 1). */
+export function parseUuid(uuid: unknown): string {
+  if (typeof uuid !== "string" || !UUID.test(uuid)) {
+    throw new TypeError(
+      `Cannot set uuid ${JSON.stringify(uuid)}: use the form 01234567-89ab-cdef-0123-456789abcdef`,
+    );
+  }
+  return uuid;
+}
+
+/** Checks the user name of `.runAs(user)`: a POSIX user name. */
+export function parseUser(user: unknown): string {
+  if (typeof user !== "string" || !/^[a-z_][a-z0-9_-]{0,31}\$?$/i.test(user)) {
+    throw new TypeError(`Cannot run QEMU as user ${JSON.stringify(user)}: not a user name`);
+  }
+  return user;
+}

@@ -145,7 +145,11 @@ export async function spawnQemu(request: SpawnRequest): Promise<SpawnedQemu> {
     await new Promise((resolve) => setTimeout(resolve, 0));
     // When QEMU said why it stopped, that is the headline; how vmkit noticed comes after.
     const said = qemuErrorLine(stderr());
-    const how = exit.signal === null ? `QEMU exited with code ${exit.code}` : message;
+    const how = exit.signal === null
+      ? `QEMU exited with code ${exit.code}`
+      : exit.signal === "SIGSYS"
+      ? "QEMU was killed by SIGSYS: its seccomp sandbox (-sandbox) denied a system call"
+      : message;
     const headline = said === undefined ? message : `${said} (${how})`;
     throw new VmLaunchError(
       `Cannot ${request.action}: ${headline}\nargv: ${fullArgv.join(" ")}\nstderr:\n${

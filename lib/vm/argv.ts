@@ -100,7 +100,37 @@ function machineArgs(p: Readonly<ArchProfile>, s: VmState, accel?: "kvm" | "tcg"
     );
   }
   for (const entry of s.smbios) argv.push("-smbios", smbiosOption(entry));
+  argv.push(...processArgs(s));
+  return argv;
+}
+
+/** How QEMU's process runs: pid file, log, sandbox, user, UUID, globals, no-shutdown. */
+function processArgs(s: VmState): string[] {
+  const argv: string[] = [];
+  if (s.uuid !== undefined) argv.push("-uuid", s.uuid);
   if (s.pidFile !== undefined) argv.push("-pidfile", s.pidFile);
+  if (s.qemuLog !== undefined) argv.push("-D", s.qemuLog);
+  if (s.noShutdown) argv.push("-no-shutdown");
+  if (s.sandbox) {
+    // QEMU installs its sandbox before it changes user: -runas needs set*uid allowed (after
+    // it, QEMU has no privileges to raise).
+    const elevate = s.runAs === undefined ? "deny" : "allow";
+    argv.push(
+      "-sandbox",
+      `on,obsolete=deny,elevateprivileges=${elevate},spawn=deny,resourcecontrol=deny`,
+    );
+  }
+  if (s.runAs !== undefined) argv.push("-runas", s.runAs);
+  for (const g of s.globals) {
+    argv.push(
+      "-global",
+      optionList(undefined, [["driver", g.driver], ["property", g.property], [
+        "value",
+        g.value,
+        `global ${g.driver}.${g.property}`,
+      ]]),
+    );
+  }
   return argv;
 }
 

@@ -11,6 +11,7 @@ import type { VmProfile } from "./machine.ts";
 import {
   type Firmware,
   type FwCfgEntry,
+  type GlobalProperty,
   type KernelOptions,
   type MemoryBackend,
   type NumaNode,
@@ -18,6 +19,7 @@ import {
   parseCpu,
   parseFirmware,
   parseFwCfg,
+  parseGlobal,
   parseKernel,
   parseMachine,
   parseMemory,
@@ -26,6 +28,8 @@ import {
   parseRtc,
   parseSmbios,
   parseSmp,
+  parseUser,
+  parseUuid,
   type RtcOptions,
   type SmbiosEntry,
   type SmpOptions,
@@ -91,6 +95,18 @@ export interface VmDescription {
   consoleLog?: string;
   /** QOM objects (`-object`): iothreads, secrets, memory backends... */
   objects?: ObjectDescription[];
+  /** The VM's UUID (`-uuid`). */
+  uuid?: string;
+  /** QEMU's seccomp sandbox (`-sandbox on` with every deny). */
+  sandbox?: boolean;
+  /** Device property defaults (`-global`). */
+  globals?: GlobalProperty[];
+  /** QEMU's own log file (`-D`). */
+  qemuLog?: string;
+  /** Stop instead of exiting when the guest powers off (`-no-shutdown`). */
+  noShutdown?: boolean;
+  /** Run QEMU as this user once it has opened its files and sockets (`-runas`). */
+  runAs?: string;
   /** CPU count or topology. */
   smp?: number | SmpOptions;
   /** A kernel booted directly. */
@@ -145,6 +161,12 @@ export interface VmState {
   readonly pidFile?: string;
   readonly consoleLog?: string;
   readonly objects: readonly ObjectDescription[];
+  readonly uuid?: string;
+  readonly sandbox?: boolean;
+  readonly globals: readonly GlobalProperty[];
+  readonly qemuLog?: string;
+  readonly noShutdown?: boolean;
+  readonly runAs?: string;
   readonly smp?: SmpOptions;
   readonly kernel?: { path: string } & KernelOptions;
   readonly drives: readonly DriveDescription[];
@@ -178,6 +200,7 @@ export const EMPTY_STATE: VmState = {
   devices: [],
   smbios: [],
   objects: [],
+  globals: [],
   hotplugSlots: 0,
   incoming: false,
   paused: false,
@@ -202,6 +225,12 @@ const KEYS = [
   "pidFile",
   "consoleLog",
   "objects",
+  "uuid",
+  "sandbox",
+  "globals",
+  "qemuLog",
+  "noShutdown",
+  "runAs",
   "smp",
   "kernel",
   "drives",
@@ -289,7 +318,9 @@ function parseMachineFields(v: Record<string, unknown>): Partial<VmState> {
   if (v.numa !== undefined) state.numa = at("numa", () => parseNuma(v.numa));
   if (v.firmware !== undefined) state.firmware = at("firmware", () => parseFirmware(v.firmware));
   if (v.rtc !== undefined) state.rtc = at("rtc", () => parseRtc(v.rtc));
-  for (const key of ["pidFile", "consoleLog"] as const) {
+  if (v.uuid !== undefined) state.uuid = at("uuid", () => parseUuid(v.uuid));
+  if (v.runAs !== undefined) state.runAs = at("runAs", () => parseUser(v.runAs));
+  for (const key of ["pidFile", "consoleLog", "qemuLog"] as const) {
     if (v[key] !== undefined) state[key] = at(key, () => checkPath(key, v[key] as string));
   }
   if (v.kernel !== undefined) {
@@ -364,6 +395,7 @@ export function parseDescription(value: unknown): { arch: Arch; state: VmState }
     devices: list(v, "devices", (d, path) => parseDevice(d, pathField(path), profile)),
     smbios: list(v, "smbios", (e) => parseSmbios(e)),
     objects: list(v, "objects", (o) => parseObject(o)),
+    globals: list(v, "globals", (g) => parseGlobal(g)),
     extra: list(v, "args", (a, path) => checkValue(path, a as string)),
   };
   return { arch, state };
@@ -406,6 +438,12 @@ export function toDescription(arch: Arch, s: VmState): VmDescription {
   if (s.pidFile !== undefined) d.pidFile = s.pidFile;
   if (s.consoleLog !== undefined) d.consoleLog = s.consoleLog;
   if (s.objects.length > 0) d.objects = structuredClone(s.objects) as ObjectDescription[];
+  if (s.uuid !== undefined) d.uuid = s.uuid;
+  if (s.sandbox) d.sandbox = true;
+  if (s.globals.length > 0) d.globals = s.globals.map((g) => ({ ...g }));
+  if (s.qemuLog !== undefined) d.qemuLog = s.qemuLog;
+  if (s.noShutdown) d.noShutdown = true;
+  if (s.runAs !== undefined) d.runAs = s.runAs;
   if (s.smp !== undefined) d.smp = { ...s.smp };
   if (s.kernel !== undefined) d.kernel = { ...s.kernel };
   if (s.drives.length > 0) d.drives = s.drives.map((drive) => ({ ...drive }));

@@ -20,6 +20,7 @@ import {
   parseCpu,
   parseFirmware,
   parseFwCfg,
+  parseGlobal,
   parseKernel,
   parseMachine,
   parseMemory,
@@ -27,6 +28,8 @@ import {
   parseRtc,
   parseSmbios,
   parseSmp,
+  parseUser,
+  parseUuid,
   type RtcOptions,
   type SmbiosEntry,
   type SmpOptions,
@@ -426,6 +429,72 @@ export class MachineBuilder {
     const accel = stateOf(this).accel;
     if (accel !== "auto") return { accel, reason: `requested with .accel("${accel}")` };
     return chooseAccel(profileOf(this).arch, detectHostFacts());
+  }
+
+  /**
+   * Sets the VM's UUID (`-uuid`), which the guest reads from SMBIOS.
+   *
+   * @param uuid Such as `"01234567-89ab-cdef-0123-456789abcdef"`.
+   * @returns A new builder.
+   */
+  uuid(uuid: string): this {
+    return withState(this, { uuid: parseUuid(uuid) });
+  }
+
+  /**
+   * Runs QEMU under its seccomp sandbox, denying obsolete system calls, privilege changes,
+   * spawning processes and resource control (`-sandbox on,...=deny`). With
+   * {@linkcode MachineBuilder.runAs} QEMU may change user once, as it must.
+   *
+   * @returns A new builder.
+   */
+  sandbox(on = true): this {
+    return withState(this, { sandbox: on });
+  }
+
+  /**
+   * Sets a default property of every device of a driver (`-global driver.property=value`), such
+   * as `global("virtio-pci", "iommu_platform", "on")`.
+   *
+   * @param driver The driver.
+   * @param property The property.
+   * @param value Its value.
+   * @returns A new builder.
+   */
+  global(driver: string, property: string, value: string): this {
+    const parsed = parseGlobal({ driver, property, value });
+    return withState(this, { globals: [...stateOf(this).globals, parsed] });
+  }
+
+  /**
+   * Writes QEMU's own log (`-D`; what `-d` enables, and some errors) to a file.
+   *
+   * @param path The log file.
+   * @returns A new builder.
+   */
+  qemuLog(path: string): this {
+    return withState(this, { qemuLog: checkPath("qemu log", path) });
+  }
+
+  /**
+   * Keeps QEMU running, stopped, when the guest powers off (`-no-shutdown`), so its state can
+   * still be inspected over QMP.
+   *
+   * @returns A new builder.
+   */
+  noShutdown(on = true): this {
+    return withState(this, { noShutdown: on });
+  }
+
+  /**
+   * Runs QEMU as another user once it has opened its files and sockets (`-runas`), so a guest
+   * that escapes QEMU is not root. Needs root to start.
+   *
+   * @param user A user name, such as `"nobody"`.
+   * @returns A new builder.
+   */
+  runAs(user: string): this {
+    return withState(this, { runAs: parseUser(user) });
   }
 }
 

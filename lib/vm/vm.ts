@@ -579,13 +579,30 @@ export class Vm implements AsyncDisposable {
     );
     const running = (status as { running?: boolean } | undefined)?.running === true;
     if (powerdown > 0 && running) {
-      const deadline = performance.now() + powerdown;
-      while (true) {
-        await this.qmp.execute("system_powerdown", undefined, { timeout: 1000 }).catch(() => {});
-        const left = deadline - performance.now();
-        const exit = await this.#waitExit(Math.max(0, Math.min(REPRESS_MS, left)));
-        if (exit !== undefined) return done("powerdown", exit);
-        if (left <= REPRESS_MS) break;
+      // A guest that powered off is done even when QEMU stays (`-no-shutdown`): then it quits.
+      const stop = new AbortController();
+      const poweredOff = this.qmp.waitForEvent("SHUTDOWN", {
+        match: { guest: true },
+        signal: stop.signal,
+        keepAlive: false,
+      }).then(() => true, () => new Promise<never>(() => {}));
+      try {
+        const deadline = performance.now() + powerdown;
+        while (true) {
+          await this.qmp.execute("system_powerdown", undefined, { timeout: 1000 }).catch(() => {});
+          const left = deadline - performance.now();
+          const ms = Math.max(0, Math.min(REPRESS_MS, left));
+          const ended = await settledWithin(Promise.race([this.#parts.exited, poweredOff]), ms);
+          if (typeof ended === "object") return done("powerdown", ended);
+          if (ended === true) {
+            await this.qmp.execute("quit", undefined, { timeout: 1000 }).catch(() => {});
+            const quit = await this.#waitExit(options.quitTimeout ?? 3000);
+            if (quit !== undefined) return done("powerdown", quit);
+          }
+          if (left <= REPRESS_MS) break;
+        }
+      } finally {
+        stop.abort();
       }
     }
     await this.qmp.execute("quit", undefined, { timeout: 1000 }).catch(() => {});

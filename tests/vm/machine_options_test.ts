@@ -231,3 +231,49 @@ Deno.test("flash firmware boots with a per-VM copy of its variable store, or the
     /Cannot launch VM: firmware code ".*missing.fd" does not exist/,
   );
 });
+
+Deno.test("QEMU runs as another user, sandboxed, with its UUID, globals and own log; -no-shutdown still shuts down", async () => {
+  await using dir = await scratchDir();
+  await Deno.chmod(dir.path, 0o777);
+  const g = await tinyGuest("x86_64");
+  const uuid = "01234567-89ab-cdef-0123-456789abcdef";
+  const builder = vm({ arch: "x86_64" }).memory("256M").kernel(g.kernel, { initrd: g.initrd })
+    .balloon().global("virtio-balloon-pci", "deflate-on-oom", "on")
+    .uuid(uuid).sandbox().runAs("nobody").noShutdown().qemuLog(`${dir.path}/qemu.log`);
+  const argv = builder.toArgv();
+  assert.deepEqual(argv.slice(argv.indexOf("-uuid"), argv.indexOf("-global") + 2), [
+    "-uuid",
+    uuid,
+    "-D",
+    `${dir.path}/qemu.log`,
+    "-no-shutdown",
+    "-sandbox",
+    "on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny",
+    "-runas",
+    "nobody",
+    "-global",
+    "driver=virtio-balloon-pci,property=deflate-on-oom,value=on",
+  ]);
+  await using machine = await builder.launch({ timeout: 60_000 });
+  const status = await Deno.readTextFile(`/proc/${machine.pid}/status`);
+  assert.match(status, /^Uid:\s+65534\s/m);
+  assert.match(status, /^Seccomp:\s+2$/m);
+  assert.equal(
+    (await machine.console.exec("cat /sys/class/dmi/id/product_uuid")).output.trim(),
+    uuid,
+  );
+  assert.equal(
+    await machine.qmp.execute("qom-get", {
+      path: "/machine/peripheral/vmkit-balloon",
+      property: "deflate-on-oom",
+    }),
+    true,
+  );
+  const result = await machine.shutdown({ timeout: 20_000 });
+  assert.equal(result.method, "powerdown");
+  assert.ok(result.durationMs < 5000, `shutdown took ${result.durationMs} ms`);
+  assert.equal((await Deno.stat(`${dir.path}/qemu.log`)).isFile, true);
+  assert.throws(() => builder.runAs("no body"), /run QEMU as user "no body"/);
+  assert.throws(() => builder.uuid("x"), /Cannot set uuid "x"/);
+  assert.throws(() => builder.global("virtio-pci", "a=b", "c"), /global property/);
+});
