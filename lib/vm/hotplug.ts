@@ -12,7 +12,7 @@ import type { HotplugKind } from "./machine.ts";
 import { checkId, checkInputFile, checkPath } from "./_checks.ts";
 import { parseSize } from "./size.ts";
 import { checkImageFormat } from "./image_format.ts";
-import { applyPlan, type PlanContext } from "./devices/_plan.ts";
+import { applyPlan, type PlanContext, type Step } from "./devices/_plan.ts";
 import { type DriveOptions, hotplugDrivePlan, parseDrive } from "./devices/disk.ts";
 import { type NetworkDescription, networkPlan, parseNetwork } from "./devices/network.ts";
 import { methodField } from "./_validate.ts";
@@ -128,10 +128,14 @@ export interface HotplugContext {
   added: Map<string, "disk" | "nic">;
   /** The hot-add in progress: hot-adds run one at a time, so ids and slots are not taken twice. */
   busy: Promise<unknown>;
+  /** The plans of devices added with `Vm.addDevice`, by device id, for their removal. */
+  devicePlans: Map<string, Step[]>;
+  /** How many devices of each kind the VM has had (boot and hot-added), for default ids. */
+  deviceCounts: Map<string, number>;
 }
 
 /** Runs a hot-add after the ones already started. */
-function oneAtATime<T>(ctx: HotplugContext, run: () => Promise<T>): Promise<T> {
+export function oneAtATime<T>(ctx: HotplugContext, run: () => Promise<T>): Promise<T> {
   const result = ctx.busy.then(run);
   ctx.busy = result.catch(() => {});
   return result;
@@ -145,7 +149,7 @@ async function freeId(ctx: HotplugContext, prefix: string): Promise<string> {
 }
 
 /** Picks the slot for a new PCI device: a free root port, or the bus itself. */
-function takePort(ctx: HotplugContext, action: string, id: string): string | undefined {
+export function takePort(ctx: HotplugContext, action: string, id: string): string | undefined {
   const hotplug = ctx.hotplug;
   if (hotplug.kind === "none") throw new RangeError(`Cannot ${action}: ${hotplug.reason}`);
   if (hotplug.kind === "bus") return undefined;
@@ -190,7 +194,7 @@ async function addDiskNow(
   return port === undefined ? { id, file, format } : { id, file, format, port };
 }
 
-async function deleteDevice(
+export async function deleteDevice(
   ctx: HotplugContext,
   what: string,
   id: string,

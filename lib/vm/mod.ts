@@ -29,6 +29,7 @@ export type {
   RemoveDeviceOptions,
 } from "./hotplug.ts";
 export type { MigrateOptions, MigrationStats } from "./migration.ts";
+export type { AddDeviceOptions, HotplugDevice } from "./_hotplug_device.ts";
 export type { SnapshotInfo, SnapshotOptions } from "./snapshot.ts";
 export * from "./image_format.ts";
 export * from "./launch.ts";

@@ -11,6 +11,7 @@ import type { ImageFormat } from "./image_format.ts";
 import type { HotplugKind } from "./machine.ts";
 import type { ToArgvOptions } from "./argv.ts";
 import type { InputFile, Sidecar } from "./devices/_kind.ts";
+import type { Device } from "./devices/_registry.ts";
 
 export type { InputFile, Sidecar };
 
@@ -47,6 +48,8 @@ export interface VmSpec {
    * and `Vm.removeNic` remove their backends too.
    */
   readonly plugged: { disks: string[]; nics: string[] };
+  /** The devices of the generic list. */
+  readonly devices: readonly Device[];
   /** Why `launch()` cannot start this description, if it cannot. */
   readonly unlaunchable: string | undefined;
   /** Resolves the accelerator. */

@@ -42,6 +42,19 @@ import {
 import { migrate, type MigrateOptions, type MigrationStats } from "./migration.ts";
 import { dumpGuestMemory, type DumpOptions, screendump, type ScreendumpOptions } from "./dump.ts";
 import { parseSize } from "./size.ts";
+import {
+  addDevice,
+  type AddDeviceOptions,
+  type HotplugDevice,
+  removeDevice,
+} from "./_hotplug_device.ts";
+import type { Device } from "./devices/_registry.ts";
+
+function countKinds(devices: readonly Device[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const device of devices) counts.set(device.kind, (counts.get(device.kind) ?? 0) + 1);
+  return counts;
+}
 import type { WaitOptions } from "../_deadline.ts";
 
 /** How QEMU exited. */
@@ -136,6 +149,8 @@ export class Vm implements AsyncDisposable {
       hotplug: parts.builder.hotplug,
       memoryHotplug: parts.builder.hasMemoryHotplug,
       portUse: new Map(),
+      devicePlans: new Map(),
+      deviceCounts: countKinds(parts.builder.devices),
       added: new Map([
         ...parts.builder.plugged.disks.map((id) => [id, "disk"] as const),
         ...parts.builder.plugged.nics.map((id) => [id, "nic"] as const),
@@ -359,6 +374,32 @@ export class Vm implements AsyncDisposable {
    */
   removeNic(id: string, options: RemoveDeviceOptions = {}): Promise<void> {
     return removeNic(this.#hotplug, id, options);
+  }
+
+  /**
+   * Hot-adds a device of the generic list, described as for `VmBuilder.device`: the same plan
+   * as at boot, sent over QMP, into a free hotplug slot on PCI Express machines. Devices with
+   * boot-only parts (a 9p share's `-fsdev`, a TPM) are refused, naming the part.
+   *
+   * @param device The device, such as `{ kind: "virtio-serial-port", name, chardev }`.
+   * @param options Time limit (default 10 s) and signal.
+   * @returns Its id (for {@linkcode Vm.removeDevice}) and slot.
+   * @throws {TypeError} For a bad description, a boot-only device or an id already used.
+   * @throws {RangeError} When no hotplug slot is free.
+   */
+  addDevice(device: Device, options: AddDeviceOptions = {}): Promise<HotplugDevice> {
+    return addDevice(this.#hotplug, device, options);
+  }
+
+  /**
+   * Removes a device added with {@linkcode Vm.addDevice}, then its backends.
+   *
+   * @param id The device id.
+   * @param options Time limit (default 10 s) and signal.
+   * @returns When the guest has let go of it and its backends are gone.
+   */
+  removeDevice(id: string, options: RemoveDeviceOptions = {}): Promise<void> {
+    return removeDevice(this.#hotplug, id, options);
   }
 
   /**

@@ -62,6 +62,11 @@ export function planArgv(steps: readonly Step[]): string[] {
   });
 }
 
+/** Removes the backends of a plan (objects, block nodes, netdevs, chardevs), last first. */
+export async function undoBackends(qmp: QmpClient, steps: readonly Step[]): Promise<void> {
+  for (const step of [...steps].reverse()) await undo(qmp, step).catch(() => {});
+}
+
 async function undo(qmp: QmpClient, step: Step): Promise<void> {
   const wait = { timeout: 5000 };
   switch (step.kind) {

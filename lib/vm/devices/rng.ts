@@ -51,6 +51,7 @@ export const rngKind: DeviceKind<RngDevice> = {
         kind: "device",
         args: defined({
           driver: virtioDriver(ctx.transport, "rng"),
+          id: "vmkit-rng",
           rng: "vmkit-rng",
           "max-bytes": device.maxBytes,
           period: device.maxBytes === undefined ? undefined : device.period ?? 1000,

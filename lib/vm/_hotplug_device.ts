@@ -1,0 +1,122 @@
+// Hot-adding any device of the generic list (`Vm.addDevice`): the same plan as at boot, sent
+// over QMP, into a free root port on PCI Express machines; and its removal.
+
+import { checkTimeout } from "../_deadline.ts";
+import { checkEnum, methodField } from "./_validate.ts";
+import { type Device, DEVICE_KINDS } from "./devices/_registry.ts";
+import { applyPlan, bootOnlyReason, type Step, undoBackends } from "./devices/_plan.ts";
+import {
+  deleteDevice,
+  type HotplugContext,
+  oneAtATime,
+  type RemoveDeviceOptions,
+  takePort,
+} from "./hotplug.ts";
+import type { WaitOptions } from "../_deadline.ts";
+
+/** Options of `Vm.addDevice`. */
+export interface AddDeviceOptions extends WaitOptions {}
+
+/** A device added by `Vm.addDevice`. */
+export interface HotplugDevice {
+  /** The device id (`Vm.removeDevice` takes it). */
+  id: string;
+  /** The kind. */
+  kind: Device["kind"];
+  /** The PCIe root port it sits in, on machines that use them. */
+  port?: string;
+}
+
+async function peripherals(ctx: HotplugContext): Promise<Set<string>> {
+  const list = await ctx.qmp.execute("qom-list", { path: "/machine/peripheral" });
+  return new Set(list.map((p) => p.name));
+}
+
+async function addDeviceNow(
+  ctx: HotplugContext,
+  device: Device,
+  options: AddDeviceOptions,
+): Promise<HotplugDevice> {
+  const kinds = Object.keys(DEVICE_KINDS) as Device["kind"][];
+  const kind = checkEnum("device kind", (device as { kind?: unknown } | null)?.kind, kinds);
+  checkTimeout(`add ${kind} device`, options.timeout);
+  const definition = DEVICE_KINDS[kind];
+  const { kind: _, ...fields } = device as unknown as Record<string, unknown>;
+  const parsed = definition.parse(fields, methodField(kind), ctx.plan.arch) as Device;
+  const index = ctx.deviceCounts.get(kind) ?? 0;
+  const present = await peripherals(ctx);
+  const full = (definition.plan as (d: Device, c: typeof ctx.plan, i: number) => Step[])(
+    parsed,
+    ctx.plan,
+    index,
+  );
+  const main = full.findLast((step) => step.kind === "device") as
+    | Extract<Step, { kind: "device" }>
+    | undefined;
+  // Controllers already there (virtio-serial, xhci) are not added again.
+  const draft = full.filter((step) =>
+    step === main || !(step.kind === "device" && present.has(step.args.id ?? ""))
+  );
+  const why = bootOnlyReason(draft);
+  if (why !== undefined) throw new TypeError(`Cannot hot-add ${kind} device: ${why}`);
+  const id = main?.args.id;
+  if (id === undefined || present.has(id)) {
+    throw new TypeError(
+      id === undefined
+        ? `Cannot hot-add ${kind} device: it has no device id to remove it by`
+        : `Cannot hot-add ${kind} device: id "${id}" is already used; give another id`,
+    );
+  }
+  // Only a device that plugs into the machine's own bus needs a slot.
+  const onBus = main!.args.bus === undefined;
+  const port = onBus ? takePort(ctx, `add ${kind} device "${id}"`, id) : undefined;
+  const steps = draft.map((step) =>
+    step === main && port !== undefined ? { ...step, args: { ...step.args, bus: port } } : step
+  ) as Step[];
+  try {
+    await applyPlan(ctx.qmp, steps, {
+      timeout: options.timeout ?? 10_000,
+      signal: options.signal,
+    });
+  } catch (error) {
+    if (port !== undefined) ctx.portUse.delete(port);
+    throw error;
+  }
+  ctx.deviceCounts.set(kind, index + 1);
+  ctx.devicePlans.set(id, steps);
+  return port === undefined ? { id, kind } : { id, kind, port };
+}
+
+/**
+ * Hot-adds a device of the generic list: its plan (chardevs, objects, the device) over QMP,
+ * undone if a step fails.
+ */
+export function addDevice(
+  ctx: HotplugContext,
+  device: Device,
+  options: AddDeviceOptions = {},
+): Promise<HotplugDevice> {
+  return oneAtATime(ctx, () => addDeviceNow(ctx, device, options));
+}
+
+/**
+ * Removes a device added with `addDevice`: `device_del`, `DEVICE_DELETED`, then its backends.
+ */
+export async function removeDevice(
+  ctx: HotplugContext,
+  id: string,
+  options: RemoveDeviceOptions = {},
+): Promise<void> {
+  checkTimeout(`remove device "${id}"`, options.timeout);
+  const steps = ctx.devicePlans.get(id);
+  if (steps === undefined) {
+    throw new TypeError(
+      `Cannot remove device "${id}": it was not added with addDevice (disks and network cards: removeDisk, removeNic)`,
+    );
+  }
+  await deleteDevice(ctx, "device", id, options, async () => {
+    ctx.devicePlans.delete(id);
+    // Only the steps that make this device's backends; shared controllers stay.
+    await undoBackends(ctx.qmp, steps.filter((step) => step.kind !== "device"));
+  });
+}
