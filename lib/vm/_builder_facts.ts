@@ -2,8 +2,8 @@
 // for clashes), the host files it reads, what it plugs at boot, why it cannot launch, and what
 // runs beside QEMU. Pure functions of the builder's state, except startSidecars.
 
-import type { VmState } from "./description.ts";
-import type { Firmware } from "./_machine_options.ts";
+import type { VmState } from "./_vm_state.ts";
+import type { Firmware } from "./_platform_options.ts";
 import { firmwareVarsPath } from "./argv.ts";
 import { kindOf } from "./devices/_registry.ts";
 import type { InputFile, Sidecar } from "./devices/_kind.ts";

@@ -2,7 +2,7 @@
 // two layers of the builder (`MachineBuilder`, `VmBuilder`) without being part of their API.
 
 import type { ArchProfile } from "./arch.ts";
-import type { VmState } from "./description.ts";
+import type { VmState } from "./_vm_state.ts";
 import type { VmProfile } from "./machine.ts";
 
 interface Held {

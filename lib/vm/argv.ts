@@ -7,8 +7,9 @@
 
 import type { ArchProfile } from "./arch.ts";
 import type { ImageFormat } from "./image_format.ts";
-import type { VmState } from "./description.ts";
-import type { Firmware, MemoryBackend, SmbiosEntry } from "./_machine_options.ts";
+import type { VmState } from "./_vm_state.ts";
+import type { MemoryBackend } from "./_machine_options.ts";
+import type { Firmware, SmbiosEntry } from "./_platform_options.ts";
 import { defined } from "./_validate.ts";
 import { checkPath } from "./_checks.ts";
 import { escapeOptionValue, optionList } from "./qemu_opts.ts";

@@ -15,13 +15,9 @@ import type { Vm } from "./vm.ts";
 import { preflight, type PreflightReport } from "./preflight.ts";
 import type { WaitOptions } from "../_deadline.ts";
 import { checkEnum, methodField } from "./_validate.ts";
-import { type ObjectDescription, parseObject } from "./_machine_options.ts";
-import {
-  parseDescription,
-  toDescription,
-  type VmDescription,
-  type VmState,
-} from "./description.ts";
+import { type ObjectDescription, parseObject } from "./_platform_options.ts";
+import { parseDescription, toDescription, type VmDescription } from "./description.ts";
+import type { VmState } from "./_vm_state.ts";
 import { descriptionArgv, type ToArgvOptions } from "./argv.ts";
 import { type DriveOptions, parseDrive } from "./devices/disk.ts";
 import { type NetworkOptions, parseNetwork } from "./devices/network.ts";

@@ -6,37 +6,40 @@
  */
 
 import type { AccelRequest } from "./accel.ts";
+import { EMPTY_STATE, type VmState } from "./_vm_state.ts";
 import { type Arch, type ArchProfile, archProfile } from "./arch.ts";
 import type { VmProfile } from "./machine.ts";
 import {
-  type Firmware,
   type FwCfgEntry,
-  type GlobalProperty,
   type KernelOptions,
   type MemoryBackend,
   type NumaNode,
-  type ObjectDescription,
   parseCpu,
-  parseFirmware,
   parseFwCfg,
-  parseGlobal,
   parseKernel,
   parseMachine,
   parseMemory,
   parseNuma,
+  parseSmp,
+  type SmpOptions,
+} from "./_machine_options.ts";
+import {
+  type Firmware,
+  type GlobalProperty,
+  type ObjectDescription,
+  parseFirmware,
+  parseGlobal,
   parseObject,
   parseRtc,
   parseSmbios,
-  parseSmp,
   parseUser,
   parseUuid,
   type RtcOptions,
   type SmbiosEntry,
-  type SmpOptions,
-} from "./_machine_options.ts";
+} from "./_platform_options.ts";
 import { type DriveDescription, parseDrive } from "./devices/disk.ts";
 import { type NetworkDescription, parseNetwork } from "./devices/network.ts";
-import { type ChardevDescription, type ChardevOptions, parseChardev } from "./devices/chardev.ts";
+import { type ChardevDescription, parseChardev } from "./devices/chardev.ts";
 import { type Device, DEVICE_KINDS } from "./devices/_registry.ts";
 import {
   checkArray,
@@ -140,72 +143,6 @@ export interface VmDescription {
   /** Raw QEMU arguments after vmkit's. */
   args?: string[];
 }
-
-/** The builder's state: a description without the architecture, memory in MiB. */
-export interface VmState {
-  readonly profile: VmProfile;
-  readonly accel: AccelRequest;
-  readonly binary?: string;
-  readonly name?: string;
-  readonly machine?: { type: string; props: Readonly<Record<string, string>> };
-  readonly cpu?: string;
-  readonly memory?: number;
-  readonly memoryHotplug?: { slots: number; max: number };
-  readonly memoryBackend?: MemoryBackend;
-  readonly numa?: readonly { cpus: number[]; memory: number }[];
-  readonly memLock?: boolean;
-  readonly firmware?: Firmware;
-  readonly smbios: readonly SmbiosEntry[];
-  readonly rtc?: RtcOptions;
-  readonly processName?: boolean;
-  readonly pidFile?: string;
-  readonly consoleLog?: string;
-  readonly objects: readonly ObjectDescription[];
-  readonly uuid?: string;
-  readonly sandbox?: boolean;
-  readonly globals: readonly GlobalProperty[];
-  readonly qemuLog?: string;
-  readonly noShutdown?: boolean;
-  readonly runAs?: string;
-  readonly smp?: SmpOptions;
-  readonly kernel?: { path: string } & KernelOptions;
-  readonly drives: readonly DriveDescription[];
-  readonly networks: readonly NetworkDescription[];
-  readonly networkNone: boolean;
-  readonly chardevs: readonly { id: string; options: ChardevOptions }[];
-  readonly serials: readonly string[];
-  readonly fwCfg: readonly FwCfgEntry[];
-  readonly qmpSockets: readonly string[];
-  readonly devices: readonly Device[];
-  readonly hotplugSlots: number;
-  readonly incoming: boolean;
-  readonly paused: boolean;
-  readonly noReboot?: boolean;
-  readonly nodefaults?: boolean;
-  readonly noUserConfig?: boolean;
-  readonly extra: readonly string[];
-}
-
-/** The state of a new builder. */
-export const EMPTY_STATE: VmState = {
-  profile: "fast",
-  accel: "auto",
-  drives: [],
-  networks: [],
-  networkNone: false,
-  chardevs: [],
-  serials: [],
-  fwCfg: [],
-  qmpSockets: [],
-  devices: [],
-  smbios: [],
-  objects: [],
-  globals: [],
-  hotplugSlots: 0,
-  incoming: false,
-  paused: false,
-  extra: [],
-};
 
 const KEYS = [
   "arch",

@@ -13,28 +13,30 @@ import { detectHostFacts } from "./_host.ts";
 import { checkPath, checkSocketPath } from "./_checks.ts";
 import { checkEnum, optionalBoolean } from "./_validate.ts";
 import {
-  type Firmware,
   type KernelOptions,
   type MemoryOptions,
   type NumaNode,
   parseCpu,
-  parseFirmware,
   parseFwCfg,
-  parseGlobal,
   parseKernel,
   parseMachine,
   parseMemory,
   parseNuma,
+  parseSmp,
+  type SmpOptions,
+} from "./_machine_options.ts";
+import {
+  type Firmware,
+  parseFirmware,
+  parseGlobal,
   parseRtc,
   parseSmbios,
-  parseSmp,
   parseUser,
   parseUuid,
   type RtcOptions,
   type SmbiosEntry,
-  type SmpOptions,
-} from "./_machine_options.ts";
-import { EMPTY_STATE } from "./description.ts";
+} from "./_platform_options.ts";
+import { EMPTY_STATE } from "./_vm_state.ts";
 import {
   fastKernelBios,
   type HotplugKind,
