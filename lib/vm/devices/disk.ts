@@ -7,7 +7,7 @@
 
 import type { ImageFormat } from "../image_format.ts";
 import { checkId, checkPath } from "../_checks.ts";
-import { escapeOptionValue, optionList } from "../qemu_opts.ts";
+import { optionList } from "../qemu_opts.ts";
 import {
   checkInteger,
   checkRecord,
@@ -24,15 +24,29 @@ import {
   type DetectZeroes,
   writeCacheOff,
 } from "./_blockdev.ts";
-import type { DeviceArgs, PlanContext, Step } from "./_plan.ts";
-import { virtioDriver } from "../machine.ts";
+import { busOf, type DeviceArgs, type PlanContext, type Step } from "./_plan.ts";
+import { isPcie, virtioDriver } from "../machine.ts";
 
 export type { AioMode, CacheMode, DetectZeroes };
 
 /** How the guest sees a disk. */
 export type DiskInterface = "virtio-blk" | "scsi" | "nvme" | "ide" | "usb";
 
-/** A disk, as `.drive()` takes it and a JSON description holds it. */
+/**
+ * A disk, as `.drive()` takes it and a JSON description holds it.
+ *
+ * What each interface can do (QEMU 7.2), and what a guest needs to see it:
+ *
+ * | interface | device | cdrom | readOnly | serial (max) | guest driver |
+ * | --- | --- | --- | --- | --- | --- |
+ * | `virtio-blk` | virtio-blk | no | yes | 20 | virtio_blk |
+ * | `scsi` | scsi-hd/-cd on one virtio-scsi | yes | yes | 36 | virtio_scsi, sd_mod, sr_mod |
+ * | `nvme` | one nvme controller each | no | writes fail (I/O error) | 20 | nvme |
+ * | `ide` | ide-hd/-cd: x86_64 pc/q35 buses, else an ich9-ahci | yes | cdrom only | 20 | ata_piix (pc), ahci |
+ * | `usb` | usb-storage on one qemu-xhci | no | yes | 126 | xhci_pci, usb_storage, sd_mod |
+ *
+ * NVMe, IDE and USB need PCI: s390x and microvm have none of them.
+ */
 export interface DriveDescription {
   /** Image file on the host. */
   file: string;
@@ -49,21 +63,34 @@ export interface DriveDescription {
   media?: "disk" | "cdrom";
   /** Guest interface. Default `"virtio-blk"` for disks, `"scsi"` for CD-ROMs. */
   interface?: DiskInterface;
-  /** Attach read-only. */
+  /**
+   * Attach read-only. An IDE hard disk cannot be (QEMU refuses); an NVMe disk looks writable to
+   * the guest, and its writes fail.
+   */
   readOnly?: boolean;
   /** Write to a temporary overlay, discarded on exit (`-drive snapshot=on`). */
   snapshot?: boolean;
-  /** Host cache mode. */
+  /**
+   * Host cache mode. `writethrough` and `directsync` make the guest see a write-through disk
+   * (`write-cache=off`), except on NVMe, which always says it has a cache (QEMU then flushes
+   * after every write); `usb` cannot have them (QEMU's usb-storage turns the cache back on).
+   */
   cache?: CacheMode;
   /** Host I/O engine; `native` needs `cache` `none` or `directsync`. */
   aio?: AioMode;
-  /** Pass the guest's discards (TRIM) down to the image file. */
+  /** Pass the guest's discards (TRIM, UNMAP, deallocate) down to the image file. */
   discard?: boolean;
-  /** Turn written zeroes into zero clusters; `"unmap"` also frees them (needs `discard`). */
+  /**
+   * Turn written zeroes into zero clusters; `"unmap"` also frees them (needs `discard`). Not
+   * on a read-only drive.
+   */
   detectZeroes?: DetectZeroes;
   /** Run the disk's I/O in its own iothread (virtio-blk only). */
   iothread?: boolean;
-  /** Serial number the guest sees (NVMe default: the id). */
+  /**
+   * Serial number the guest sees: printable ASCII, at most 20 characters (36 on `scsi`, 126 on
+   * `usb`). Default: QEMU's (none on virtio-blk and SCSI; the id on NVMe, which needs one).
+   */
   serial?: string;
   /** Boot order among bootable devices, lowest first (firmware boots only). */
   bootIndex?: number;
@@ -135,6 +162,16 @@ export function parseDrive(value: unknown, field: Field, defaultId: string): Dri
   return drive;
 }
 
+/** The longest serial each interface passes whole to the guest: QEMU cuts longer ones. */
+const SERIAL_LENGTH: Readonly<Record<DiskInterface, number>> = {
+  "virtio-blk": 20,
+  scsi: 36,
+  nvme: 20,
+  ide: 20,
+  // A USB string descriptor's length is one byte: 2 + 2 per character.
+  usb: 126,
+};
+
 function checkDriveCombination(drive: DriveDescription): void {
   const name = `drive "${drive.file}"`;
   if (drive.aio === "native" && drive.cache !== "none" && drive.cache !== "directsync") {
@@ -143,30 +180,66 @@ function checkDriveCombination(drive: DriveDescription): void {
     );
   }
   const iface = driveInterface(drive);
+  const on = `interface "${iface}"`;
   if (drive.iothread && iface !== "virtio-blk") {
     throw new TypeError(
-      `Cannot add ${name} with an iothread: only virtio-blk has one here, not "${iface}"`,
+      `Cannot add ${name} with iothread on ${on}: only "virtio-blk" drives have an iothread here`,
     );
   }
-  if (drive.media === "cdrom") {
+  const cdrom = drive.media === "cdrom";
+  if (cdrom) {
     if (iface !== "scsi" && iface !== "ide") {
       throw new TypeError(
-        `Cannot add ${name} as a cdrom on "${iface}": CD-ROMs attach on "scsi" (default) or "ide"`,
+        `Cannot add ${name} as media "cdrom" on ${on}: CD-ROMs attach on "scsi" (default) or "ide"`,
       );
     }
     if (drive.readOnly === false) {
-      throw new TypeError(`Cannot add ${name} as a writable cdrom: a CD-ROM is read-only`);
+      throw new TypeError(
+        `Cannot add ${name} as media "cdrom" with readOnly false: a CD-ROM is read-only`,
+      );
+    }
+  }
+  if (drive.readOnly && iface === "ide" && !cdrom) {
+    throw new TypeError(
+      `Cannot add ${name} with readOnly on ${on}: QEMU's IDE hard disks cannot be read-only; use media "cdrom", or another interface`,
+    );
+  }
+  if (iface === "usb" && writeCacheOff(drive.cache) && !drive.snapshot) {
+    // usb-storage takes write-cache=off, but the SCSI disk it makes inside turns the node's
+    // write cache back on (query-block shows writeback: true): the guest would get a write-back
+    // disk that it was promised is write-through.
+    throw new TypeError(
+      `Cannot add ${name} with cache "${drive.cache}" on ${on}: QEMU's usb-storage turns the write cache back on; use cache "none" or "writeback", or another interface`,
+    );
+  }
+  const readOnly = cdrom ? `media "cdrom"` : drive.readOnly ? "readOnly" : undefined;
+  if (readOnly !== undefined) {
+    if (drive.discard) {
+      throw new TypeError(
+        `Cannot add ${name} with discard and ${readOnly}: a read-only drive is never written, so nothing is discarded`,
+      );
+    }
+    if (drive.detectZeroes !== undefined && drive.detectZeroes !== "off") {
+      throw new TypeError(
+        `Cannot add ${name} with detectZeroes "${drive.detectZeroes}" and ${readOnly}: a read-only drive is never written`,
+      );
     }
   }
   if (drive.detectZeroes === "unmap" && !drive.discard) {
     throw new TypeError(
-      `Cannot add ${name} with detectZeroes "unmap": it needs discard: true (or use "on")`,
+      `Cannot add ${name} with detectZeroes "unmap" without discard: "unmap" frees clusters by discarding them; add discard: true, or use "on"`,
     );
   }
   if (drive.serial !== undefined) {
-    escapeOptionValue("drive serial", drive.serial);
-    if (iface === "nvme" && drive.serial.length > 20) {
-      throw new RangeError(`Cannot add ${name}: an NVMe serial is at most 20 characters`);
+    const serial = `serial ${JSON.stringify(drive.serial)}`;
+    if (!/^[\x20-\x7e]+$/.test(drive.serial)) {
+      throw new TypeError(`Cannot add ${name} with ${serial}: use printable ASCII characters`);
+    }
+    const max = SERIAL_LENGTH[iface];
+    if (drive.serial.length > max) {
+      throw new RangeError(
+        `Cannot add ${name} with ${serial} on ${on}: it is ${drive.serial.length} characters, and the guest sees at most ${max} (QEMU cuts the rest)`,
+      );
     }
   }
 }
@@ -174,6 +247,21 @@ function checkDriveCombination(drive: DriveDescription): void {
 /** The interface a drive uses. */
 export function driveInterface(drive: DriveDescription): DiskInterface {
   return drive.interface ?? (drive.media === "cdrom" ? "scsi" : "virtio-blk");
+}
+
+/**
+ * Why a machine cannot have a drive's interface, if it cannot: NVMe, AHCI and xHCI are PCI
+ * devices, which s390x's QEMU does not have and microvm has no bus for.
+ */
+function unsupported(iface: DiskInterface, ctx: PlanContext): string | undefined {
+  if (iface !== "nvme" && iface !== "ide" && iface !== "usb") return undefined;
+  if (ctx.arch.arch === "s390x") {
+    return `QEMU for s390x has no NVMe, IDE or USB controller; use "virtio-blk" or "scsi"`;
+  }
+  if (ctx.machine.startsWith("microvm")) {
+    return `machine "${ctx.machine}" has no PCI bus, which NVMe, IDE (ich9-ahci) and USB (qemu-xhci) controllers need; use "virtio-blk" or "scsi"`;
+  }
+  return undefined;
 }
 
 /** The controller a drive needs, if any, keyed by its id so it is added once. */
@@ -184,22 +272,50 @@ function controller(iface: DiskInterface, ctx: PlanContext): DeviceArgs | undefi
     case "usb":
       return { driver: "qemu-xhci", id: "vmkit-xhci" };
     case "ide":
-      return onBoardIde(ctx) ? undefined : { driver: "ich9-ahci", id: "vmkit-ahci" };
+      return ideLayout(ctx).controller;
     default:
       return undefined;
   }
 }
 
-/** Whether the machine has IDE buses of its own (pc's PIIX, q35's AHCI). */
-function onBoardIde(ctx: PlanContext): boolean {
-  return ctx.arch.arch === "x86_64" && !ctx.machine.startsWith("microvm");
+/** Where a machine's IDE drives go, and how many fit. */
+interface IdeLayout {
+  /** What the places are, for errors. */
+  what: string;
+  /** The number of places. */
+  places: number;
+  /** The controller vmkit adds, if the machine has none of its own. */
+  controller?: DeviceArgs;
+  /** The `bus` (and `unit`) of the n-th IDE drive. */
+  place(n: number): Record<string, string | number>;
 }
 
-/** The IDE bus of the n-th IDE drive: one per AHCI port, two units per PIIX bus. */
-function ideBus(ctx: PlanContext, n: number): Record<string, string | number> {
-  if (!onBoardIde(ctx)) return { bus: `vmkit-ahci.${n}` };
-  const piix = !(ctx.machine === "q35" || ctx.machine.startsWith("pc-q35"));
-  return piix ? { bus: `ide.${Math.floor(n / 2)}`, unit: n % 2 } : { bus: `ide.${n}` };
+/**
+ * The IDE places of a machine: q35's on-board AHCI has six ports, `ide.0` to `ide.5`; pc's PIIX
+ * two buses, `ide.0` and `ide.1`, of two units each; other machines get an `ich9-ahci`
+ * controller, with six ports.
+ */
+function ideLayout(ctx: PlanContext): IdeLayout {
+  if (ctx.arch.arch !== "x86_64") {
+    return {
+      what: "the six ports of the ich9-ahci controller vmkit adds",
+      places: 6,
+      controller: { driver: "ich9-ahci", id: "vmkit-ahci" },
+      place: (n) => ({ bus: `vmkit-ahci.${n}` }),
+    };
+  }
+  if (isPcie(ctx.arch, ctx.machine)) {
+    return {
+      what: `the six ports (ide.0 to ide.5) of machine "${ctx.machine}"`,
+      places: 6,
+      place: (n) => ({ bus: `ide.${n}` }),
+    };
+  }
+  return {
+    what: `the two units of ide.0 and ide.1 of machine "${ctx.machine}"`,
+    places: 4,
+    place: (n) => ({ bus: `ide.${Math.floor(n / 2)}`, unit: n % 2 }),
+  };
 }
 
 /** The block node steps of a drive: `-blockdev`, or `-drive` for a snapshot drive. */
@@ -231,50 +347,49 @@ function nodeSteps(drive: DriveDescription, format: ImageFormat): Step[] {
   }];
 }
 
-/** The guest device of a drive. */
+/** The guest device of a drive; `place` is its IDE bus and unit. */
 function deviceArgs(
   drive: DriveDescription,
   ctx: PlanContext,
-  ideIndex: number,
+  place: Record<string, string | number> = {},
 ): DeviceArgs {
   const iface = driveInterface(drive);
-  const writeCache = !drive.snapshot && writeCacheOff(drive.cache) ? "off" : undefined;
-  const common = { drive: drive.id, id: drive.id };
   const cdrom = drive.media === "cdrom";
-  const tail = { bootindex: drive.bootIndex };
+  const head = { drive: drive.id, id: drive.id };
+  const tail = {
+    serial: drive.serial,
+    // A snapshot drive's -drive cache= sets the write cache itself.
+    "write-cache": !drive.snapshot && writeCacheOff(drive.cache) ? "off" : undefined,
+    bootindex: drive.bootIndex,
+  };
   switch (iface) {
     case "virtio-blk":
       return defined({
         driver: virtioDriver(ctx.transport, "blk"),
-        ...common,
-        ...ctx.bus === undefined ? {} : { bus: ctx.bus },
+        ...head,
+        ...busOf(ctx),
         iothread: drive.iothread ? `${drive.id}-io` : undefined,
-        serial: drive.serial,
-        "write-cache": writeCache,
         ...tail,
       });
     case "scsi":
       return defined({
         driver: cdrom ? "scsi-cd" : "scsi-hd",
-        ...common,
+        ...head,
         bus: "vmkit-scsi.0",
-        serial: drive.serial,
-        "write-cache": writeCache,
         ...tail,
       });
     case "nvme":
-      return defined({ driver: "nvme", ...common, serial: drive.serial ?? drive.id, ...tail });
-    case "ide":
+      // QEMU refuses an NVMe controller without a serial, and keeps its first 20 characters.
       return defined({
-        driver: cdrom ? "ide-cd" : "ide-hd",
-        ...common,
-        ...ideBus(ctx, ideIndex),
-        serial: drive.serial,
-        "write-cache": writeCache,
+        driver: "nvme",
+        ...head,
         ...tail,
+        serial: drive.serial ?? drive.id.slice(0, 20),
       });
+    case "ide":
+      return defined({ driver: cdrom ? "ide-cd" : "ide-hd", ...head, ...place, ...tail });
     case "usb":
-      return defined({ driver: "usb-storage", ...common, bus: "vmkit-xhci.0", ...tail });
+      return defined({ driver: "usb-storage", ...head, bus: "vmkit-xhci.0", ...tail });
   }
 }
 
@@ -286,6 +401,9 @@ function deviceArgs(
  * @param formats The format of each drive, by id.
  * @param ctx The machine.
  * @returns The steps.
+ * @throws {TypeError} For an interface the machine cannot have (NVMe, IDE or USB on s390x or
+ *   microvm).
+ * @throws {RangeError} For more IDE drives than the machine has places for.
  */
 export function drivesPlan(
   drives: readonly DriveDescription[],
@@ -293,17 +411,25 @@ export function drivesPlan(
   ctx: PlanContext,
 ): Step[] {
   const steps: Step[] = [];
-  let ide = 0;
+  const ide = ideLayout(ctx);
+  let ideUsed = 0;
   for (const drive of drives) {
     const iface = driveInterface(drive);
-    if (iface === "ide" && ide >= (onBoardIde(ctx) && ctx.machine.startsWith("pc") ? 4 : 6)) {
-      throw new RangeError(`Cannot add drive "${drive.id}": all IDE ports are in use`);
+    const reason = unsupported(iface, ctx);
+    if (reason !== undefined) {
+      throw new TypeError(`Cannot add drive "${drive.id}" on interface "${iface}": ${reason}`);
+    }
+    if (iface === "ide" && ideUsed === ide.places) {
+      throw new RangeError(
+        `Cannot add drive "${drive.id}" on interface "ide": ${ide.what} are all in use; use "scsi" (CD-ROMs too) or another interface`,
+      );
     }
     steps.push(...nodeSteps(drive, formats(drive)));
     const control = controller(iface, ctx);
     if (control !== undefined) steps.push({ kind: "device", args: control });
     if (drive.iothread) steps.push({ kind: "object", args: iothread(`${drive.id}-io`) });
-    steps.push({ kind: "device", args: deviceArgs(drive, ctx, iface === "ide" ? ide++ : 0) });
+    const place = iface === "ide" ? ide.place(ideUsed++) : {};
+    steps.push({ kind: "device", args: deviceArgs(drive, ctx, place) });
   }
   return steps;
 }
@@ -318,13 +444,20 @@ function iothread(id: string): { "qom-type": "iothread"; id: string } {
  * @param drive The drive, with its format known.
  * @param ctx The machine, with the root port to use.
  * @returns The steps.
+ * @throws {TypeError} For a drive on another interface.
  */
 export function hotplugDrivePlan(
   drive: DriveDescription & { format: ImageFormat },
   ctx: PlanContext,
 ): Step[] {
+  const iface = driveInterface(drive);
+  if (iface !== "virtio-blk") {
+    throw new TypeError(
+      `Cannot hot-add drive "${drive.id}" on interface "${iface}": only "virtio-blk" disks are hot-added`,
+    );
+  }
   const steps = nodeSteps(drive, drive.format);
   if (drive.iothread) steps.push({ kind: "object", args: iothread(`${drive.id}-io`) });
-  steps.push({ kind: "device", args: deviceArgs(drive, ctx, 0) });
+  steps.push({ kind: "device", args: deviceArgs(drive, ctx) });
   return steps;
 }
