@@ -7,6 +7,18 @@ import { type BalloonDevice, balloonKind } from "./balloon.ts";
 import { type DisplayDevice, displayKind } from "./display.ts";
 import { type PvpanicDevice, pvpanicKind } from "./pvpanic.ts";
 import { type NinePDevice, ninePKind, type VirtiofsDevice, virtiofsKind } from "./share.ts";
+import { type IommuDevice, iommuKind } from "./iommu.ts";
+import {
+  type PciBridgeDevice,
+  pciBridgeKind,
+  type PciePciBridgeDevice,
+  pciePciBridgeKind,
+  type PcieRootPortDevice,
+  pcieRootPortKind,
+} from "./pci_topology.ts";
+import { type VfioDevice, vfioKind } from "./vfio.ts";
+import { type VhostUserBlkDevice, vhostUserBlkKind } from "./vhost_user_blk.ts";
+import { type LoaderDevice, loaderKind } from "./loader.ts";
 
 /** A device of the generic list, told apart by `kind`. */
 export type Device =
@@ -15,18 +27,35 @@ export type Device =
   | DisplayDevice
   | PvpanicDevice
   | NinePDevice
-  | VirtiofsDevice;
+  | VirtiofsDevice
+  | IommuDevice
+  | PcieRootPortDevice
+  | PciePciBridgeDevice
+  | PciBridgeDevice
+  | VfioDevice
+  | VhostUserBlkDevice
+  | LoaderDevice;
 
 /** The kinds, by name. */
 export const DEVICE_KINDS: {
   readonly [K in Device["kind"]]: DeviceKind<Extract<Device, { kind: K }>>;
 } = {
+  // The IOMMU first: vfio-pci (and virtio with iommu_platform) takes its DMA address space
+  // when realized, in command-line order, and would bypass an IOMMU realized after it. Then
+  // the buses other devices sit on.
+  iommu: iommuKind,
+  "pcie-root-port": pcieRootPortKind,
+  "pcie-pci-bridge": pciePciBridgeKind,
+  "pci-bridge": pciBridgeKind,
   rng: rngKind,
   balloon: balloonKind,
   display: displayKind,
   pvpanic: pvpanicKind,
   "9p": ninePKind,
   virtiofs: virtiofsKind,
+  vfio: vfioKind,
+  "vhost-user-blk": vhostUserBlkKind,
+  loader: loaderKind,
 };
 
 /** The kind of a device. */

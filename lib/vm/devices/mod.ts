@@ -30,3 +30,8 @@ export type { BalloonDevice } from "./balloon.ts";
 export type { DisplayDevice } from "./display.ts";
 export type { PvpanicDevice } from "./pvpanic.ts";
 export type { NinePDevice, NinePSecurityModel, VirtiofsDevice } from "./share.ts";
+export type { IommuDevice } from "./iommu.ts";
+export type { PciBridgeDevice, PciePciBridgeDevice, PcieRootPortDevice } from "./pci_topology.ts";
+export { checkVfioHost, type CheckVfioHostOptions, type VfioDevice } from "./vfio.ts";
+export type { VhostUserBlkDevice } from "./vhost_user_blk.ts";
+export type { LoaderDevice } from "./loader.ts";
