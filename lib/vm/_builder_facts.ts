@@ -6,6 +6,7 @@ import type { VmState } from "./_vm_state.ts";
 import type { Firmware } from "./_platform_options.ts";
 import { firmwareVarsPath } from "./argv.ts";
 import { kindOf } from "./devices/_registry.ts";
+import { checkNetworks, networkInputs } from "./devices/network.ts";
 import type { InputFile, Sidecar } from "./devices/_kind.ts";
 
 /** Every id the description takes, with what takes it; throws naming both on a clash. */
@@ -39,6 +40,7 @@ function idsOf(s: VmState, action: string): Map<string, string> {
  */
 export function checkReferences(s: VmState, action: string): void {
   idsOf(s, action);
+  checkNetworks(s.networks, s.networks.map((n, i) => n.id ?? `net${i}`));
   for (const id of s.serials) {
     if (!s.chardevs.some((chardev) => chardev.id === id)) {
       throw new TypeError(
@@ -73,6 +75,7 @@ export function inputFilesOf(s: VmState): InputFile[] {
   }
   for (const device of s.devices) files.push(...kindOf(device).inputs?.(device) ?? []);
   files.push(...firmwareFiles(s.firmware));
+  s.networks.forEach((n, i) => files.push(...networkInputs(n, n.id ?? `net${i}`)));
   return files;
 }
 

@@ -12,9 +12,12 @@ export function methodField(name: string): Field {
   return (key) => `${name} ${key}`;
 }
 
-/** Fields named by their path in a JSON description: `drives[1].cache`. */
+/**
+ * Fields named by their path in a JSON description: `drives[1].cache`. The key `"options"`
+ * names the object itself (`drives[1]`), as `"drive options"` does for a method.
+ */
 export function pathField(path: string): Field {
-  return (key) => (path === "" ? key : `${path}.${key}`);
+  return (key) => (key === "options" ? path : path === "" ? key : `${path}.${key}`);
 }
 
 function quote(value: unknown): string {

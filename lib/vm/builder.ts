@@ -144,8 +144,11 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
    * @param options Format, interface, media, read-only, snapshot, cache, aio, discard,
    *   detect-zeroes, iothread, id, serial, boot index.
    * @returns A new builder.
-   * @throws {TypeError} For a bad value, a duplicate id, or options that conflict (naming both).
-   * @throws {RangeError} For `aio: "native"` without `cache` `none` or `directsync`.
+   * @throws {TypeError} For a bad value, a duplicate id, or options that conflict (naming both:
+   *   a cdrom on virtio-blk/nvme/usb, a read-only IDE hard disk, discard on a read-only drive, a
+   *   write-through USB disk...).
+   * @throws {RangeError} For `aio: "native"` without `cache` `none` or `directsync`, or a serial
+   *   longer than its interface shows.
    *
    * @example
    * ```ts
@@ -356,6 +359,17 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
    */
   toShell(options: ToArgvOptions = {}): string {
     return [this.binary, ...this.toArgv(options)].map(shellQuote).join(" ");
+  }
+
+  /**
+   * Checks the host for the devices beyond their files, as `launch()` does before QEMU starts:
+   * a PCI device to pass through must be bound to vfio-pci, with its whole IOMMU group.
+   *
+   * @returns When the host is ready.
+   * @throws {Error} Saying what stops a device and what to do.
+   */
+  async preflightDevices(): Promise<void> {
+    for (const device of stateOf(this).devices) await kindOf(device).preflight?.(device);
   }
 
   /**

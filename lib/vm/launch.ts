@@ -116,6 +116,7 @@ export async function launchVm(builder: VmSpec, options: LaunchOptions = {}): Pr
   for (const { what, path, hint, expect } of builder.inputFiles) {
     await checkInputFile(`Cannot launch VM: ${what} "${path}"`, path, hint, expect);
   }
+  await builder.preflightDevices();
   // Formats are read from the files (never left to QEMU to probe), and a qcow2 given as such is
   // still checked for a backing file QEMU would have to probe.
   const driveFormats: Record<string, ImageFormat> = {};

@@ -56,6 +56,8 @@ export interface VmSpec {
   resolveAccel(): AccelChoice;
   /** The command line. */
   toArgv(options?: ToArgvOptions): string[];
+  /** Checks the host for the devices beyond their files (a PCI device bound to vfio-pci). */
+  preflightDevices(): Promise<void>;
   /** Starts what the devices need beside QEMU (swtpm) in the runtime directory. */
   startSidecars(runtimeDir: string): Promise<Sidecar[]>;
 }

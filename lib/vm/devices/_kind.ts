@@ -47,6 +47,11 @@ export interface DeviceKind<D extends { kind: string }> {
    * is missing (`load the vhost_vsock module: modprobe vhost_vsock`).
    */
   inputs?(device: D): InputFile[];
+  /**
+   * Checks the host beyond the existence of `inputs` before QEMU starts (a PCI device bound to
+   * vfio-pci), throwing with what to do.
+   */
+  preflight?(device: D): Promise<void>;
   /** Starts what it needs beside QEMU, in the runtime directory, before QEMU starts. */
   prepare?(device: D, runtimeDir: string, index: number): Promise<Sidecar>;
 }

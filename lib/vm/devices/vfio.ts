@@ -75,6 +75,7 @@ const IOMMU_HINT =
 /** The vfio kind. */
 export const vfioKind: DeviceKind<VfioDevice> = {
   keys: ["host", "romFile", "bootIndex", "id"],
+  preflight: (device) => checkVfioHost(device.host),
   parse(v, field: Field) {
     return defined({
       kind: "vfio" as const,
