@@ -7,6 +7,10 @@ import { type BalloonDevice, balloonKind } from "./balloon.ts";
 import { type DisplayDevice, displayKind } from "./display.ts";
 import { type PvpanicDevice, pvpanicKind } from "./pvpanic.ts";
 import { type NinePDevice, ninePKind, type VirtiofsDevice, virtiofsKind } from "./share.ts";
+import { type VirtioSerialPortDevice, virtioSerialPortKind } from "./virtio_serial.ts";
+import { type VsockDevice, vsockKind } from "./vsock.ts";
+import { type UsbDevice, usbKind } from "./usb.ts";
+import { type WatchdogDevice, watchdogKind } from "./watchdog.ts";
 import { type IommuDevice, iommuKind } from "./iommu.ts";
 import {
   type PciBridgeDevice,
@@ -28,6 +32,10 @@ export type Device =
   | PvpanicDevice
   | NinePDevice
   | VirtiofsDevice
+  | VirtioSerialPortDevice
+  | VsockDevice
+  | UsbDevice
+  | WatchdogDevice
   | IommuDevice
   | PcieRootPortDevice
   | PciePciBridgeDevice
@@ -53,6 +61,10 @@ export const DEVICE_KINDS: {
   pvpanic: pvpanicKind,
   "9p": ninePKind,
   virtiofs: virtiofsKind,
+  "virtio-serial-port": virtioSerialPortKind,
+  vsock: vsockKind,
+  usb: usbKind,
+  watchdog: watchdogKind,
   vfio: vfioKind,
   "vhost-user-blk": vhostUserBlkKind,
   loader: loaderKind,
