@@ -191,7 +191,8 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
   /**
    * Adds a device of the generic list, described as data: `{ kind: "rng" }`,
    * `{ kind: "balloon", deflateOnOom: true }`, `{ kind: "display", vnc: true }`... A kind a VM
-   * has only one of (rng, balloon, display, pvpanic) replaces the one there.
+   * has only one of (rng, balloon, display, pvpanic, vsock, watchdog, iommu, tpm) replaces the
+   * one there.
    *
    * @param device The device.
    * @returns A new builder.

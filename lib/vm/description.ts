@@ -229,6 +229,22 @@ function parseDevice(value: unknown, field: Field, arch: Readonly<ArchProfile>):
   return definition.parse(v, field, arch) as Device;
 }
 
+/** Checks that a kind a VM has one of (vsock, watchdog, tpm...) is there once. */
+function checkSingles(devices: Device[]): Device[] {
+  const seen = new Map<string, number>();
+  devices.forEach((device, i) => {
+    if (!DEVICE_KINDS[device.kind].single) return;
+    const first = seen.get(device.kind);
+    if (first !== undefined) {
+      throw new TypeError(
+        `Cannot read VM description: devices[${i}]: a VM has one ${device.kind} device, and devices[${first}] is one already`,
+      );
+    }
+    seen.set(device.kind, i);
+  });
+  return devices;
+}
+
 /** Checks the machine-level fields of a description into a state. */
 function parseMachineFields(v: Record<string, unknown>): Partial<VmState> {
   const state: Record<string, unknown> = {};
@@ -329,7 +345,9 @@ export function parseDescription(value: unknown): { arch: Arch; state: VmState }
     serials: list(v, "serials", (s, path) => checkString(path, s)),
     fwCfg,
     qmpSockets: list(v, "qmpSockets", (s, path) => checkSocketPath(path, s as string)),
-    devices: list(v, "devices", (d, path) => parseDevice(d, pathField(path), profile)),
+    devices: checkSingles(
+      list(v, "devices", (d, path) => parseDevice(d, pathField(path), profile)),
+    ),
     smbios: list(v, "smbios", (e) => parseSmbios(e)),
     objects: list(v, "objects", (o) => parseObject(o)),
     globals: list(v, "globals", (g) => parseGlobal(g)),

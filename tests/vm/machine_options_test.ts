@@ -170,6 +170,10 @@ Deno.test("fromJSON names the path of the bad field and what is allowed", () => 
     ],
     [{ arch: "x86_64", hotplugSlots: 40 }, /hotplugSlots to 40: use a whole number from 0 to 32/],
     ["x86_64", /expected an object/],
+    [
+      { arch: "x86_64", devices: [{ kind: "rng" }, { kind: "balloon" }, { kind: "rng" }] },
+      /devices\[2\]: a VM has one rng device, and devices\[0\] is one already/,
+    ],
   ];
   for (const [json, message] of cases) {
     assert.throws(() => VmBuilder.fromJSON(json), message, JSON.stringify(json));
