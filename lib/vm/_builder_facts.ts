@@ -23,12 +23,19 @@ function idsOf(s: VmState, action: string): Map<string, string> {
   s.networks.forEach((net, i) => take(net.id ?? `net${i}`, `network ${i}`));
   for (const c of s.chardevs) take(c.id, `chardev "${c.id}"`);
   for (const o of s.objects) take(o.id, `object "${o.id}"`);
+  const values = new Map<string, string>();
   const counts = new Map<string, number>();
   for (const device of s.devices) {
     const index = counts.get(device.kind) ?? 0;
     counts.set(device.kind, index + 1);
-    for (const id of kindOf(device).ids?.(device, index) ?? []) {
-      take(id, `${device.kind} device ${index}`);
+    const what = `${device.kind} device ${index}`;
+    for (const id of kindOf(device).ids?.(device, index) ?? []) take(id, what);
+    for (const value of kindOf(device).unique?.(device, index) ?? []) {
+      const other = values.get(value);
+      if (other !== undefined) {
+        throw new TypeError(`${action}: ${value} is used by both ${other} and ${what}`);
+      }
+      values.set(value, what);
     }
   }
   return ids;

@@ -43,6 +43,11 @@ export interface DeviceKind<D extends { kind: string }> {
   /** Ids the device takes (checked for clashes with every other id of the VM). */
   ids?(device: D, index: number): string[];
   /**
+   * Other values that must be unique in a VM, each named as a user would: `9p tag "src"`,
+   * `port name "org.qemu.guest_agent.0"`, `PCIe chassis 40 slot 0`.
+   */
+  unique?(device: D, index: number): string[];
+  /**
    * Host files it needs, which must exist before QEMU starts; `hint` says what to do when one
    * is missing (`load the vhost_vsock module: modprobe vhost_vsock`).
    */

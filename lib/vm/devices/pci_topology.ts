@@ -135,8 +135,8 @@ export const pcieRootPortKind: DeviceKind<PcieRootPortDevice> = {
       why: "a PCIe root port sits on a root bus, which takes no hot-added devices",
     }];
   },
-  ids: (device, index) => [
-    device.id,
+  ids: (device) => [device.id],
+  unique: (device, index) => [
     `PCIe chassis ${rootPortChassis(device, index)} slot ${device.slot ?? 0}`,
   ],
 };
@@ -218,5 +218,6 @@ export const pciBridgeKind: DeviceKind<PciBridgeDevice> = {
       },
     ];
   },
-  ids: (device, index) => [device.id, `PCI bridge chassis ${bridgeChassis(device, index)}`],
+  ids: (device) => [device.id],
+  unique: (device, index) => [`PCI bridge chassis ${bridgeChassis(device, index)}`],
 };

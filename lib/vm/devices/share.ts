@@ -159,7 +159,8 @@ export const ninePKind: DeviceKind<NinePDevice> = {
     ];
   },
   // Tags are no ids to QEMU, but two shares with one tag would leave the guest one of them.
-  ids: (device, index) => [ninePId(device, index), `9p tag ${device.tag}`],
+  ids: (device, index) => [ninePId(device, index)],
+  unique: (device) => [`9p tag "${device.tag}"`],
   inputs: (device) => [{
     what: `9p share "${device.tag}"`,
     path: device.path,
@@ -211,8 +212,9 @@ export const virtiofsKind: DeviceKind<VirtiofsDevice> = {
   },
   ids: (device, index) => {
     const id = virtiofsId(device, index);
-    return [id, `${id}-chr`, `virtiofs tag ${device.tag}`];
+    return [id, `${id}-chr`];
   },
+  unique: (device) => [`virtiofs tag "${device.tag}"`],
   inputs: (device) => [{
     what: `virtiofs socket of tag "${device.tag}"`,
     path: device.socket,

@@ -107,7 +107,8 @@ export const vfioKind: DeviceKind<VfioDevice> = {
       }),
     }];
   },
-  ids: (device, index) => [vfioId(device, index), `host PCI device ${device.host}`],
+  ids: (device, index) => [vfioId(device, index)],
+  unique: (device) => [`host PCI device ${device.host}`],
   inputs: (device) => vfioInputs(device.host, device.romFile),
 };
 

@@ -151,11 +151,9 @@ export const virtioSerialPortKind: DeviceKind<VirtioSerialPortDevice> = {
     ];
   },
   ids(device, index) {
-    const ids = [deviceId(device, index), portChardevId(device, index)];
-    // Not a QEMU id: taking the name makes a second port with it a clash the builder reports.
-    if (device.name !== undefined) ids.push(`port name ${device.name}`);
-    return ids;
+    return [deviceId(device, index), portChardevId(device, index)];
   },
+  unique: (device) => device.name === undefined ? [] : [`port name "${device.name}"`],
   inputs(device) {
     const c = device.chardev;
     if (c.backend !== "socket" || (c.server ?? true)) return [];

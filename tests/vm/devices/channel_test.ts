@@ -135,7 +135,7 @@ Deno.test("a virtio-serial port refuses a bad or taken name, a taken id and a 32
   });
   assert.throws(() => base.device(port("org.vmkit.a")), {
     name: "TypeError",
-    message: /port name org\.vmkit\.a" is used by both virtio-serial-port device 0 and/,
+    message: /port name "org\.vmkit\.a" is used by both virtio-serial-port device 0 and/,
   });
   for (const name of ["a/b", "", "a b", "a\nb", ".hidden", "x".repeat(128)]) {
     assert.throws(() => base.device(port(name)), {
@@ -417,7 +417,7 @@ Deno.test("vsock is vhost-vsock on the machine's transport, one per VM", () => {
         arch: "x86_64",
         devices: [{ kind: "vsock", cid: 3 }, { kind: "vsock", cid: 4 }],
       }),
-    /id "vmkit-vsock" is used by both vsock device 0 and vsock device 1/,
+    /devices\[1\]: a VM has one vsock device, and devices\[0\] is one already/,
   );
 });
 

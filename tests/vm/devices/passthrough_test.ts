@@ -73,7 +73,10 @@ Deno.test("a vfio device refuses a malformed address, one host device twice, and
   );
   assert.throws(
     () => x86.device({ kind: "vfio", host: "01:00.0" }).device({ kind: "vfio", host: "0:1:0.0" }),
-    { message: /^Cannot add vfio device: id "host PCI device 0000:01:00\.0" .*vfio device 0/ },
+    {
+      message:
+        /^Cannot add vfio device: host PCI device 0000:01:00\.0 is used by both vfio device 0 and vfio device 1$/,
+    },
   );
   assert.throws(
     () => x86.machine("microvm").device({ kind: "vfio", host: "01:00.0" }).toArgv(argvOptions),

@@ -92,12 +92,13 @@ Deno.test("root ports and bridges refuse clashing chassis numbers, bad values an
   assert.throws(() => rp.device({ kind: "pcie-root-port", id: "b", chassis: 40 }), {
     name: "TypeError",
     message:
-      /^Cannot add pcie-root-port device: id "PCIe chassis 40 slot 0" .*pcie-root-port device 0/,
+      /^Cannot add pcie-root-port device: PCIe chassis 40 slot 0 is used by both pcie-root-port device 0 and/,
   });
   assert.doesNotThrow(() => rp.device({ kind: "pcie-root-port", id: "b", chassis: 40, slot: 1 }));
   const auto = x86.device({ kind: "pci-bridge", id: "a" });
   assert.throws(() => auto.device({ kind: "pci-bridge", id: "b", chassis: 255 }), {
-    message: /^Cannot add pci-bridge device: id "PCI bridge chassis 255" .*pci-bridge device 0/,
+    message:
+      /^Cannot add pci-bridge device: PCI bridge chassis 255 is used by both pci-bridge device 0 and/,
   });
   // Ids are shared with every other id of the VM.
   assert.throws(() => auto.device({ kind: "pcie-root-port", id: "a" }), {

@@ -194,7 +194,7 @@ Deno.test("a watchdog the architecture or machine lacks, or an unknown action, i
         arch: "x86_64",
         devices: [{ kind: "watchdog" }, { kind: "watchdog", model: "ib700" }],
       }),
-    /id "vmkit-watchdog" is used by both watchdog device 0 and watchdog device 1/,
+    /devices\[1\]: a VM has one watchdog device, and devices\[0\] is one already/,
   );
 });
 
