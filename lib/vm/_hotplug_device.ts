@@ -5,13 +5,8 @@ import { checkTimeout } from "../_deadline.ts";
 import { checkEnum, methodField } from "./_validate.ts";
 import { type Device, DEVICE_KINDS } from "./devices/_registry.ts";
 import { applyPlan, bootOnlyReason, type Step, undoBackends } from "./devices/_plan.ts";
-import {
-  deleteDevice,
-  type HotplugContext,
-  oneAtATime,
-  type RemoveDeviceOptions,
-  takePort,
-} from "./hotplug.ts";
+import { deleteDevice, type HotplugContext, oneAtATime, takePort } from "./_hotplug_context.ts";
+import type { RemoveDeviceOptions } from "./hotplug.ts";
 import type { WaitOptions } from "../_deadline.ts";
 
 /** Options of `Vm.addDevice`. */

@@ -1,123 +1,30 @@
 /**
  * The guest's serial console: a transcript from its first byte, expect/send, and `exec` with
- * unique markers.
+ * unique markers. The transcript and its waits are in `_console_transcript.ts`, what `exec`
+ * types into the shell in `_console_shell.ts`, the types and errors in `console_types.ts` and
+ * `console_errors.ts`, re-exported here.
  *
  * @module
  */
 
 import { checkTimeout, settledWithin, type WaitOptions, withDeadline } from "../_deadline.ts";
 import { KeepAlive } from "../_keep_alive.ts";
-import { shellQuote } from "./qemu_opts.ts";
+import { ConsoleClosedError, ConsoleTimeoutError, describeExit } from "./console_errors.ts";
+import type { ConsoleExit, ConsoleOptions, ExecResult, ExpectResult } from "./console_types.ts";
+import { Transcript } from "./_console_transcript.ts";
+import {
+  checkCommand,
+  commandLines,
+  DEFAULT_PROMPT,
+  execMarkers,
+  execResult,
+  execToken,
+} from "./_console_shell.ts";
 
-/** Waiting on the console ran out of time. */
-export class ConsoleTimeoutError extends Error {
-  override readonly name = "ConsoleTimeoutError";
-  /** What was awaited. */
-  readonly pattern: string;
-  /** The limit in milliseconds. */
-  readonly timeout: number;
-  /** The last 2000 characters of the transcript, to see what the guest was doing. */
-  readonly tail: string;
+export { ConsoleClosedError, ConsoleTimeoutError } from "./console_errors.ts";
+export type { ConsoleExit, ConsoleOptions, ExecResult, ExpectResult } from "./console_types.ts";
 
-  /**
-   * @param pattern What was awaited.
-   * @param timeout The limit.
-   * @param tail The end of the transcript.
-   */
-  constructor(pattern: string, timeout: number, tail: string) {
-    super(
-      `Timed out after ${timeout} ms waiting for ${pattern} on the console; it last showed:\n${tail}`,
-    );
-    this.pattern = pattern;
-    this.timeout = timeout;
-    this.tail = tail;
-  }
-}
-
-/** How QEMU ended, as a closed console reports it. */
-export interface ConsoleExit {
-  /** Exit code (128 + signal number when killed by a signal). */
-  code: number;
-  /** The signal that killed QEMU, if any. */
-  signal: Deno.Signal | null;
-}
-
-/** The console closed (QEMU exited) before or while something waited on it. */
-export class ConsoleClosedError extends Error {
-  override readonly name = "ConsoleClosedError";
-  /** How QEMU exited, when it is known. */
-  readonly exit?: ConsoleExit;
-
-  /**
-   * @param message What could not be done, and why.
-   * @param options QEMU's exit, when known.
-   */
-  constructor(message: string, options: { exit?: ConsoleExit } = {}) {
-    super(message);
-    if (options.exit !== undefined) this.exit = options.exit;
-  }
-}
-
-/** "QEMU exited with code 0", "QEMU was killed by SIGKILL". */
-function describeExit(exit: ConsoleExit | undefined): string {
-  if (exit === undefined) return "the console closed";
-  return exit.signal !== null
-    ? `QEMU was killed by ${exit.signal}`
-    : `QEMU exited with code ${exit.code}`;
-}
-
-/** What {@linkcode Console.expect} found. */
-export interface ExpectResult {
-  /** The matched text. */
-  match: string;
-  /** Regular expression groups, when the pattern was a RegExp. */
-  groups: string[];
-  /** Transcript text between the previous match and this one. */
-  before: string;
-}
-
-/** What {@linkcode Console.exec} returns. */
-export interface ExecResult {
-  /** What the command printed (stdout and stderr, `\r\n` turned into `\n`, no final newline). */
-  output: string;
-  /** The command's exit status. */
-  exitCode: number;
-}
-
-/** Options of {@linkcode Console}. */
-export interface ConsoleOptions {
-  /** The shell prompt, awaited once before the first `exec`. Default: `#` or `$` and a space at the end. */
-  prompt?: RegExp;
-  /** QEMU's exit, so that a console that closes says how QEMU ended. */
-  exited?: Promise<ConsoleExit>;
-  /**
-   * Called before each `exec`; it throws when the guest cannot run a command now (its CPUs are
-   * stopped), so `exec` fails at once instead of timing out.
-   */
-  checkRunnable?: (action: string) => Promise<void>;
-}
-
-/** A shell prompt at the end of the output; busybox's line editor may add a cursor query. */
-const DEFAULT_PROMPT = new RegExp("[#$] (\u001b\\[6n)?$");
-
-/**
- * Longest line typed into the guest's shell at once. busybox's line editor takes 1023 bytes
- * (`FEATURE_EDITING_MAX_LEN`) and drops the rest; a tty in canonical mode takes 4095. A longer
- * command is typed as several lines, each adding a piece to a shell variable.
- */
-const LINE_BYTES = 768;
-/** Longest command `exec` takes, once single-quoted. */
-const MAX_COMMAND_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
-
-interface Waiter {
-  regexp: RegExp;
-  from: number;
-  advance: boolean;
-  resolve: (result: ExpectResult) => void;
-  reject: (error: unknown) => void;
-  release: () => void;
-}
 
 interface StreamReader {
   controller: ReadableStreamDefaultController<Uint8Array>;
@@ -135,13 +42,10 @@ export class Console {
   readonly #prompt: RegExp;
   readonly #exited?: Promise<ConsoleExit>;
   readonly #checkRunnable?: (action: string) => Promise<void>;
-  readonly #decoder = new TextDecoder();
   readonly #chunks: Uint8Array[] = [];
-  readonly #waiters = new Set<Waiter>();
+  readonly #transcript: Transcript;
   readonly #streams = new Set<StreamReader>();
   readonly #closed: Promise<void>;
-  #text = "";
-  #cursor = 0;
   #isClosed = false;
   #queue: Promise<unknown> = Promise.resolve();
   #ready?: Promise<unknown>;
@@ -161,6 +65,7 @@ export class Console {
   constructor(conn: Deno.Conn, options: ConsoleOptions = {}) {
     this.#conn = conn;
     this.#alive = new KeepAlive(conn);
+    this.#transcript = new Transcript(() => this.#alive.hold());
     this.#prompt = options.prompt ?? DEFAULT_PROMPT;
     this.#exited = options.exited;
     this.#checkRunnable = options.checkRunnable;
@@ -169,7 +74,7 @@ export class Console {
 
   /** Everything the guest printed so far, decoded as UTF-8. */
   get transcript(): string {
-    return this.#text;
+    return this.#transcript.text;
   }
 
   /** Resolves when the console closes (QEMU exited or the VM was disposed). */
@@ -193,7 +98,7 @@ export class Console {
    * guest resets, so a command is never typed into a booting guest.
    */
   expectNewPrompt(): void {
-    this.#promptFrom = this.#text.length;
+    this.#promptFrom = this.#transcript.text.length;
     this.#ready = undefined;
     this.#release();
   }
@@ -249,7 +154,7 @@ export class Console {
    * @throws {ConsoleClosedError} When the console closes first.
    */
   expect(pattern: string | RegExp, options: WaitOptions = {}): Promise<ExpectResult> {
-    return this.#expect(pattern, this.#cursor, true, options);
+    return this.#transcript.wait(pattern, this.#transcript.cursor, true, options);
   }
 
   /**
@@ -290,25 +195,8 @@ export class Console {
    * ```
    */
   exec(command: string, options: WaitOptions = {}): Promise<ExecResult> {
-    if (typeof command !== "string" || command.trim() === "") {
-      return Promise.reject(
-        new TypeError(`Cannot exec ${JSON.stringify(command)}: the command is empty`),
-      );
-    }
-    if (command.includes("\0")) {
-      return Promise.reject(
-        new TypeError(`Cannot exec ${JSON.stringify(command)}: it contains NUL`),
-      );
-    }
-    const size = encoder.encode(shellQuote(command)).length;
-    if (size > MAX_COMMAND_BYTES) {
-      return Promise.reject(
-        new RangeError(
-          `Cannot exec a command of ${size} bytes once quoted: the console takes at most ${MAX_COMMAND_BYTES}; copy a script into the guest instead`,
-        ),
-      );
-    }
     try {
+      checkCommand(command);
       checkTimeout("exec on the console", options.timeout);
     } catch (error) {
       return Promise.reject(error);
@@ -324,25 +212,10 @@ export class Console {
     const what = `Cannot exec ${JSON.stringify(command)}`;
     if (this.#isClosed) throw await this.#closedError(`${what}:`);
     await this.#checkRunnable?.(`exec ${JSON.stringify(command)}`);
-    const ready = (async () => {
-      while (this.#hold !== undefined) await this.#hold;
-      return await (this.#ready ??= this.#expect(this.#prompt, this.#promptFrom, false, {}));
-    })();
-    await withDeadline(
-      ready,
-      { signal: options.signal, timeout },
-      () => new ConsoleTimeoutError(`the shell prompt ${this.#prompt}`, timeout, this.#tail()),
-    ).catch(async (error) => {
-      if (error instanceof ConsoleClosedError) {
-        throw await this.#closedError(`${what}: the shell prompt never came, and`);
-      }
-      throw error;
-    });
-    const token = `${Date.now().toString(36)}${(this.#execCount++).toString(36)}`;
-    // The markers are split by quotes in what is typed, so the tty's echo never matches them.
-    const begin = `VMKIT_B${token}`;
-    const end = `VMKIT_E${token}`;
-    const from = this.#text.length;
+    await this.#awaitPrompt(what, timeout, options.signal);
+    const token = execToken(this.#execCount++);
+    const markers = execMarkers(token);
+    const from = this.#transcript.text.length;
     // Typed after this point, so the wait below sees everything the command prints.
     await this.send(commandLines(command, token).join("")).catch(async (error) => {
       if (error instanceof ConsoleClosedError) {
@@ -352,12 +225,7 @@ export class Console {
       }
       throw error;
     });
-    const done = this.#expect(
-      new RegExp(`${begin}\\r?\\n([^]*?)${end}:(\\d+)\\r?\\n`),
-      from,
-      true,
-      {},
-    );
+    const done = this.#transcript.wait(markers.done, from, true, {});
     const remaining = Math.max(0, timeout - (performance.now() - started));
     try {
       const result = await withDeadline(
@@ -367,16 +235,15 @@ export class Console {
           new ConsoleTimeoutError(
             `command ${JSON.stringify(command)} to finish`,
             timeout,
-            this.#tail(),
+            this.#transcript.tail,
           ),
       );
-      const output = result.groups[0].replaceAll("\r\n", "\n").replace(/\n$/, "");
-      return { output, exitCode: Number(result.groups[1]) };
+      return execResult(result.groups);
     } catch (error) {
       if (error instanceof ConsoleClosedError) {
-        const started = new RegExp(`${begin}\\r?\\n`).test(this.#text.slice(from));
+        const begun = markers.started.test(this.#transcript.text.slice(from));
         throw await this.#closedError(
-          started
+          begun
             ? `${what}: the guest's shell ended before the command finished, and`
             : `${what}: the console closed before the command started, and`,
         );
@@ -384,6 +251,35 @@ export class Console {
       if (!this.#isClosed) await this.send("\x03").catch(() => {});
       throw error;
     }
+  }
+
+  /**
+   * Waits for the shell prompt once (and, while the guest resets, for the reset to be done).
+   *
+   * @throws {ConsoleTimeoutError} When the prompt does not come within `timeout`.
+   * @throws {ConsoleClosedError} When the console closes first; `what` starts the message.
+   */
+  async #awaitPrompt(what: string, timeout: number, signal?: AbortSignal): Promise<void> {
+    const ready = (async () => {
+      while (this.#hold !== undefined) await this.#hold;
+      return await (this.#ready ??= this.#transcript.wait(
+        this.#prompt,
+        this.#promptFrom,
+        false,
+        {},
+      ));
+    })();
+    await withDeadline(
+      ready,
+      { signal, timeout },
+      () =>
+        new ConsoleTimeoutError(`the shell prompt ${this.#prompt}`, timeout, this.#transcript.tail),
+    ).catch(async (error) => {
+      if (error instanceof ConsoleClosedError) {
+        throw await this.#closedError(`${what}: the shell prompt never came, and`);
+      }
+      throw error;
+    });
   }
 
   /** The error for a console that closed: says how QEMU ended, waiting up to 1 s to know. */
@@ -395,69 +291,6 @@ export class Console {
     );
   }
 
-  #expect(
-    pattern: string | RegExp,
-    from: number,
-    advance: boolean,
-    options: WaitOptions,
-  ): Promise<ExpectResult> {
-    try {
-      checkTimeout("expect on the console", options.timeout);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const source = typeof pattern === "string"
-      ? pattern.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-      : pattern.source;
-    const flags = typeof pattern === "string" ? "g" : pattern.flags.replace(/[gy]/g, "") + "g";
-    let waiter!: Waiter;
-    const found = new Promise<ExpectResult>((resolve, reject) => {
-      waiter = {
-        regexp: new RegExp(source, flags),
-        from,
-        advance,
-        resolve,
-        reject,
-        release: () => {},
-      };
-    });
-    if (!this.#check(waiter)) {
-      if (this.#isClosed) {
-        waiter.reject(
-          new ConsoleClosedError(`Cannot wait for ${String(pattern)}: the console closed`),
-        );
-      } else {
-        waiter.release = this.#alive.hold();
-        this.#waiters.add(waiter);
-      }
-    }
-    return withDeadline(
-      found,
-      options,
-      () => new ConsoleTimeoutError(String(pattern), options.timeout!, this.#tail()),
-      () => {
-        waiter.release();
-        this.#waiters.delete(waiter);
-      },
-    );
-  }
-
-  #check(waiter: Waiter): boolean {
-    waiter.regexp.lastIndex = waiter.from;
-    const match = waiter.regexp.exec(this.#text);
-    if (match === null) return false;
-    const end = match.index + match[0].length;
-    const before = this.#text.slice(waiter.advance ? this.#cursor : waiter.from, match.index);
-    if (waiter.advance) this.#cursor = Math.max(this.#cursor, end);
-    waiter.release();
-    waiter.resolve({ match: match[0], groups: match.slice(1), before });
-    return true;
-  }
-
-  #tail(): string {
-    return this.#text.slice(-2000);
-  }
-
   async #readLoop(): Promise<void> {
     const buffer = new Uint8Array(64 * 1024);
     try {
@@ -466,15 +299,12 @@ export class Console {
         if (n === null) break;
         const chunk = buffer.slice(0, n);
         this.#chunks.push(chunk);
-        this.#text += this.#decoder.decode(chunk, { stream: true });
         for (const reader of this.#streams) {
           reader.controller.enqueue(chunk.slice());
           reader.release?.();
           reader.release = undefined;
         }
-        for (const waiter of [...this.#waiters]) {
-          if (this.#check(waiter)) this.#waiters.delete(waiter);
-        }
+        this.#transcript.append(chunk);
       }
     } catch {
       // A reset when QEMU exits ends the console like EOF does.
@@ -490,11 +320,7 @@ export class Console {
       reader.release?.();
     }
     this.#streams.clear();
-    for (const waiter of this.#waiters) {
-      waiter.release();
-      waiter.reject(new ConsoleClosedError(`Cannot wait for ${waiter.regexp}: the console closed`));
-    }
-    this.#waiters.clear();
+    this.#transcript.close();
   }
 
   /** Closes the connection (QEMU keeps running). */
@@ -507,55 +333,3 @@ export class Console {
     await this.#closed;
   }
 }
-
-/**
- * What `exec` types: one line that prints the begin marker, runs the command with `command
- * eval` and prints the end marker with its status. One line, so the shell reads all of it
- * before running any, and the tty's echo of it comes before the begin marker. `command eval`
- * runs the command in this shell (so `cd` and variables persist), and an error the shell would
- * abort the whole line for (a syntax error, `$((1/0))`, `${x?}`) becomes a non-zero status.
- * A command whose quoted form does not fit in one editor line is first gathered into
- * `VMKIT_C`, a piece per line; one with control characters is gathered with them as octal
- * escapes, which `printf %b` turns back.
- */
-function commandLines(command: string, token: string): string[] {
-  const run = (script: string) =>
-    `printf '%s\\n' VMKIT_B'${token}'; command eval ${script}; printf '%s:%s\\n' VMKIT_E'${token}' "$?"`;
-  // Control characters (but newline) would be keys to the line editor: Tab completes, Ctrl-C
-  // cancels, Escape starts a sequence. They travel as printf %b octal escapes instead.
-  const encoded = CONTROL.test(command);
-  const text = encoded
-    ? command.replaceAll("\\", "\\\\").replace(
-      CONTROL_ALL,
-      (char) => `\\0${char.charCodeAt(0).toString(8).padStart(3, "0")}`,
-    )
-    : command;
-  const quoted = shellQuote(text);
-  if (!encoded && encoder.encode(run(quoted)).length <= LINE_BYTES) return [run(quoted) + "\n"];
-  const lines: string[] = [];
-  let piece = "";
-  let pieceBytes = 0;
-  const flush = () => {
-    const value = shellQuote(piece);
-    lines.push(lines.length === 0 ? `VMKIT_C=${value}\n` : `VMKIT_C="$VMKIT_C"${value}\n`);
-    piece = "";
-    pieceBytes = 0;
-  };
-  for (const char of text) {
-    // Quoted, a ' takes four bytes; every piece adds two quotes and at most 18 bytes before it.
-    const bytes = char === "'" ? 4 : encoder.encode(char).length;
-    if (pieceBytes + bytes > LINE_BYTES - 32) flush();
-    piece += char;
-    pieceBytes += bytes;
-  }
-  if (piece !== "") flush();
-  // The "_" keeps newlines at the end, which command substitution would drop.
-  if (encoded) lines.push(`VMKIT_C=$(printf '%b_' "$VMKIT_C"); VMKIT_C=\${VMKIT_C%_}\n`);
-  lines.push(`${run('"$VMKIT_C"')}; unset VMKIT_C\n`);
-  return lines;
-}
-
-/** Control characters that would be keys to a line editor: all but newline. */
-// deno-lint-ignore no-control-regex -- matching control characters is the point
-const CONTROL = /[\x01-\x09\x0b-\x1f\x7f]/;
-const CONTROL_ALL = new RegExp(CONTROL.source, "g");

@@ -1,36 +1,45 @@
 /**
- * A running VM: its console, QMP client, exit and shutdown.
+ * A running VM: its console, QMP client, exit and shutdown. The class delegates: its exit and
+ * shutdown to `_vm_lifecycle.ts`, resets to `_vm_reset.ts`, hotplug to `hotplug*.ts`, and the
+ * balloon, snapshots, migration and dumps to their own files.
  *
  * @module
  */
 
-import { checkTimeout, settledWithin } from "../_deadline.ts";
+import type { WaitOptions } from "../_deadline.ts";
 import type { QmpClient } from "../qmp/client.ts";
 import type { Console } from "./console.ts";
 import type { AccelChoice } from "./accel.ts";
-import type { Sidecar, VmSpec } from "./spec.ts";
-import type { QmpReturn } from "../qmp/client.ts";
-import { QmpError } from "../qmp/errors.ts";
-import { KeepAlive } from "../_keep_alive.ts";
+import type { Device } from "./devices/_registry.ts";
+import type { ShutdownOptions, ShutdownResult, VmExit, VmParts, VmStatus } from "./vm_types.ts";
+import { VmLifecycle } from "./_vm_lifecycle.ts";
+import { resetVm, watchResets } from "./_vm_reset.ts";
+import { type HotplugContext, hotplugContext } from "./_hotplug_context.ts";
 import {
-  addCpu,
-  type AddCpuOptions,
   addDisk,
   type AddDiskOptions,
-  addMemory,
-  type AddMemoryOptions,
   addNic,
   type AddNicOptions,
-  type HotplugContext,
-  type HotplugCpu,
   type HotplugDisk,
-  type HotpluggableCpu,
-  type HotplugMemory,
   type HotplugNic,
   type RemoveDeviceOptions,
   removeDisk,
   removeNic,
 } from "./hotplug.ts";
+import {
+  addCpu,
+  type AddCpuOptions,
+  type HotplugCpu,
+  type HotpluggableCpu,
+} from "./hotplug_cpu.ts";
+import { addMemory, type AddMemoryOptions, type HotplugMemory } from "./hotplug_memory.ts";
+import {
+  addDevice,
+  type AddDeviceOptions,
+  type HotplugDevice,
+  removeDevice,
+} from "./_hotplug_device.ts";
+import { balloonSize, setBalloon } from "./_balloon.ts";
 import {
   deleteSnapshot,
   listSnapshots,
@@ -41,78 +50,8 @@ import {
 } from "./snapshot.ts";
 import { migrate, type MigrateOptions, type MigrationStats } from "./migration.ts";
 import { dumpGuestMemory, type DumpOptions, screendump, type ScreendumpOptions } from "./dump.ts";
-import { parseSize } from "./size.ts";
-import {
-  addDevice,
-  type AddDeviceOptions,
-  type HotplugDevice,
-  removeDevice,
-} from "./_hotplug_device.ts";
-import type { Device } from "./devices/_registry.ts";
 
-function countKinds(devices: readonly Device[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const device of devices) counts.set(device.kind, (counts.get(device.kind) ?? 0) + 1);
-  return counts;
-}
-import type { WaitOptions } from "../_deadline.ts";
-
-/** How QEMU exited. */
-export interface VmExit {
-  /** Exit code (128 + signal number when killed by a signal). */
-  code: number;
-  /** The signal that killed it, if any. */
-  signal: Deno.Signal | null;
-  /** Whether it exited with code 0. */
-  success: boolean;
-}
-
-/** How {@linkcode Vm.shutdown} ended the VM. */
-export interface ShutdownResult {
-  /**
-   * - `"already-exited"`: QEMU had exited before;
-   * - `"powerdown"`: the guest powered off after the ACPI power button;
-   * - `"quit"`: QEMU quit on QMP `quit`;
-   * - `"sigterm"` / `"sigkill"`: QEMU was signalled.
-   */
-  method: "already-exited" | "powerdown" | "quit" | "sigterm" | "sigkill";
-  /** QEMU's exit. */
-  exit: VmExit;
-  /** Milliseconds the shutdown took. */
-  durationMs: number;
-}
-
-/** Options of {@linkcode Vm.shutdown}. */
-export interface ShutdownOptions {
-  /** How long the guest gets to power off after the ACPI power button. Default 10 000 ms; 0 skips it. */
-  timeout?: number;
-  /** How long QEMU gets to quit after QMP `quit`. Default 3000 ms. */
-  quitTimeout?: number;
-  /** How long QEMU gets to exit after SIGTERM. Default 3000 ms. */
-  termTimeout?: number;
-}
-
-/** What `launch()` hands to a {@linkcode Vm}. */
-export interface VmParts {
-  process: Deno.ChildProcess;
-  qmp: QmpClient;
-  console: Console;
-  runtimeDir: string;
-  argv: string[];
-  binary: string;
-  accel: AccelChoice;
-  stderr: () => string;
-  exited: Promise<VmExit>;
-  release: () => void;
-  launchedAt: number;
-  /** The description it was launched from: hotplug, transport and reboot come from it. */
-  builder: VmSpec;
-  /** What runs beside QEMU (swtpm), stopped when the VM is released. */
-  sidecars: Sidecar[];
-}
-
-/** The VM's run state, from `query-status`. */
-export type VmStatus = QmpReturn<"query-status">["status"];
+export type { ShutdownOptions, ShutdownResult, VmExit, VmParts, VmStatus } from "./vm_types.ts";
 
 /**
  * A running QEMU. Dispose of it (`await using`) to shut it down and remove its runtime
@@ -120,14 +59,8 @@ export type VmStatus = QmpReturn<"query-status">["status"];
  */
 export class Vm implements AsyncDisposable {
   readonly #parts: VmParts;
+  readonly #lifecycle: VmLifecycle;
   readonly #hotplug: HotplugContext;
-  #exit?: VmExit;
-  #disposed?: Promise<void>;
-  #shutdown?: Promise<ShutdownResult>;
-  #released?: Promise<void>;
-  #watchingExit = false;
-  /** QEMU keeps the script alive only while something waits for it to exit. */
-  readonly #alive: KeepAlive;
 
   /**
    * Made by `launch()`.
@@ -136,40 +69,9 @@ export class Vm implements AsyncDisposable {
    */
   constructor(parts: VmParts) {
     this.#parts = parts;
-    this.#alive = new KeepAlive(parts.process);
-    this.#hotplug = {
-      qmp: parts.qmp,
-      plan: {
-        arch: parts.builder.archProfile,
-        machine: parts.builder.machineType,
-        transport: parts.builder.transport,
-        runtimeDir: parts.runtimeDir,
-        sharedMemory: parts.builder.sharedMemory,
-      },
-      hotplug: parts.builder.hotplug,
-      memoryHotplug: parts.builder.hasMemoryHotplug,
-      portUse: new Map(),
-      devicePlans: new Map(),
-      deviceCounts: countKinds(parts.builder.devices),
-      added: new Map([
-        ...parts.builder.plugged.disks.map((id) => [id, "disk"] as const),
-        ...parts.builder.plugged.nics.map((id) => [id, "nic"] as const),
-      ]),
-      busy: Promise.resolve(),
-    };
-    parts.exited.then((exit) => {
-      this.#exit = exit;
-      // Nothing of an exited VM is worth keeping: its sockets, directory and registry entry go
-      // now, whether or not anyone shuts it down or disposes of it. An error here is thrown by
-      // shutdown() and dispose, which await the same work.
-      this.#release().catch(() => {});
-    });
-    // A guest that resets (reset(), or a reboot from inside under the classic profile) prints a
-    // new prompt: the next exec waits for it instead of typing into the booting guest.
-    const resets = parts.qmp.events({ names: ["RESET"], keepAlive: false });
-    (async () => {
-      for await (const _ of resets) parts.console.expectNewPrompt();
-    })().catch(() => {});
+    this.#lifecycle = new VmLifecycle(parts);
+    this.#hotplug = hotplugContext(parts);
+    watchResets(parts.qmp, parts.console);
   }
 
   /** The QMP client, connected and negotiated. */
@@ -217,16 +119,12 @@ export class Vm implements AsyncDisposable {
    * when the script ends), but once this is read, the script waits for QEMU to exit.
    */
   get exited(): Promise<VmExit> {
-    if (!this.#watchingExit) {
-      this.#watchingExit = true;
-      this.#alive.during(this.#parts.exited);
-    }
-    return this.#parts.exited;
+    return this.#lifecycle.exited;
   }
 
   /** Whether QEMU has exited. */
   get hasExited(): boolean {
-    return this.#exit !== undefined;
+    return this.#lifecycle.exit !== undefined;
   }
 
   /**
@@ -235,13 +133,7 @@ export class Vm implements AsyncDisposable {
    * @param signal Default `"SIGKILL"`.
    */
   kill(signal: Deno.Signal = "SIGKILL"): void {
-    if (this.#exit !== undefined) return;
-    try {
-      this.#parts.process.kill(signal);
-    } catch (error) {
-      if (!(error instanceof TypeError)) throw error;
-      // TypeError: the child has already exited.
-    }
+    this.#lifecycle.kill(signal);
   }
 
   /**
@@ -283,38 +175,7 @@ export class Vm implements AsyncDisposable {
    * @param options Time limit and signal.
    */
   async reset(options: WaitOptions = {}): Promise<void> {
-    // Commands wait from now on, and for a prompt printed after the reset, not for one the
-    // guest prints while the reset is still on its way.
-    this.console.holdForReset();
-    let done = false;
-    try {
-      const builder = this.#parts.builder;
-      if (!builder.exitsOnReboot) {
-        await this.qmp.executeAndWait("system_reset", undefined, { event: "RESET", ...options });
-        done = true;
-        return;
-      }
-      // SeaBIOS, QEMU's default x86 firmware, answers a warm reset by resetting the machine
-      // once more, itself, about 30 ms later; that one must reset too, so the action goes back
-      // only after it (or after 1 s). qboot does not.
-      const seabios = builder.arch === "x86_64" && builder.bios === undefined;
-      const firmwareReset = seabios
-        ? this.qmp.waitForEvent("RESET", { match: { guest: true }, timeout: 1000 })
-        : undefined;
-      firmwareReset?.catch(() => {});
-      await this.qmp.execute("set-action", { reboot: "reset" }, options);
-      try {
-        await this.qmp.executeAndWait("system_reset", undefined, { event: "RESET", ...options });
-        done = true;
-        await firmwareReset?.catch(() => {});
-      } finally {
-        await this.qmp.execute("set-action", { reboot: "shutdown" }, options);
-      }
-    } finally {
-      // After a reset the shell's next prompt is awaited; without one, the guest is as it was.
-      if (done) this.console.expectNewPrompt();
-      else this.console.assumePrompt();
-    }
+    await resetVm(this.#parts, options);
   }
 
   /**
@@ -446,8 +307,7 @@ export class Vm implements AsyncDisposable {
    * @throws {TypeError} When the VM has no balloon device (build with `.balloon()`).
    */
   async setBalloon(size: string | number, options: WaitOptions = {}): Promise<void> {
-    const value = parseSize("balloon target", size);
-    await this.#balloon(() => this.qmp.execute("balloon", { value }, options));
+    await setBalloon(this.qmp, size, options);
   }
 
   /**
@@ -458,22 +318,7 @@ export class Vm implements AsyncDisposable {
    * @throws {TypeError} When the VM has no balloon device (build with `.balloon()`).
    */
   async balloonSize(options: WaitOptions = {}): Promise<number> {
-    return (await this.#balloon(() => this.qmp.execute("query-balloon", undefined, options)))
-      .actual;
-  }
-
-  async #balloon<T>(run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      if (error instanceof QmpError && error.errorClass === "DeviceNotActive") {
-        throw new TypeError(
-          "Cannot use the balloon: the VM has no balloon device; build it with .balloon()",
-          { cause: error },
-        );
-      }
-      throw error;
-    }
+    return await balloonSize(this.qmp, options);
   }
 
   /**
@@ -591,123 +436,11 @@ export class Vm implements AsyncDisposable {
    * @returns How it ended.
    */
   shutdown(options: ShutdownOptions = {}): Promise<ShutdownResult> {
-    try {
-      checkTimeout("shut down the VM", options.timeout);
-      checkTimeout("shut down the VM", options.quitTimeout);
-      checkTimeout("shut down the VM", options.termTimeout);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    this.#shutdown ??= this.#runShutdown(options).then(async (result) => {
-      await this.#release();
-      return result;
-    });
-    return this.#shutdown;
-  }
-
-  async #runShutdown(options: ShutdownOptions): Promise<ShutdownResult> {
-    const started = performance.now();
-    const done = (method: ShutdownResult["method"], exit: VmExit): ShutdownResult => ({
-      method,
-      exit,
-      durationMs: performance.now() - started,
-    });
-    if (this.#exit !== undefined) return done("already-exited", this.#exit);
-    const powerdown = options.timeout ?? 10_000;
-    // A guest whose CPUs are stopped cannot react to the power button.
-    const status = await this.qmp.execute("query-status", undefined, { timeout: 1000 }).catch(() =>
-      undefined
-    );
-    const running = (status as { running?: boolean } | undefined)?.running === true;
-    if (powerdown > 0 && running) {
-      // A guest that powered off is done even when QEMU stays (`-no-shutdown`): then it quits.
-      const stop = new AbortController();
-      const poweredOff = this.qmp.waitForEvent("SHUTDOWN", {
-        match: { guest: true },
-        signal: stop.signal,
-        keepAlive: false,
-      }).then(() => true, () => new Promise<never>(() => {}));
-      try {
-        const deadline = performance.now() + powerdown;
-        while (true) {
-          await this.qmp.execute("system_powerdown", undefined, { timeout: 1000 }).catch(() => {});
-          const left = deadline - performance.now();
-          const ms = Math.max(0, Math.min(REPRESS_MS, left));
-          const ended = await settledWithin(Promise.race([this.#parts.exited, poweredOff]), ms);
-          if (typeof ended === "object") return done("powerdown", ended);
-          if (ended === true) {
-            await this.qmp.execute("quit", undefined, { timeout: 1000 }).catch(() => {});
-            const quit = await this.#waitExit(options.quitTimeout ?? 3000);
-            if (quit !== undefined) return done("powerdown", quit);
-          }
-          if (left <= REPRESS_MS) break;
-        }
-      } finally {
-        stop.abort();
-      }
-    }
-    await this.qmp.execute("quit", undefined, { timeout: 1000 }).catch(() => {});
-    let exit = await this.#waitExit(options.quitTimeout ?? 3000);
-    if (exit !== undefined) return done("quit", exit);
-    this.kill("SIGTERM");
-    exit = await this.#waitExit(options.termTimeout ?? 3000);
-    if (exit !== undefined) return done("sigterm", exit);
-    this.kill("SIGKILL");
-    return done("sigkill", await this.#alive.during(this.#parts.exited));
-  }
-
-  #waitExit(ms: number): Promise<VmExit | undefined> {
-    return settledWithin(this.#parts.exited, ms);
+    return this.#lifecycle.shutdown(options);
   }
 
   /** Shuts down (if running), closes the connections and removes the runtime directory. */
   [Symbol.asyncDispose](): Promise<void> {
-    this.#disposed ??= this.#dispose();
-    return this.#disposed;
-  }
-
-  async #dispose(): Promise<void> {
-    try {
-      if (this.#exit === undefined) await this.shutdown();
-    } finally {
-      await this.#release();
-    }
-  }
-
-  /**
-   * Lets go of everything an exited VM owned: the QMP and console connections (after reading
-   * what QEMU wrote before it exited), the runtime directory, and its entry in the registry
-   * that kills QEMU when the script ends. Runs once.
-   */
-  #release(): Promise<void> {
-    this.#released ??= (async () => {
-      await this.#alive.during(this.#parts.exited);
-      // QEMU has exited: its sockets hit EOF once their last bytes are read.
-      await settledWithin(Promise.all([this.qmp.closed, this.console.closed]), 1000);
-      await this.qmp.close();
-      await this.console.close();
-      for (const sidecar of [...this.#parts.sidecars].reverse()) {
-        await sidecar.stop();
-      }
-      try {
-        await Deno.remove(this.runtimeDir, { recursive: true }).catch(ignoreNotFound);
-        // QEMU removes the sockets it served when it exits cleanly, not when it is killed.
-        for (const path of this.#parts.builder.qmpSockets) {
-          if ((await Deno.lstat(path).catch(() => undefined))?.isSocket) {
-            await Deno.remove(path).catch(ignoreNotFound);
-          }
-        }
-      } finally {
-        this.#parts.release();
-      }
-    })();
-    return this.#released;
+    return this.#lifecycle.dispose();
   }
 }
-
-function ignoreNotFound(error: unknown): void {
-  if (!(error instanceof Deno.errors.NotFound)) throw error;
-}
-
-/** How often shutdown() presses the power button again while the guest has not reacted. */
-const REPRESS_MS = 2000;

@@ -1,0 +1,68 @@
+/**
+ * The plain types of a running VM: how QEMU exited, how a shutdown went, what `launch()` hands
+ * to a `Vm`, and its run state.
+ *
+ * @module
+ */
+
+import type { QmpClient, QmpReturn } from "../qmp/client.ts";
+import type { Console } from "./console.ts";
+import type { AccelChoice } from "./accel.ts";
+import type { Sidecar, VmSpec } from "./spec.ts";
+
+/** How QEMU exited. */
+export interface VmExit {
+  /** Exit code (128 + signal number when killed by a signal). */
+  code: number;
+  /** The signal that killed it, if any. */
+  signal: Deno.Signal | null;
+  /** Whether it exited with code 0. */
+  success: boolean;
+}
+
+/** How {@linkcode Vm.shutdown} ended the VM. */
+export interface ShutdownResult {
+  /**
+   * - `"already-exited"`: QEMU had exited before;
+   * - `"powerdown"`: the guest powered off after the ACPI power button;
+   * - `"quit"`: QEMU quit on QMP `quit`;
+   * - `"sigterm"` / `"sigkill"`: QEMU was signalled.
+   */
+  method: "already-exited" | "powerdown" | "quit" | "sigterm" | "sigkill";
+  /** QEMU's exit. */
+  exit: VmExit;
+  /** Milliseconds the shutdown took. */
+  durationMs: number;
+}
+
+/** Options of {@linkcode Vm.shutdown}. */
+export interface ShutdownOptions {
+  /** How long the guest gets to power off after the ACPI power button. Default 10 000 ms; 0 skips it. */
+  timeout?: number;
+  /** How long QEMU gets to quit after QMP `quit`. Default 3000 ms. */
+  quitTimeout?: number;
+  /** How long QEMU gets to exit after SIGTERM. Default 3000 ms. */
+  termTimeout?: number;
+}
+
+/** What `launch()` hands to a {@linkcode Vm}. */
+export interface VmParts {
+  process: Deno.ChildProcess;
+  qmp: QmpClient;
+  console: Console;
+  runtimeDir: string;
+  argv: string[];
+  binary: string;
+  accel: AccelChoice;
+  stderr: () => string;
+  exited: Promise<VmExit>;
+  release: () => void;
+  launchedAt: number;
+  /** The description it was launched from: hotplug, transport and reboot come from it. */
+  builder: VmSpec;
+  /** What runs beside QEMU (swtpm), stopped when the VM is released. */
+  sidecars: Sidecar[];
+}
+
+/** The VM's run state, from `query-status`. */
+export type VmStatus = QmpReturn<"query-status">["status"];
