@@ -62,23 +62,34 @@ async function addDeviceNow(
         : `Cannot hot-add ${kind} device: id "${id}" is already used; give another id`,
     );
   }
-  // Only a device that plugs into the machine's own bus needs a slot.
-  const onBus = main!.args.bus === undefined;
-  const port = onBus ? takePort(ctx, `add ${kind} device "${id}"`, id) : undefined;
-  const steps = draft.map((step) =>
-    step === main && port !== undefined ? { ...step, args: { ...step.args, bus: port } } : step
-  ) as Step[];
+  // Each device that plugs into the machine's own bus takes a slot: the device, and a shared
+  // controller the VM does not have yet (which stays, with its slot, for later devices).
+  const ports = new Map<Step, string>();
+  const release = () => {
+    for (const port of ports.values()) ctx.portUse.delete(port);
+  };
   try {
+    for (const step of draft) {
+      if (step.kind !== "device" || step.args.bus !== undefined) continue;
+      const port = takePort(ctx, `add ${kind} device "${id}"`, step.args.id ?? id);
+      if (port !== undefined) ports.set(step, port);
+    }
+    const steps = draft.map((step) =>
+      step.kind === "device" && ports.has(step)
+        ? { ...step, args: { ...step.args, bus: ports.get(step) } }
+        : step
+    );
     await applyPlan(ctx.qmp, steps, {
       timeout: options.timeout ?? 10_000,
       signal: options.signal,
     });
+    ctx.devicePlans.set(id, steps);
   } catch (error) {
-    if (port !== undefined) ctx.portUse.delete(port);
+    release();
     throw error;
   }
+  const port = ports.get(main!);
   ctx.deviceCounts.set(kind, index + 1);
-  ctx.devicePlans.set(id, steps);
   return port === undefined ? { id, kind } : { id, kind, port };
 }
 

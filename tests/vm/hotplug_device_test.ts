@@ -31,3 +31,34 @@ Deno.test("addDevice hot-adds a device from the same plan as at boot, and remove
     /newline and NUL are not allowed/,
   );
 });
+
+Deno.test("a hot-added device whose controller the VM lacks brings the controller, into a slot of its own", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmkit-test-" });
+  try {
+    const g = await tinyGuest("x86_64");
+    await using machine = await vm({ arch: "x86_64" }).memory("256M").hotplugSlots(2)
+      .kernel(g.kernel, { initrd: g.initrd }).launch({ timeout: 60_000 });
+    const port = await machine.addDevice({
+      kind: "virtio-serial-port",
+      name: "org.vmkit.hot.0",
+      chardev: { backend: "file", path: `${dir}/port.out` },
+    });
+    // The port sits on the controller's bus; the controller took the first slot.
+    assert.equal(port.port, undefined);
+    const pci = await machine.qmp.execute("qom-get", {
+      path: "/machine/peripheral/vmkit-virtio-serial",
+      property: "parent_bus",
+    });
+    assert.match(String(pci), /vmkit-hp0/);
+    const { output } = await machine.console.exec(
+      "for i in 1 2 3 4 5 6 7 8 9 10; do d=$(grep -l org.vmkit.hot.0 /sys/class/virtio-ports/*/name 2>/dev/null) && break; sleep 0.3; done; n=$(basename $(dirname $d)); echo hot > /dev/$n; echo $n",
+    );
+    assert.match(output, /^vport\dp\d$/);
+    assert.equal(await Deno.readTextFile(`${dir}/port.out`), "hot\n");
+    await machine.removeDevice(port.id);
+    // The second slot is still free for a device that needs one.
+    assert.equal((await machine.addDevice({ kind: "rng" })).port, "vmkit-hp1");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
