@@ -8,10 +8,8 @@
 
 import { type AccelChoice, type AccelRequest, chooseAccel } from "./accel.ts";
 import type { Arch, ArchProfile, VirtioTransport } from "./arch.ts";
-import { checkValue, escapeOptionValue } from "./qemu_opts.ts";
 import { detectHostFacts } from "./_host.ts";
-import { checkPath, checkSocketPath } from "./_checks.ts";
-import { checkEnum, optionalBoolean } from "./_validate.ts";
+import { checkEnum } from "./_validate.ts";
 import {
   type KernelOptions,
   type MemoryOptions,
@@ -31,12 +29,10 @@ import {
   parseGlobal,
   parseRtc,
   parseSmbios,
-  parseUser,
   parseUuid,
   type RtcOptions,
   type SmbiosEntry,
 } from "./_platform_options.ts";
-import { EMPTY_STATE } from "./_vm_state.ts";
 import {
   fastKernelBios,
   type HotplugKind,
@@ -45,22 +41,14 @@ import {
   machineType,
   type VmProfile,
 } from "./machine.ts";
-import { choiceOf, holdState, profileOf, stateOf, withState } from "./_builder_state.ts";
+import { choiceOf, profileOf, stateOf, withState } from "./_builder_state.ts";
+import { QemuProcessBuilder } from "./process_builder.ts";
 
 /**
  * The machine options of a VM description; every method returns a new builder of the same
  * class. Use {@linkcode vm}, which makes a {@linkcode VmBuilder}.
  */
-export class MachineBuilder {
-  /**
-   * Use {@linkcode vm} or `VmBuilder.fromJSON`.
-   *
-   * @param profile The architecture profile.
-   */
-  constructor(profile: Readonly<ArchProfile>) {
-    holdState(this, profile, EMPTY_STATE);
-  }
-
+export class MachineBuilder extends QemuProcessBuilder {
   /** The guest architecture. */
   get arch(): Arch {
     return profileOf(this).arch;
@@ -74,16 +62,6 @@ export class MachineBuilder {
   /** The requested accelerator. */
   get requestedAccel(): AccelRequest {
     return stateOf(this).accel;
-  }
-
-  /** Extra QMP sockets QEMU listens on (see {@linkcode VmBuilder.qmpSocket}). */
-  get qmpSockets(): readonly string[] {
-    return stateOf(this).qmpSockets;
-  }
-
-  /** The QEMU binary this builder runs. */
-  get binary(): string {
-    return stateOf(this).binary ?? profileOf(this).binary;
   }
 
   /** The machine type: the one given with {@linkcode VmBuilder.machine}, else the profile's. */
@@ -243,11 +221,6 @@ export class MachineBuilder {
     return withState(this, { nodefaults: on });
   }
 
-  /** Ignore QEMU's config files (`-no-user-config`); on by default in the fast profile. @returns A new builder. */
-  noUserConfig(on = true): this {
-    return withState(this, { noUserConfig: on });
-  }
-
   /**
    * Overrides the machine type.
    *
@@ -271,21 +244,6 @@ export class MachineBuilder {
    */
   cpu(model: string): this {
     return withState(this, { cpu: parseCpu(model) });
-  }
-
-  /**
-   * Names the guest (`-name`), and with `process: true` QEMU's process too, so `ps` and `top`
-   * show it (Linux keeps the first 15 bytes).
-   *
-   * @param name The name.
-   * @param options Whether to name the process.
-   * @returns A new builder.
-   */
-  name(name: string, options: { process?: boolean } = {}): this {
-    return withState(this, {
-      name: parseName(name),
-      processName: optionalBoolean("name process", options.process),
-    });
   }
 
   /**
@@ -345,27 +303,6 @@ export class MachineBuilder {
   }
 
   /**
-   * Makes QEMU write its process id to a file (`-pidfile`).
-   *
-   * @param path The file.
-   * @returns A new builder.
-   */
-  pidFile(path: string): this {
-    return withState(this, { pidFile: checkPath("pid file", path) });
-  }
-
-  /**
-   * Writes everything the console (serial port 0) prints to a file as well, while `vm.console`
-   * still reads it.
-   *
-   * @param path The log file (truncated at launch).
-   * @returns A new builder.
-   */
-  consoleLog(path: string): this {
-    return withState(this, { consoleLog: checkPath("console log", path) });
-  }
-
-  /**
    * Adds a firmware configuration entry the guest reads from `/sys/firmware/qemu_fw_cfg`.
    *
    * @param name Entry name; must start with `opt/` (QEMU's rule for user entries), ≤ 55 bytes.
@@ -376,49 +313,6 @@ export class MachineBuilder {
   fwCfg(name: string, content: { file: string } | { string: string }): this {
     const entry = parseFwCfg(name, content, stateOf(this).fwCfg);
     return withState(this, { fwCfg: [...stateOf(this).fwCfg, entry] });
-  }
-
-  /**
-   * Adds a QMP monitor that QEMU serves on a unix socket at `path`, for other tools: vmkit's
-   * `recipes/qmp-shell.ts` and `qmp-events.ts`, QEMU's own `qmp-shell`, libvirt-style scripts.
-   * Each monitor takes one client at a time; call it again for more. QEMU makes the socket when
-   * it starts; it is removed when the VM is cleaned up. `vm.qmp` stays vmkit's own monitor.
-   *
-   * @param path Where QEMU listens; it must not exist when the VM launches.
-   * @returns A new builder.
-   * @throws {TypeError} When the path is empty, has newline or NUL, or was given already.
-   * @throws {RangeError} When the path is longer than a unix socket path can be (107 bytes).
-   *
-   * @example
-   * ```ts ignore
-   * await using guest = await vm({ arch: "x86_64" }).qmpSocket("/tmp/vm1.qmp").launch();
-   * // elsewhere: ./recipes/qmp-shell.ts /tmp/vm1.qmp
-   * ```
-   */
-  qmpSocket(path: string): this {
-    checkSocketPath("QMP socket", path);
-    if (stateOf(this).qmpSockets.includes(path)) {
-      throw new TypeError(`Cannot add QMP socket "${path}" twice`);
-    }
-    return withState(this, { qmpSockets: [...stateOf(this).qmpSockets, path] });
-  }
-
-  /** Uses another QEMU binary (a path or a name on PATH). @returns A new builder. */
-  qemuBinary(binary: string): this {
-    checkPath("qemu binary", binary);
-    return withState(this, { binary });
-  }
-
-  /**
-   * Appends raw arguments, after everything vmkit writes. Nothing is escaped or checked but
-   * newline and NUL: this is the escape hatch.
-   *
-   * @param args QEMU arguments.
-   * @returns A new builder.
-   */
-  arg(...args: string[]): this {
-    for (const arg of args) checkValue("arg", arg);
-    return withState(this, { extra: [...stateOf(this).extra, ...args] });
   }
 
   /**
@@ -444,17 +338,6 @@ export class MachineBuilder {
   }
 
   /**
-   * Runs QEMU under its seccomp sandbox, denying obsolete system calls, privilege changes,
-   * spawning processes and resource control (`-sandbox on,...=deny`). With
-   * {@linkcode MachineBuilder.runAs} QEMU may change user once, as it must.
-   *
-   * @returns A new builder.
-   */
-  sandbox(on = true): this {
-    return withState(this, { sandbox: on });
-  }
-
-  /**
    * Sets a default property of every device of a driver (`-global driver.property=value`), such
    * as `global("virtio-pci", "iommu_platform", "on")`.
    *
@@ -467,40 +350,4 @@ export class MachineBuilder {
     const parsed = parseGlobal({ driver, property, value });
     return withState(this, { globals: [...stateOf(this).globals, parsed] });
   }
-
-  /**
-   * Writes QEMU's own log (`-D`; what `-d` enables, and some errors) to a file.
-   *
-   * @param path The log file.
-   * @returns A new builder.
-   */
-  qemuLog(path: string): this {
-    return withState(this, { qemuLog: checkPath("qemu log", path) });
-  }
-
-  /**
-   * Keeps QEMU running, stopped, when the guest powers off (`-no-shutdown`), so its state can
-   * still be inspected over QMP.
-   *
-   * @returns A new builder.
-   */
-  noShutdown(on = true): this {
-    return withState(this, { noShutdown: on });
-  }
-
-  /**
-   * Runs QEMU as another user once it has opened its files and sockets (`-runas`), so a guest
-   * that escapes QEMU is not root. Needs root to start.
-   *
-   * @param user A user name, such as `"nobody"`.
-   * @returns A new builder.
-   */
-  runAs(user: string): this {
-    return withState(this, { runAs: parseUser(user) });
-  }
-}
-
-function parseName(name: string): string {
-  escapeOptionValue("name", name);
-  return name;
 }

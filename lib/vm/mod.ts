@@ -7,6 +7,7 @@ export * from "./accel.ts";
 export * from "./arch.ts";
 export * from "./builder.ts";
 export * from "./machine_builder.ts";
+export * from "./process_builder.ts";
 export * from "./argv.ts";
 export * from "./machine.ts";
 export type { VmDescription } from "./description.ts";
