@@ -281,3 +281,18 @@ Deno.test("QEMU runs as another user, sandboxed, with its UUID, globals and own 
   assert.throws(() => builder.uuid("x"), /Cannot set uuid "x"/);
   assert.throws(() => builder.global("virtio-pci", "a=b", "c"), /global property/);
 });
+
+Deno.test("govmm's IOMMUPlatform knob is two -global defaults: virtio devices behind the IOMMU", async () => {
+  await using machine = await vm({ arch: "x86_64" }).accel("tcg").paused()
+    .device({ kind: "iommu", model: "virtio" }).rng()
+    .global("virtio-device", "iommu_platform", "on")
+    .global("virtio-pci", "disable-legacy", "on")
+    .launch();
+  assert.equal(
+    await machine.qmp.execute("qom-get", {
+      path: "/machine/peripheral/vmkit-rng/virtio-backend",
+      property: "iommu_platform",
+    }),
+    true,
+  );
+});
