@@ -5,6 +5,7 @@
  */
 
 import { BinfmtPermissionError } from "./errors.ts";
+import { pathExists } from "../_fs.ts";
 
 /** Where binfmt_misc lives. */
 export const DEFAULT_MOUNT_POINT = "/proc/sys/fs/binfmt_misc";
@@ -13,16 +14,6 @@ export const DEFAULT_MOUNT_POINT = "/proc/sys/fs/binfmt_misc";
 export interface MountOptions {
   /** The binfmt_misc mount point. Default `/proc/sys/fs/binfmt_misc`. */
   mountPoint?: string;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 /**
@@ -44,8 +35,8 @@ async function exists(path: string): Promise<boolean> {
  */
 export async function ensureMounted(options: MountOptions = {}): Promise<boolean> {
   const mountPoint = options.mountPoint ?? DEFAULT_MOUNT_POINT;
-  if (await exists(`${mountPoint}/register`)) return false;
-  if (!(await exists(mountPoint))) {
+  if (await pathExists(`${mountPoint}/register`)) return false;
+  if (!(await pathExists(mountPoint))) {
     throw new Deno.errors.NotFound(
       `Cannot mount binfmt_misc: ${mountPoint} does not exist, so the kernel has no binfmt_misc support loaded (run "modprobe binfmt_misc" as root)`,
     );

@@ -13,6 +13,7 @@ import { checkId, checkPath } from "../_checks.ts";
 import { defined, type Field, optionalInteger } from "../_validate.ts";
 import type { DeviceKind, InputFile } from "./_kind.ts";
 import { busOf } from "./_plan.ts";
+import { pathExists } from "../../_fs.ts";
 
 /** A host PCI device passed through to the guest (`vfio-pci`). */
 export interface VfioDevice {
@@ -168,16 +169,6 @@ async function linkName(path: string): Promise<string | undefined> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 /**
  * Checks that a host PCI device can be passed through now: it exists, the host IOMMU put it
  * in a group, it is bound to `vfio-pci`, the group's `/dev/vfio/<group>` exists, and every
@@ -206,7 +197,7 @@ export async function checkVfioHost(
     throw new TypeError(`Cannot pass through host PCI device "${address}": ${reason}`);
   };
   const device = `${root}/sys/bus/pci/devices/${address}`;
-  if (!await exists(device)) {
+  if (!await pathExists(device)) {
     fail(`there is no such device ("${device}" does not exist); "lspci -D" lists them`);
   }
   const group = await linkName(`${device}/iommu_group`);
@@ -220,7 +211,7 @@ export async function checkVfioHost(
     );
   }
   const node = `${root}/dev/vfio/${group}`;
-  if (!await exists(node)) {
+  if (!await pathExists(node)) {
     fail(`its IOMMU group's device "${node}" does not exist; load VFIO: modprobe vfio-pci`);
   }
   const members: string[] = [];
