@@ -7,7 +7,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache="${VMKIT_CACHE_DIR:-$root/.cache/vmkit}"
-packages=(qemu-system-x86 qemu-system-arm qemu-system-misc qemu-system-ppc qemu-utils qemu-user-static)
+packages=(qemu-system-x86 qemu-system-arm qemu-system-misc qemu-system-ppc qemu-utils qemu-user-static swtpm)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }

@@ -23,6 +23,7 @@ import {
 import { type VfioDevice, vfioKind } from "./vfio.ts";
 import { type VhostUserBlkDevice, vhostUserBlkKind } from "./vhost_user_blk.ts";
 import { type LoaderDevice, loaderKind } from "./loader.ts";
+import { type TpmDevice, tpmKind } from "./tpm.ts";
 
 /** A device of the generic list, told apart by `kind`. */
 export type Device =
@@ -42,7 +43,8 @@ export type Device =
   | PciBridgeDevice
   | VfioDevice
   | VhostUserBlkDevice
-  | LoaderDevice;
+  | LoaderDevice
+  | TpmDevice;
 
 /** The kinds, by name. */
 export const DEVICE_KINDS: {
@@ -68,6 +70,7 @@ export const DEVICE_KINDS: {
   vfio: vfioKind,
   "vhost-user-blk": vhostUserBlkKind,
   loader: loaderKind,
+  tpm: tpmKind,
 };
 
 /** The kind of a device. */

@@ -39,3 +39,4 @@ export type { PciBridgeDevice, PciePciBridgeDevice, PcieRootPortDevice } from ".
 export { checkVfioHost, type CheckVfioHostOptions, type VfioDevice } from "./vfio.ts";
 export type { VhostUserBlkDevice } from "./vhost_user_blk.ts";
 export type { LoaderDevice } from "./loader.ts";
+export type { TpmDevice } from "./tpm.ts";
