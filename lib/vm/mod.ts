@@ -8,11 +8,25 @@ export * from "./arch.ts";
 export * from "./builder.ts";
 export * from "./machine_builder.ts";
 export * from "./process_builder.ts";
-export * from "./argv.ts";
+export { CONSOLE_CHARDEV, QMP_CHARDEV, type ToArgvOptions } from "./argv.ts";
 export * from "./machine.ts";
 export type { VmDescription } from "./description.ts";
-export type { Sidecar, VmSpec } from "./spec.ts";
-export type { FwCfgEntry, KernelOptions, MemoryOptions, SmpOptions } from "./_machine_options.ts";
+export type { InputFile, Sidecar, VmSpec } from "./spec.ts";
+export type {
+  FwCfgEntry,
+  KernelOptions,
+  MemoryBackend,
+  MemoryOptions,
+  NumaNode,
+  SmpOptions,
+} from "./_machine_options.ts";
+export type {
+  Firmware,
+  GlobalProperty,
+  ObjectDescription,
+  RtcOptions,
+  SmbiosEntry,
+} from "./_platform_options.ts";
 export * from "./devices/mod.ts";
 export * from "./console.ts";
 export * from "./errors.ts";

@@ -18,6 +18,7 @@ export type {
   HostForward,
   NetworkDescription,
   NetworkOptions,
+  NicCommon,
   StreamNetwork,
   TapNetwork,
   UserNetwork,
