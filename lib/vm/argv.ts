@@ -355,11 +355,26 @@ function devicePlans(s: VmState, ctx: PlanContext, options: ToArgvOptions): Step
  * @param options Runtime directory, resolved accelerator, drive formats.
  * @returns The arguments.
  */
+/** Combinations of machine options and devices that QEMU accepts and the guest cannot use. */
+function checkCombinations(p: Readonly<ArchProfile>, s: VmState): void {
+  const seabios = s.firmware === undefined &&
+    fastKernelBios(p, { profile: s.profile, machine: s.machine?.type }) === undefined;
+  if (
+    p.arch === "x86_64" && s.devices.some((d) => d.kind === "tpm") &&
+    s.kernel?.initrd !== undefined && seabios
+  ) {
+    throw new TypeError(
+      'Cannot add a TPM to a direct kernel boot with an initrd under SeaBIOS: QEMU 7.2 loads the initrd over the ACPI tables the TPM\'s event log pushes down, and the guest boots without ACPI; use the fast profile on q35 (qboot), .firmware({ bios: "/usr/share/qemu/qboot.rom" }), or boot from a disk',
+    );
+  }
+}
+
 export function descriptionArgv(
   p: Readonly<ArchProfile>,
   s: VmState,
   options: ToArgvOptions = {},
 ): string[] {
+  checkCombinations(p, s);
   const runtimeDir = checkPath("runtimeDir", options.runtimeDir ?? "/tmp/vmkit");
   const accel = s.accel === "auto" ? options.accel : s.accel;
   const choice = { profile: s.profile, machine: s.machine?.type };

@@ -462,3 +462,17 @@ Deno.test("an aarch64 guest's device tree describes the TPM", async () => {
   assert.equal(exitCode, 0, output);
   assert.equal(output.replace(/\0/g, ""), "tcg,tpm-tis-mmio");
 });
+
+Deno.test("a TPM with a direct-boot initrd under SeaBIOS is refused: the guest would have no ACPI", () => {
+  const base = vm({ arch: "x86_64" }).kernel("/k", { initrd: "/i" }).device({ kind: "tpm" });
+  for (const b of [base.profile("classic"), base.machine("pc"), base.machine("pc-q35-7.2")]) {
+    assert.throws(
+      () => b.toArgv(),
+      /Cannot add a TPM to a direct kernel boot with an initrd under SeaBIOS/,
+    );
+  }
+  // qboot (the fast profile on q35, or given) and a boot without an initrd are fine.
+  base.toArgv();
+  base.machine("pc").firmware({ bios: "/usr/share/qemu/qboot.rom" }).toArgv();
+  vm({ arch: "x86_64" }).profile("classic").kernel("/k").device({ kind: "tpm" }).toArgv();
+});
