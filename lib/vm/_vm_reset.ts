@@ -47,7 +47,9 @@ export async function resetVm(
     // SeaBIOS, QEMU's default x86 firmware, answers a warm reset by resetting the machine
     // once more, itself, about 30 ms later; that one must reset too, so the action goes back
     // only after it (or after 1 s). qboot does not.
-    const seabios = builder.arch === "x86_64" && builder.bios === undefined;
+    // QEMU's default x86 firmware, or SeaBIOS given as firmware (qboot and OVMF do not).
+    const seabios = builder.arch === "x86_64" &&
+      (builder.bios === undefined || /(^|\/)bios[\w.-]*\.bin$/.test(builder.bios));
     const firmwareReset = seabios
       ? qmp.waitForEvent("RESET", { match: { guest: true }, timeout: 1000 })
       : undefined;
