@@ -80,26 +80,35 @@ function closeAll(items: { close(): void }[]): void {
   }
 }
 
-/** Starts QEMU as described; see the file comment. */
-export async function spawnQemu(request: SpawnRequest): Promise<SpawnedQemu> {
-  const { binary, args, runtimeDir, signal } = request;
-  const timeout = request.timeout ?? 30_000;
-  const fullArgv = [binary, ...args];
-  const removeDir = () => Deno.remove(runtimeDir, { recursive: true }).catch(() => {});
-  let listeners: Deno.UnixListener[];
+/** Removes the runtime directory, if it is still there. */
+function removeRuntimeDir(runtimeDir: string): Promise<void> {
+  return Deno.remove(runtimeDir, { recursive: true }).catch(() => {});
+}
+
+/** Listens on every socket of the request; on failure removes the runtime directory. */
+async function listenOnSockets(request: SpawnRequest): Promise<Deno.UnixListener[]> {
   try {
-    listeners = request.sockets.map((name) =>
-      Deno.listen({ transport: "unix", path: `${runtimeDir}/${name}` })
+    return request.sockets.map((name) =>
+      Deno.listen({ transport: "unix", path: `${request.runtimeDir}/${name}` })
     );
   } catch (error) {
-    await removeDir();
+    await removeRuntimeDir(request.runtimeDir);
     if (error instanceof Deno.errors.NotCapable) error.message += ` (${request.permissionHint})`;
     throw error;
   }
-  let process: Deno.ChildProcess;
-  const launchedAt = performance.now();
+}
+
+/**
+ * Starts the QEMU process; on failure closes the listeners and removes the runtime directory,
+ * and names the package to install when the binary is missing.
+ */
+async function startProcess(
+  request: SpawnRequest,
+  listeners: Deno.UnixListener[],
+): Promise<Deno.ChildProcess> {
+  const { binary, args } = request;
   try {
-    process = new Deno.Command(binary, {
+    return new Deno.Command(binary, {
       args,
       // A session of its own: a Ctrl-C typed in the script's terminal (SIGINT to the whole
       // foreground process group) reaches the script, which shuts its VMs down as it decides,
@@ -111,7 +120,7 @@ export async function spawnQemu(request: SpawnRequest): Promise<SpawnedQemu> {
     }).spawn();
   } catch (error) {
     closeAll(listeners);
-    await removeDir();
+    await removeRuntimeDir(request.runtimeDir);
     if (error instanceof Deno.errors.NotFound) {
       throw new Deno.errors.NotFound(
         `Cannot ${request.action}: QEMU binary "${binary}" is not installed; install it with: apt-get install ${request.debianPackage}`,
@@ -120,7 +129,27 @@ export async function spawnQemu(request: SpawnRequest): Promise<SpawnedQemu> {
     }
     throw error;
   }
-  const release = own(process, runtimeDir, request.files);
+}
+
+/** A QEMU process that is starting, and what a failed start must clean up. */
+interface StartingQemu {
+  request: SpawnRequest;
+  process: Deno.ChildProcess;
+  listeners: Deno.UnixListener[];
+  stderr: () => string;
+  exited: Promise<VmExit>;
+  release: () => void;
+  launchedAt: number;
+}
+
+/** Hands the process to the reaper, and starts reading its output and waiting for its exit. */
+function watchProcess(
+  request: SpawnRequest,
+  process: Deno.ChildProcess,
+  listeners: Deno.UnixListener[],
+  launchedAt: number,
+): StartingQemu {
+  const release = own(process, request.runtimeDir, request.files);
   const stderr = collect(process.stderr);
   collect(process.stdout);
   const exited = process.status.then((status) => ({
@@ -128,65 +157,112 @@ export async function spawnQemu(request: SpawnRequest): Promise<SpawnedQemu> {
     signal: status.signal,
     success: status.success,
   }));
-  let conns: Deno.Conn[] = [];
+  return { request, process, listeners, stderr, exited, release, launchedAt };
+}
 
-  const fail = async (message: string, cause?: unknown): Promise<never> => {
-    try {
-      process.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-    const exit = await exited;
-    closeAll([...listeners, ...conns]);
-    await removeDir();
-    for (const file of request.files ?? []) await Deno.remove(file).catch(() => {});
-    release();
-    // Give the stderr reader the last bytes the pipe held.
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    // When QEMU said why it stopped, that is the headline; how vmkit noticed comes after.
-    const said = qemuErrorLine(stderr());
-    const how = exit.signal === null
-      ? `QEMU exited with code ${exit.code}`
-      : exit.signal === "SIGSYS"
-      ? "QEMU was killed by SIGSYS: its seccomp sandbox (-sandbox) denied a system call"
-      : message;
-    const headline = said === undefined ? message : `${said} (${how})`;
-    throw new VmLaunchError(
-      `Cannot ${request.action}: ${headline}\nargv: ${fullArgv.join(" ")}\nstderr:\n${
-        stderr().trimEnd() || "(empty)"
-      }`,
-      { argv: fullArgv, stderr: stderr(), exit, cause },
-    );
-  };
+/**
+ * Ends a failed start: kills QEMU, closes the listeners and `conns`, removes the runtime
+ * directory and the files QEMU made, and throws a `VmLaunchError` with what QEMU said.
+ */
+async function failStart(
+  qemu: StartingQemu,
+  conns: Deno.Conn[],
+  message: string,
+  cause?: unknown,
+): Promise<never> {
+  const { request, stderr } = qemu;
+  try {
+    qemu.process.kill("SIGKILL");
+  } catch {
+    // Already exited.
+  }
+  const exit = await qemu.exited;
+  closeAll([...qemu.listeners, ...conns]);
+  await removeRuntimeDir(request.runtimeDir);
+  for (const file of request.files ?? []) await Deno.remove(file).catch(() => {});
+  qemu.release();
+  // Give the stderr reader the last bytes the pipe held.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  // When QEMU said why it stopped, that is the headline; how vmkit noticed comes after.
+  const said = qemuErrorLine(stderr());
+  const how = exit.signal === null
+    ? `QEMU exited with code ${exit.code}`
+    : exit.signal === "SIGSYS"
+    ? "QEMU was killed by SIGSYS: its seccomp sandbox (-sandbox) denied a system call"
+    : message;
+  const headline = said === undefined ? message : `${said} (${how})`;
+  const fullArgv = [request.binary, ...request.args];
+  throw new VmLaunchError(
+    `Cannot ${request.action}: ${headline}\nargv: ${fullArgv.join(" ")}\nstderr:\n${
+      stderr().trimEnd() || "(empty)"
+    }`,
+    { argv: fullArgv, stderr: stderr(), exit, cause },
+  );
+}
 
-  const earlyExit = exited.then((exit) => {
+/**
+ * Waits for QEMU to connect to every socket, then closes the listeners. Fails the start when
+ * QEMU exits first, or the time runs out.
+ */
+async function acceptConnections(qemu: StartingQemu, timeout: number): Promise<Deno.Conn[]> {
+  const earlyExit = qemu.exited.then((exit) => {
     throw new Error(`QEMU exited during start-up with code ${exit.code}`);
   });
   earlyExit.catch(() => {});
+  let conns: Deno.Conn[];
   try {
     conns = await withDeadline(
-      Promise.race([Promise.all(listeners.map((listener) => listener.accept())), earlyExit]),
-      { signal, timeout },
+      Promise.race([Promise.all(qemu.listeners.map((listener) => listener.accept())), earlyExit]),
+      { signal: qemu.request.signal, timeout },
       () => new Error(`QEMU did not connect to its sockets within ${timeout} ms`),
     );
   } catch (error) {
     // Let stderr drain before it is reported.
-    await settledWithin(exited, 100);
-    return await fail(error instanceof Error ? error.message : String(error), error);
+    await settledWithin(qemu.exited, 100);
+    return await failStart(qemu, [], error instanceof Error ? error.message : String(error), error);
   }
-  closeAll(listeners);
-  const qmpIndex = request.sockets.indexOf("qmp.sock");
+  closeAll(qemu.listeners);
+  return conns;
+}
+
+/**
+ * Runs the QMP handshake on the `qmp.sock` connection, in the time left of `timeout`; fails the
+ * start when it does not finish.
+ */
+async function handshake(
+  qemu: StartingQemu,
+  conns: Deno.Conn[],
+  timeout: number,
+): Promise<SpawnedQemu> {
+  const { process, stderr, exited, release, launchedAt } = qemu;
+  const qmpIndex = qemu.request.sockets.indexOf("qmp.sock");
   const [qmpConn] = conns.splice(qmpIndex, 1);
   try {
     const remaining = Math.max(1, timeout - (performance.now() - launchedAt));
-    const qmp = await QmpClient.fromConn(qmpConn, { timeout: remaining, signal });
+    const qmp = await QmpClient.fromConn(qmpConn, {
+      timeout: remaining,
+      signal: qemu.request.signal,
+    });
     return { process, qmp, conns, stderr, exited, release, launchedAt };
   } catch (error) {
     // QEMU closing QMP at start-up is QEMU exiting: let it, and its stderr drain.
     await settledWithin(exited, 100);
-    return await fail(
+    return await failStart(
+      qemu,
+      conns,
       `QMP did not start: ${error instanceof Error ? error.message : error}`,
       error,
     );
   }
+}
+
+/** Starts QEMU as described; see the file comment. */
+export async function spawnQemu(request: SpawnRequest): Promise<SpawnedQemu> {
+  const timeout = request.timeout ?? 30_000;
+  const listeners = await listenOnSockets(request);
+  const launchedAt = performance.now();
+  const process = await startProcess(request, listeners);
+  const qemu = watchProcess(request, process, listeners, launchedAt);
+  const conns = await acceptConnections(qemu, timeout);
+  return await handshake(qemu, conns, timeout);
 }

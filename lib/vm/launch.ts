@@ -12,10 +12,10 @@ import { Vm } from "./vm.ts";
 import { checkRunnable } from "./_runnable.ts";
 import { envVar } from "../_env.ts";
 import { archProfile } from "./arch.ts";
-import { spawnQemu } from "./_spawn.ts";
-import { checkInputFile, MAX_SOCKET_PATH_BYTES, overlongSocketPath } from "./_checks.ts";
+import { type SpawnedQemu, spawnQemu } from "./_spawn.ts";
+import { MAX_SOCKET_PATH_BYTES, overlongSocketPath } from "./_checks.ts";
 import { preflight } from "./preflight.ts";
-import { checkImageFormat, type ImageFormat } from "./image_format.ts";
+import { checkLaunchInputs, checkQmpSocketsFree, readDriveFormats } from "./_launch_checks.ts";
 
 /** Options of `launch()`. */
 export interface LaunchOptions extends WaitOptions {
@@ -101,6 +101,52 @@ function runtimeBase(): string {
   return envVar("XDG_RUNTIME_DIR") || envVar("TMPDIR") || "/tmp";
 }
 
+/** Starts the sidecars in the runtime directory; on failure removes the directory. */
+async function startSidecars(builder: VmSpec, runtimeDir: string): Promise<Sidecar[]> {
+  try {
+    return await builder.startSidecars(runtimeDir);
+  } catch (error) {
+    await Deno.remove(runtimeDir, { recursive: true }).catch(() => {});
+    throw error;
+  }
+}
+
+/** Stops the sidecars, last started first. */
+async function stopSidecars(sidecars: readonly Sidecar[]): Promise<void> {
+  for (const sidecar of [...sidecars].reverse()) {
+    await sidecar.stop();
+  }
+}
+
+/** Starts QEMU with its console and QMP sockets in the runtime directory. */
+function spawnVmQemu(
+  builder: VmSpec,
+  options: WaitOptions & { binary: string; argv: string[]; runtimeDir: string },
+): Promise<SpawnedQemu> {
+  return spawnQemu({
+    binary: options.binary,
+    args: options.argv,
+    runtimeDir: options.runtimeDir,
+    sockets: ["console.sock", "qmp.sock"],
+    files: builder.qmpSockets,
+    debianPackage: archProfile(builder.arch).debianPackage,
+    action: "launch VM",
+    permissionHint:
+      "vmkit listens on console.sock and qmp.sock in its runtime directory; pass launch({ runtimeDir }) and grant --allow-net=unix:DIR/console.sock,unix:DIR/qmp.sock",
+    timeout: options.timeout,
+    signal: options.signal,
+  });
+}
+
+/** The guest console, on the first socket QEMU connected to. */
+function openConsole(spawned: SpawnedQemu, prompt: RegExp | undefined): Console {
+  return new Console(spawned.conns[0], {
+    ...prompt ? { prompt } : {},
+    exited: spawned.exited,
+    checkRunnable: (action) => checkRunnable(spawned.qmp, action),
+  });
+}
+
 /**
  * Launches the VM a builder describes. Use `builder.launch()`.
  *
@@ -111,33 +157,9 @@ function runtimeBase(): string {
 export async function launchVm(builder: VmSpec, options: LaunchOptions = {}): Promise<Vm> {
   checkTimeout("launch the VM", options.timeout);
   const timeout = options.timeout ?? 30_000;
-  const unlaunchable = builder.unlaunchable;
-  if (unlaunchable !== undefined) throw new TypeError(`Cannot launch VM: ${unlaunchable}`);
-  for (const { what, path, hint, expect } of builder.inputFiles) {
-    await checkInputFile(`Cannot launch VM: ${what} "${path}"`, path, hint, expect);
-  }
-  await builder.preflightDevices();
-  // Formats are read from the files (never left to QEMU to probe), and a qcow2 given as such is
-  // still checked for a backing file QEMU would have to probe.
-  const driveFormats: Record<string, ImageFormat> = {};
-  for (const drive of builder.drives) {
-    driveFormats[drive.id] = await checkImageFormat(
-      `Cannot launch VM: drive "${drive.id}"`,
-      drive.file,
-      drive.format,
-    );
-  }
-  for (const path of builder.qmpSockets) {
-    const exists = await Deno.lstat(path).then(() => true, (error) => {
-      if (error instanceof Deno.errors.NotFound) return false;
-      throw error;
-    });
-    if (exists) {
-      throw new Deno.errors.AlreadyExists(
-        `Cannot launch VM with QMP socket "${path}": it already exists (another VM may be using it; remove it if not)`,
-      );
-    }
-  }
+  await checkLaunchInputs(builder);
+  const driveFormats = await readDriveFormats(builder);
+  await checkQmpSocketsFree(builder.qmpSockets);
   const accel = builder.resolveAccel();
   if (options.check) {
     await preflight(builder.binary, builder.toArgv({ accel: accel.accel, driveFormats }), {
@@ -148,39 +170,18 @@ export async function launchVm(builder: VmSpec, options: LaunchOptions = {}): Pr
   const runtimeDir = await makeRuntimeDir(options);
   const argv = builder.toArgv({ runtimeDir, accel: accel.accel, driveFormats });
   const binary = builder.binary;
-  let sidecars: Sidecar[];
-  try {
-    sidecars = await builder.startSidecars(runtimeDir);
-  } catch (error) {
-    await Deno.remove(runtimeDir, { recursive: true }).catch(() => {});
-    throw error;
-  }
-  const stopSidecars = async () => {
-    for (const sidecar of [...sidecars].reverse()) {
-      await sidecar.stop();
-    }
-  };
-  const spawned = await spawnQemu({
+  const sidecars = await startSidecars(builder, runtimeDir);
+  const spawned = await spawnVmQemu(builder, {
     binary,
-    args: argv,
+    argv,
     runtimeDir,
-    sockets: ["console.sock", "qmp.sock"],
-    files: builder.qmpSockets,
-    debianPackage: archProfile(builder.arch).debianPackage,
-    action: "launch VM",
-    permissionHint:
-      "vmkit listens on console.sock and qmp.sock in its runtime directory; pass launch({ runtimeDir }) and grant --allow-net=unix:DIR/console.sock,unix:DIR/qmp.sock",
     timeout,
     signal: options.signal,
   }).catch(async (error) => {
-    await stopSidecars();
+    await stopSidecars(sidecars);
     throw error;
   });
-  const console = new Console(spawned.conns[0], {
-    ...options.prompt ? { prompt: options.prompt } : {},
-    exited: spawned.exited,
-    checkRunnable: (action) => checkRunnable(spawned.qmp, action),
-  });
+  const console = openConsole(spawned, options.prompt);
   return new Vm({
     process: spawned.process,
     qmp: spawned.qmp,
