@@ -22,6 +22,12 @@ export interface TinyGuest {
   initrd: string;
   /** The kernel modules directory the initramfs was built from, if any. */
   modulesDir?: string;
+  /**
+   * The static busybox the initramfs was built with: with {@linkcode modulesDir}, what an
+   * initramfs with more modules needs (`initramfs().busybox(g.busybox).modules(g.modulesDir,
+   * [...tinyGuestModules(arch), "9p"])`).
+   */
+  busybox: string;
   /** Where the kernel comes from: the host's own, or Debian's cloud kernel from the cache. */
   source: "host" | "debian";
   /** Line the guest prints when its shell starts. */
@@ -165,6 +171,7 @@ export async function tinyGuest(
     arch,
     kernel: pvh ? `${dir}/vmlinux` : `${dir}/vmlinuz`,
     initrd: `${dir}/initrd.img`,
+    busybox: `${dir}/busybox`,
     source: await kernelSource(dir),
     readyLine: GUEST_READY_LINE,
     prompt: GUEST_PROMPT,

@@ -3,10 +3,11 @@
 // runs beside QEMU. Pure functions of the builder's state, except startSidecars.
 
 import type { VmState } from "./_vm_state.ts";
-import type { Firmware } from "./_platform_options.ts";
-import { firmwareVarsPath } from "./argv.ts";
+import { type Firmware, firmwareVarsPath } from "./_platform_options.ts";
+
 import { kindOf } from "./devices/_registry.ts";
 import { checkNetworks, networkInputs } from "./devices/network.ts";
+import { chardevClaims } from "./devices/chardev.ts";
 import type { InputFile, Sidecar } from "./devices/_kind.ts";
 
 /** Every id the description takes, with what takes it; throws naming both on a clash. */
@@ -23,20 +24,30 @@ function idsOf(s: VmState, action: string): Map<string, string> {
   s.networks.forEach((net, i) => take(net.id ?? `net${i}`, `network ${i}`));
   for (const c of s.chardevs) take(c.id, `chardev "${c.id}"`);
   for (const o of s.objects) take(o.id, `object "${o.id}"`);
+  // Other values two parts of a VM cannot share: tags, names, and the sockets and files QEMU
+  // makes or writes (two of them on one path lose data silently).
   const values = new Map<string, string>();
+  const claim = (value: string, what: string) => {
+    const other = values.get(value);
+    if (other !== undefined) {
+      throw new TypeError(`${action}: ${value} is used by both ${other} and ${what}`);
+    }
+    values.set(value, what);
+  };
+  for (const path of s.qmpSockets) claim(`socket "${path}"`, "a QMP socket");
+  for (const c of s.chardevs) {
+    for (const value of chardevClaims(c.options)) claim(value, `chardev "${c.id}"`);
+  }
+  if (s.consoleLog !== undefined) claim(`file "${s.consoleLog}"`, "the console log");
+  if (s.pidFile !== undefined) claim(`file "${s.pidFile}"`, "the pid file");
+  if (s.qemuLog !== undefined) claim(`file "${s.qemuLog}"`, "QEMU's log");
   const counts = new Map<string, number>();
   for (const device of s.devices) {
     const index = counts.get(device.kind) ?? 0;
     counts.set(device.kind, index + 1);
     const what = `${device.kind} device ${index}`;
     for (const id of kindOf(device).ids?.(device, index) ?? []) take(id, what);
-    for (const value of kindOf(device).unique?.(device, index) ?? []) {
-      const other = values.get(value);
-      if (other !== undefined) {
-        throw new TypeError(`${action}: ${value} is used by both ${other} and ${what}`);
-      }
-      values.set(value, what);
-    }
+    for (const value of kindOf(device).unique?.(device, index) ?? []) claim(value, what);
   }
   return ids;
 }
@@ -47,7 +58,15 @@ function idsOf(s: VmState, action: string): Map<string, string> {
  */
 export function checkReferences(s: VmState, action: string): void {
   idsOf(s, action);
-  checkNetworks(s.networks, s.networks.map((n, i) => n.id ?? `net${i}`));
+  try {
+    checkNetworks(s.networks, s.networks.map((n, i) => n.id ?? `net${i}`));
+  } catch (error) {
+    // A builder method's own message says it already; a description's gets its prefix.
+    if (!action.startsWith("Cannot read")) throw error;
+    if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
+    const Kind = error instanceof TypeError ? TypeError : RangeError;
+    throw new Kind(`${action}: ${error.message.replace(/^Cannot /, "")}`, { cause: error });
+  }
   for (const id of s.serials) {
     if (!s.chardevs.some((chardev) => chardev.id === id)) {
       throw new TypeError(

@@ -18,7 +18,9 @@ export function checkId(field: string, id: string): string {
 export function checkCount(field: string, value: unknown, min = 1): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > 4096) {
     throw new RangeError(
-      `Cannot set ${field} to ${String(value)}: use a whole number from ${min} to 4096`,
+      `Cannot set ${field} to ${
+        typeof value === "string" ? JSON.stringify(value) : String(value)
+      }: use a whole number from ${min} to 4096`,
     );
   }
   return value;

@@ -20,6 +20,11 @@ export interface HotplugDevice {
   kind: Device["kind"];
   /** The PCIe root port it sits in, on machines that use them. */
   port?: string;
+  /**
+   * The root ports taken by shared controllers the VM did not have yet (a virtio-serial or xHCI
+   * controller), added with the device and kept for later devices.
+   */
+  controllerPorts?: string[];
 }
 
 async function peripherals(ctx: HotplugContext): Promise<Set<string>> {
@@ -89,8 +94,14 @@ async function addDeviceNow(
     throw error;
   }
   const port = ports.get(main!);
+  const controllerPorts = [...ports].filter(([step]) => step !== main).map(([, p]) => p);
   ctx.deviceCounts.set(kind, index + 1);
-  return port === undefined ? { id, kind } : { id, kind, port };
+  return {
+    id,
+    kind,
+    ...port === undefined ? {} : { port },
+    ...controllerPorts.length === 0 ? {} : { controllerPorts },
+  };
 }
 
 /**

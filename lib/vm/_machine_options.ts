@@ -109,6 +109,13 @@ export function parseMemory(size: string | number, options: MemoryOptions): Memo
 
 /** Checks `.smp(cpus | topology)`. */
 export function parseSmp(smp: number | SmpOptions): SmpOptions {
+  if (typeof smp !== "number" && (typeof smp !== "object" || smp === null)) {
+    throw new TypeError(
+      `Cannot set smp to ${
+        JSON.stringify(smp)
+      }: use a CPU count (a number) or { cpus, sockets, cores, threads, maxcpus }`,
+    );
+  }
   const options = typeof smp === "number" ? { cpus: smp } : { ...smp };
   checkCount("smp cpus", options.cpus);
   for (const key of ["sockets", "cores", "threads", "maxcpus"] as const) {
@@ -178,7 +185,7 @@ export function parseKernel(
   path: string,
   options: KernelOptions,
 ): { path: string } & KernelOptions {
-  checkPath("kernel", path);
+  checkPath("kernel path", path);
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`Cannot set kernel options to ${String(options)}: expected an object`);
   }

@@ -23,6 +23,16 @@ export type Firmware =
     varsTemplate?: string;
   };
 
+/** Where the VM's firmware variable store is: the user's file, or a copy in the runtime dir. */
+export function firmwareVarsPath(
+  firmware: Firmware,
+  runtimeDir: string,
+): string | undefined {
+  if (!("code" in firmware)) return undefined;
+  if (firmware.vars !== undefined) return firmware.vars;
+  return firmware.varsTemplate === undefined ? undefined : `${runtimeDir}/efivars.fd`;
+}
+
 /** Checks `.firmware(...)`. */
 export function parseFirmware(firmware: unknown): Firmware {
   if (typeof firmware === "object" && firmware !== null && "bios" in firmware) {
@@ -42,7 +52,7 @@ export function parseFirmware(firmware: unknown): Firmware {
   });
 }
 
-/** An SMBIOS entry: type 0, 1, 2, 3 or 4 fields, or type 11 OEM strings. */
+/** An SMBIOS entry: fields of type 0 (BIOS), 1 (system), 2 (baseboard) or 3 (chassis), or type 11 OEM strings. */
 export type SmbiosEntry =
   | { type: 0; vendor?: string; version?: string; date?: string }
   | {
@@ -72,7 +82,9 @@ export function parseSmbios(entry: unknown): SmbiosEntry {
   const type = (entry as { type?: unknown } | null)?.type;
   if (typeof type !== "number" || !(type in SMBIOS_FIELDS)) {
     throw new TypeError(
-      `Cannot add SMBIOS entry of type ${String(type)}: use type 0, 1, 2, 3 or 11`,
+      `Cannot add SMBIOS entry of type ${
+        JSON.stringify(type)
+      }: use type 0, 1, 2, 3 or 11 (a number)`,
     );
   }
   const v = checkRecord(`SMBIOS type ${type}`, entry, ["type", ...SMBIOS_FIELDS[type]]);
@@ -166,6 +178,18 @@ export interface GlobalProperty {
 /** Checks one `.global(driver, property, value)`. */
 export function parseGlobal(value: unknown): GlobalProperty {
   const v = checkRecord("global", value, ["driver", "property", "value"]);
+  if (
+    typeof v.driver === "string" && /[.=]/.test(v.driver) && v.property === undefined
+  ) {
+    const [, driver, property, text] = /^([^.]*)\.?([^=]*)=?(.*)$/.exec(v.driver)!;
+    throw new TypeError(
+      `Cannot set global ${
+        JSON.stringify(v.driver)
+      }: give driver, property and value apart: .global(${JSON.stringify(driver)}, ${
+        JSON.stringify(property)
+      }, ${JSON.stringify(text)})`,
+    );
+  }
   checkOptionHead("global driver", v.driver as string);
   checkOptionHead("global property", v.property as string);
   const text = checkString("global value", v.value);

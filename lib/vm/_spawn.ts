@@ -8,6 +8,7 @@ import { QmpClient } from "../qmp/client.ts";
 import { VmLaunchError } from "./errors.ts";
 import type { VmExit } from "./vm.ts";
 import { own } from "./_reaper.ts";
+import { collectTail } from "./_output_tail.ts";
 
 const TAIL_BYTES = 64 * 1024;
 
@@ -40,22 +41,6 @@ export interface SpawnRequest extends WaitOptions {
   action: string;
   /** Hint added when Deno may not listen on the sockets. */
   permissionHint: string;
-}
-
-function collect(stream: ReadableStream<Uint8Array>): () => string {
-  const decoder = new TextDecoder();
-  let text = "";
-  (async () => {
-    try {
-      for await (const chunk of stream) {
-        text += decoder.decode(chunk, { stream: true });
-        if (text.length > 2 * TAIL_BYTES) text = text.slice(-TAIL_BYTES);
-      }
-    } catch {
-      // The pipe closes with the process.
-    }
-  })();
-  return () => text.slice(-TAIL_BYTES);
 }
 
 /**
@@ -150,8 +135,8 @@ function watchProcess(
   launchedAt: number,
 ): StartingQemu {
   const release = own(process, request.runtimeDir, request.files);
-  const stderr = collect(process.stderr);
-  collect(process.stdout);
+  const stderr = collectTail(process.stderr, TAIL_BYTES);
+  collectTail(process.stdout, TAIL_BYTES);
   const exited = process.status.then((status) => ({
     code: status.code,
     signal: status.signal,

@@ -33,7 +33,8 @@ export function checkRecord(
   keys: readonly string[],
 ): Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new TypeError(`Cannot set ${field} to ${quote(value)}: expected an object`);
+    const shown = Array.isArray(value) ? "an array" : quote(value);
+    throw new TypeError(`Cannot set ${field} to ${shown}: expected an object`);
   }
   for (const key of Object.keys(value)) {
     if (!keys.includes(key)) {
@@ -50,7 +51,8 @@ export function checkRecord(
 /** Checks that a value is an array. */
 export function checkArray(field: string, value: unknown): unknown[] {
   if (!Array.isArray(value)) {
-    throw new TypeError(`Cannot set ${field} to ${quote(value)}: expected an array`);
+    const shown = typeof value === "object" && value !== null ? "an object" : quote(value);
+    throw new TypeError(`Cannot set ${field} to ${shown}: expected an array`);
   }
   return value;
 }
@@ -84,6 +86,16 @@ export function optionalBoolean(field: string, value: unknown): boolean | undefi
     throw new TypeError(`Cannot set ${field} to ${quote(value)}: use true or false`);
   }
   return value;
+}
+
+/** Checks the on/off argument of a builder method such as `.sandbox(on)`. */
+export function checkFlag(method: string, on: unknown): boolean {
+  if (typeof on !== "boolean") {
+    throw new TypeError(
+      `Cannot call .${method}(${JSON.stringify(on)}): pass true or false (or nothing, for true)`,
+    );
+  }
+  return on;
 }
 
 /** Checks a string with no newline or NUL. */

@@ -9,7 +9,8 @@ import type { ArchProfile } from "./arch.ts";
 import type { ImageFormat } from "./image_format.ts";
 import type { VmState } from "./_vm_state.ts";
 import type { MemoryBackend } from "./_machine_options.ts";
-import type { Firmware, SmbiosEntry } from "./_platform_options.ts";
+import { firmwareVarsPath, type SmbiosEntry } from "./_platform_options.ts";
+import { checkReferences } from "./_builder_facts.ts";
 import { defined } from "./_validate.ts";
 import { checkPath } from "./_checks.ts";
 import { escapeOptionValue, optionList } from "./qemu_opts.ts";
@@ -240,16 +241,6 @@ function firmwareArgs(s: VmState, runtimeDir: string): string[] {
   return argv;
 }
 
-/** Where the VM's firmware variable store is: the user's file, or a copy in the runtime dir. */
-export function firmwareVarsPath(
-  firmware: Firmware,
-  runtimeDir: string,
-): string | undefined {
-  if (!("code" in firmware)) return undefined;
-  if (firmware.vars !== undefined) return firmware.vars;
-  return firmware.varsTemplate === undefined ? undefined : `${runtimeDir}/efivars.fd`;
-}
-
 /** vmkit's console and QMP sockets, and the extra QMP monitors. */
 function monitorArgs(s: VmState, runtimeDir: string): string[] {
   const argv = [
@@ -374,6 +365,7 @@ export function descriptionArgv(
   s: VmState,
   options: ToArgvOptions = {},
 ): string[] {
+  checkReferences(s, "Cannot write the command line");
   checkCombinations(p, s);
   const runtimeDir = checkPath("runtimeDir", options.runtimeDir ?? "/tmp/vmkit");
   const accel = s.accel === "auto" ? options.accel : s.accel;

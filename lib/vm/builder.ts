@@ -14,7 +14,7 @@ import { type LaunchOptions, launchVm } from "./launch.ts";
 import type { Vm } from "./vm.ts";
 import { preflight, type PreflightReport } from "./preflight.ts";
 import type { WaitOptions } from "../_deadline.ts";
-import { checkEnum, methodField } from "./_validate.ts";
+import { checkEnum, checkFlag, methodField } from "./_validate.ts";
 import { type ObjectDescription, parseObject } from "./_platform_options.ts";
 import { parseDescription, toDescription, type VmDescription } from "./description.ts";
 import type { VmState } from "./_vm_state.ts";
@@ -98,6 +98,22 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
     const builder = new VmBuilder(archProfile(arch));
     holdState(builder, archProfile(arch), state);
     checkReferences(stateOf(builder), "Cannot read VM description");
+    // What only the whole description shows (NUMA sums, shared memory for vhost-user devices,
+    // machine-dependent devices) is found now, not at launch. Drive formats do not matter here.
+    try {
+      builder.toArgv({
+        driveFormats: Object.fromEntries(state.drives.map((d) => [d.id, d.format ?? "raw"])),
+      });
+    } catch (error) {
+      if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
+      const Kind = error instanceof TypeError ? TypeError : RangeError;
+      throw new Kind(
+        `Cannot read VM description: ${
+          error.message.replace(/^Cannot (write the command line: )?/, "")
+        }`,
+        { cause: error },
+      );
+    }
     return builder;
   }
 
@@ -263,7 +279,7 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
    * @throws {TypeError} On s390x, which has no display adapter.
    */
   vga(on = true): VmBuilder {
-    if (!on) {
+    if (!checkFlag("vga", on)) {
       return withState(this, {
         devices: stateOf(this).devices.filter((d) => d.kind !== "display"),
       });

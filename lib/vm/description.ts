@@ -297,6 +297,8 @@ function parseMachineFields(v: Record<string, unknown>): Partial<VmState> {
       "noUserConfig",
       "memLock",
       "processName",
+      "sandbox",
+      "noShutdown",
     ]
   ) {
     const value = flag(key);

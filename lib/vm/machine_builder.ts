@@ -9,7 +9,7 @@
 import { type AccelChoice, type AccelRequest, chooseAccel } from "./accel.ts";
 import type { Arch, ArchProfile, VirtioTransport } from "./arch.ts";
 import { detectHostFacts } from "./_host.ts";
-import { checkEnum } from "./_validate.ts";
+import { checkEnum, checkFlag } from "./_validate.ts";
 import {
   type KernelOptions,
   type MemoryOptions,
@@ -179,7 +179,7 @@ export class MachineBuilder extends QemuProcessBuilder {
    * @returns A new builder.
    */
   incoming(on = true): this {
-    return withState(this, { incoming: on });
+    return withState(this, { incoming: checkFlag("incoming", on) });
   }
 
   /**
@@ -208,17 +208,17 @@ export class MachineBuilder extends QemuProcessBuilder {
 
   /** Exit instead of rebooting (`-no-reboot`); on by default in the fast profile. @returns A new builder. */
   noReboot(on = true): this {
-    return withState(this, { noReboot: on });
+    return withState(this, { noReboot: checkFlag("noReboot", on) });
   }
 
   /** Start with the CPUs stopped (`-S`); resume with QMP `cont`. @returns A new builder. */
   paused(on = true): this {
-    return withState(this, { paused: on });
+    return withState(this, { paused: checkFlag("paused", on) });
   }
 
   /** No default devices (`-nodefaults`); on by default in the fast profile. @returns A new builder. */
   nodefaults(on = true): this {
-    return withState(this, { nodefaults: on });
+    return withState(this, { nodefaults: checkFlag("nodefaults", on) });
   }
 
   /**
@@ -265,7 +265,7 @@ export class MachineBuilder extends QemuProcessBuilder {
    * @returns A new builder.
    */
   memLock(on = true): this {
-    return withState(this, { memLock: on });
+    return withState(this, { memLock: checkFlag("memLock", on) });
   }
 
   /**

@@ -9,7 +9,7 @@
 import type { ArchProfile } from "./arch.ts";
 import { checkValue, escapeOptionValue } from "./qemu_opts.ts";
 import { checkPath, checkSocketPath } from "./_checks.ts";
-import { optionalBoolean } from "./_validate.ts";
+import { checkFlag, optionalBoolean } from "./_validate.ts";
 import { parseUser } from "./_platform_options.ts";
 import { EMPTY_STATE } from "./_vm_state.ts";
 import { holdState, profileOf, stateOf, withState } from "./_builder_state.ts";
@@ -40,7 +40,7 @@ export class QemuProcessBuilder {
 
   /** Ignore QEMU's config files (`-no-user-config`); on by default in the fast profile. @returns A new builder. */
   noUserConfig(on = true): this {
-    return withState(this, { noUserConfig: on });
+    return withState(this, { noUserConfig: checkFlag("noUserConfig", on) });
   }
 
   /**
@@ -130,7 +130,7 @@ export class QemuProcessBuilder {
    * @returns A new builder.
    */
   sandbox(on = true): this {
-    return withState(this, { sandbox: on });
+    return withState(this, { sandbox: checkFlag("sandbox", on) });
   }
 
   /**
@@ -150,7 +150,7 @@ export class QemuProcessBuilder {
    * @returns A new builder.
    */
   noShutdown(on = true): this {
-    return withState(this, { noShutdown: on });
+    return withState(this, { noShutdown: checkFlag("noShutdown", on) });
   }
 
   /**

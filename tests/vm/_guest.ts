@@ -17,7 +17,7 @@ export async function tinyGuestWith(
     throw new Error(`the ${arch} tiny guest has no kernel modules; run ./scripts/setup.sh`);
   }
   let image = initramfs()
-    .busybox(`${guest.modulesDir}/../../../busybox`)
+    .busybox(guest.busybox)
     .modules(guest.modulesDir, [...tinyGuestModules(arch), ...modules.onDemand ?? []]);
   if (modules.boot !== undefined) {
     image = image.modules(guest.modulesDir, modules.boot, { load: "boot" });

@@ -45,6 +45,7 @@ Deno.test("a hot-added device whose controller the VM lacks brings the controlle
     });
     // The port sits on the controller's bus; the controller took the first slot.
     assert.equal(port.port, undefined);
+    assert.deepEqual(port.controllerPorts, ["vmkit-hp0"]);
     const pci = await machine.qmp.execute("qom-get", {
       path: "/machine/peripheral/vmkit-virtio-serial",
       property: "parent_bus",

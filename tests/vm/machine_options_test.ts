@@ -296,3 +296,78 @@ Deno.test("govmm's IOMMUPlatform knob is two -global defaults: virtio devices be
     true,
   );
 });
+
+Deno.test("a description's cross-field mistakes are found when it is read, and flags take booleans only", () => {
+  const cases: [unknown, RegExp][] = [
+    [
+      { arch: "x86_64", sandbox: true, noShutdown: true },
+      /$^/, // read fine: checked below
+    ],
+    [
+      {
+        arch: "x86_64",
+        devices: [{ kind: "virtiofs", socket: "/run/v.sock", tag: "fs" }],
+      },
+      /^TypeError: Cannot read VM description: add virtiofs device .*shared memory/,
+    ],
+    [
+      { arch: "x86_64", memory: "1G", numa: [{ cpus: [0], memory: "512M" }] },
+      /^RangeError: Cannot read VM description: .*NUMA nodes: their memory adds up to 512 MiB/,
+    ],
+    [
+      {
+        arch: "x86_64",
+        devices: [
+          { kind: "virtio-serial-port", name: "a", chardev: { backend: "socket", path: "/r/s" } },
+          { kind: "virtio-serial-port", name: "b", chardev: { backend: "socket", path: "/r/s" } },
+        ],
+      },
+      /socket "\/r\/s" is used by both virtio-serial-port device 0 and virtio-serial-port device 1/,
+    ],
+    [
+      { arch: "x86_64", pidFile: "/r/x", consoleLog: "/r/x" },
+      /file "\/r\/x" is used by both the console log and the pid file/,
+    ],
+    [{ arch: "x86_64", smp: "2" }, /smp: set smp to "2": use a CPU count/],
+    [{ arch: "x86_64", kernel: { append: "x" } }, /kernel path to undefined/],
+    [{ arch: "x86_64", drives: { file: "a" } }, /set drives to an object: expected an array/],
+    [
+      {
+        arch: "x86_64",
+        networks: [
+          { type: "user", forwards: [{ hostPort: 2222, guestPort: 22 }] },
+          { type: "user", forwards: [{ hostPort: 2222, guestPort: 23 }] },
+        ],
+      },
+      /^RangeError: Cannot read VM description: add network "net1": host port tcp:127.0.0.1:2222 is also forwarded by network "net0"$/,
+    ],
+  ];
+  for (const [json, message] of cases.slice(1)) {
+    assert.throws(() => VmBuilder.fromJSON(json), (error: Error) => {
+      assert.match(`${error.name}: ${error.message}`, message, JSON.stringify(json));
+      return true;
+    });
+  }
+  const flags = VmBuilder.fromJSON(cases[0][0]).toArgv();
+  assert.ok(flags.includes("-sandbox") && flags.includes("-no-shutdown"));
+  assert.throws(
+    () => base.sandbox("off" as unknown as boolean),
+    /\.sandbox\("off"\): pass true or false/,
+  );
+  assert.throws(
+    () => base.smbios({ type: "1" } as never),
+    /type "1": use type 0, 1, 2, 3 or 11 \(a number\)/,
+  );
+  assert.throws(
+    () => base.global("virtio-pci.disable-legacy=on", undefined as never, undefined as never),
+    /\.global\("virtio-pci", "disable-legacy", "on"\)/,
+  );
+  assert.throws(
+    () => base.qmpSocket("/r/q").chardev("c", { backend: "socket", path: "/r/q" }),
+    /socket "\/r\/q" is used by both a QMP socket and chardev "c"/,
+  );
+  assert.throws(
+    () => base.consoleLog("/r/l").qemuLog("/r/l").toArgv(),
+    /file "\/r\/l" is used by both/,
+  );
+});

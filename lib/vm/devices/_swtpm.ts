@@ -8,6 +8,7 @@ import { settledWithin } from "../../_deadline.ts";
 import { VmLaunchError } from "../errors.ts";
 import { own } from "../_reaper.ts";
 import type { Sidecar } from "./_kind.ts";
+import { collectTail } from "../_output_tail.ts";
 
 /** The control socket's name in the runtime directory. */
 export const SWTPM_SOCKET = "tpm.sock";
@@ -22,21 +23,6 @@ export interface SwtpmOptions {
   version: "2.0" | "1.2";
   /** A state directory the user keeps; made if missing. Default: `tpm/` in the runtime dir. */
   statePath?: string;
-}
-
-function collect(stream: ReadableStream<Uint8Array>): () => string {
-  const decoder = new TextDecoder();
-  let text = "";
-  (async () => {
-    try {
-      for await (const chunk of stream) {
-        text = (text + decoder.decode(chunk, { stream: true })).slice(-TAIL_BYTES);
-      }
-    } catch {
-      // The pipe closes with the process.
-    }
-  })();
-  return () => text;
 }
 
 async function readTail(path: string): Promise<string> {
@@ -99,39 +85,31 @@ async function stateHolder(stateDir: string): Promise<number | undefined> {
   return undefined;
 }
 
-/**
- * Starts swtpm in `runtimeDir` and resolves once its control socket is there.
- *
- * @param runtimeDir The VM's runtime directory (exists, private).
- * @param options The TPM version and state directory.
- * @returns The running swtpm; `stop()` ends it and removes what it made in `runtimeDir`.
- * @throws {Deno.errors.NotFound} When swtpm is not installed, or the state directory's parent
- *   is missing.
- * @throws {Deno.errors.Busy} When another swtpm holds the state directory.
- * @throws {VmLaunchError} When swtpm exits, or makes no socket, during start-up (with what it
- *   wrote to stderr and its log).
- */
-export async function startSwtpm(runtimeDir: string, options: SwtpmOptions): Promise<Sidecar> {
-  const ownState = options.statePath === undefined;
-  // swtpm runs in the runtime directory and is given its files by relative names: its option
-  // lists cannot hold a comma, and a runtime directory may have one. For the same reason the
-  // state directory travels in TPM_PATH, absolute, since swtpm's cwd is not the script's.
-  const stateDir = ownState
-    ? `${runtimeDir}/${STATE}`
-    : options.statePath!.startsWith("/")
-    ? options.statePath!
-    : `${Deno.cwd()}/${options.statePath}`;
-  if (ownState) await Deno.mkdir(stateDir, { mode: 0o700 });
-  else {
-    await makeStateDir(stateDir);
-    const holder = await stateHolder(stateDir);
-    if (holder !== undefined) {
-      throw new Deno.errors.Busy(
-        `Cannot start the TPM: state directory "${stateDir}" is in use by process ${holder} (the TPM of another VM); a TPM's state serves one VM at a time`,
-      );
-    }
+/** The state directory swtpm uses, and whether vmkit made it (and removes it). */
+async function stateDirectory(
+  runtimeDir: string,
+  statePath: string | undefined,
+): Promise<{ dir: string; ours: boolean }> {
+  if (statePath === undefined) {
+    const dir = `${runtimeDir}/${STATE}`;
+    await Deno.mkdir(dir, { mode: 0o700 });
+    return { dir, ours: true };
   }
-  const args = [
+  // The state directory travels in TPM_PATH, absolute, since swtpm's cwd is not the script's.
+  const dir = statePath.startsWith("/") ? statePath : `${Deno.cwd()}/${statePath}`;
+  await makeStateDir(dir);
+  const holder = await stateHolder(dir);
+  if (holder !== undefined) {
+    throw new Deno.errors.Busy(
+      `Cannot start the TPM: state directory "${dir}" is in use by process ${holder} (the TPM of another VM); a TPM's state serves one VM at a time`,
+    );
+  }
+  return { dir, ours: false };
+}
+
+/** swtpm's arguments: its files by relative names, since its option lists cannot hold a comma. */
+function swtpmArgs(version: SwtpmOptions["version"]): string[] {
+  return [
     "socket",
     "--ctrl",
     `type=unixio,path=${SWTPM_SOCKET},mode=0600`,
@@ -139,18 +117,14 @@ export async function startSwtpm(runtimeDir: string, options: SwtpmOptions): Pro
     `file=${LOG}`,
     // Exit when QEMU closes the data channel (QEMU quit or was killed).
     "--terminate",
-    ...options.version === "2.0" ? ["--tpm2"] : [],
+    ...version === "2.0" ? ["--tpm2"] : [],
   ];
-  const argv = ["swtpm", ...args];
-  const removeMade = async () => {
-    for (const name of [SWTPM_SOCKET, LOG]) {
-      await Deno.remove(`${runtimeDir}/${name}`).catch(() => {});
-    }
-    if (ownState) await Deno.remove(stateDir, { recursive: true }).catch(() => {});
-  };
-  let process: Deno.ChildProcess;
+}
+
+/** Starts the process, naming a missing binary or permission. */
+function spawnSwtpm(args: string[], runtimeDir: string, stateDir: string): Deno.ChildProcess {
   try {
-    process = new Deno.Command("swtpm", {
+    return new Deno.Command("swtpm", {
       args,
       cwd: runtimeDir,
       env: { TPM_PATH: stateDir },
@@ -161,7 +135,6 @@ export async function startSwtpm(runtimeDir: string, options: SwtpmOptions): Pro
       stderr: "piped",
     }).spawn();
   } catch (error) {
-    await removeMade();
     if (error instanceof Deno.errors.NotFound) {
       throw new Deno.errors.NotFound(
         "Cannot start the TPM: swtpm is not installed; install it with: apt-get install swtpm",
@@ -176,31 +149,43 @@ export async function startSwtpm(runtimeDir: string, options: SwtpmOptions): Pro
     }
     throw error;
   }
+}
+
+/** A started swtpm: how it exited (if it did), what it wrote, and how to stop it. */
+interface RunningSwtpm {
+  readonly process: Deno.ChildProcess;
+  exit(): Deno.CommandStatus | undefined;
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+/** Watches a started swtpm; `stop()` (once, never throwing) ends it and removes its files. */
+function watchSwtpm(
+  process: Deno.ChildProcess,
+  runtimeDir: string,
+  removeMade: () => Promise<void>,
+): RunningSwtpm {
   // Like an idle VM, an idle swtpm does not keep a finished script alive.
   process.unref();
   const release = own(process, runtimeDir);
-  const stderr = collect(process.stderr);
-  const status = process.status;
+  const stderr = collectTail(process.stderr, TAIL_BYTES);
   let exit: Deno.CommandStatus | undefined;
-  status.then((s) => exit = s);
-
+  process.status.then((s) => exit = s);
+  const kill = (signal: Deno.Signal) => {
+    try {
+      process.kill(signal);
+    } catch {
+      // Exited meanwhile.
+    }
+  };
   let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> => stopped ??= stopNow();
-  const stopNow = async (): Promise<void> => {
+  const stopNow = async () => {
     try {
       if (exit === undefined) {
-        try {
-          process.kill("SIGTERM");
-        } catch {
-          // Exited meanwhile.
-        }
-        if (await settledWithin(status, 2000) === undefined) {
-          try {
-            process.kill("SIGKILL");
-          } catch {
-            // Exited meanwhile.
-          }
-          await status;
+        kill("SIGTERM");
+        if (await settledWithin(process.status, 2000) === undefined) {
+          kill("SIGKILL");
+          await process.status;
         }
       }
     } catch {
@@ -210,59 +195,113 @@ export async function startSwtpm(runtimeDir: string, options: SwtpmOptions): Pro
       await removeMade();
     }
   };
+  return { process, exit: () => exit, stderr, stop: () => stopped ??= stopNow() };
+}
 
-  const fail = async (reason: string): Promise<never> => {
-    // What swtpm wrote: errors before its log is open go to stderr, the rest to the log, which
-    // stop() removes.
-    const log = await readTail(`${runtimeDir}/${LOG}`);
-    await stop();
-    const said = [stderr(), log].map((s) => s.trimEnd()).filter(Boolean).join("\n");
-    // As for QEMU: swtpm's own words are the headline when it said something.
-    const first = said.split("\n")[0];
-    const headline = first === "" ? reason : `${first} (${reason})`;
-    throw new VmLaunchError(
-      `Cannot start the TPM: ${headline}\nargv: ${argv.join(" ")}\nswtpm said:\n${
-        said || "(nothing)"
-      }`,
-      {
-        argv,
-        stderr: said,
-        ...exit === undefined
-          ? {}
-          : { exit: { code: exit.code, signal: exit.signal, success: exit.success } },
-      },
-    );
-  };
+/** Stops swtpm and throws with what it said: stderr before its log is open, then the log. */
+async function failStart(
+  swtpm: RunningSwtpm,
+  runtimeDir: string,
+  argv: string[],
+  reason: string,
+): Promise<never> {
+  const log = await readTail(`${runtimeDir}/${LOG}`);
+  await swtpm.stop();
+  const said = [swtpm.stderr(), log].map((s) => s.trimEnd()).filter(Boolean).join("\n");
+  // As for QEMU: swtpm's own words are the headline when it said something.
+  const first = said.split("\n")[0];
+  const headline = first === "" ? reason : `${first} (${reason})`;
+  const exit = swtpm.exit();
+  throw new VmLaunchError(
+    `Cannot start the TPM: ${headline}\nargv: ${argv.join(" ")}\nswtpm said:\n${
+      said || "(nothing)"
+    }`,
+    {
+      argv,
+      stderr: said,
+      ...exit === undefined
+        ? {}
+        : { exit: { code: exit.code, signal: exit.signal, success: exit.success } },
+    },
+  );
+}
 
-  const socket = `${runtimeDir}/${SWTPM_SOCKET}`;
-  const started = performance.now();
-  while (true) {
-    let present: boolean;
-    try {
-      present = (await Deno.lstat(socket)).isSocket === true;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) {
-        await stop();
-        throw new Deno.errors.NotCapable(
-          `Cannot start the TPM: Deno may not read the runtime directory to see swtpm's socket; grant --allow-read=${runtimeDir} (${error.message})`,
-          { cause: error },
-        );
-      }
-      if (!(error instanceof Deno.errors.NotFound)) {
-        await stop();
-        throw error;
-      }
-      present = false;
+/** Whether swtpm's control socket is there yet. */
+async function socketPresent(swtpm: RunningSwtpm, runtimeDir: string): Promise<boolean> {
+  try {
+    return (await Deno.lstat(`${runtimeDir}/${SWTPM_SOCKET}`)).isSocket === true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    await swtpm.stop();
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new Deno.errors.NotCapable(
+        `Cannot start the TPM: Deno may not read the runtime directory to see swtpm's socket; grant --allow-read=${runtimeDir} (${error.message})`,
+        { cause: error },
+      );
     }
-    if (present) break;
+    throw error;
+  }
+}
+
+/** Waits until swtpm made its control socket, failing with its words if it exits first. */
+async function waitForSocket(
+  swtpm: RunningSwtpm,
+  runtimeDir: string,
+  argv: string[],
+): Promise<void> {
+  const started = performance.now();
+  while (!await socketPresent(swtpm, runtimeDir)) {
     // Let a failed swtpm's exit and stderr arrive before looking again.
-    await settledWithin(status, 10);
+    await settledWithin(swtpm.process.status, 10);
+    const exit = swtpm.exit();
     if (exit !== undefined) {
-      return await fail(`swtpm exited with code ${exit.code} during start-up`);
+      await failStart(
+        swtpm,
+        runtimeDir,
+        argv,
+        `swtpm exited with code ${exit.code} during start-up`,
+      );
     }
     if (performance.now() - started > START_TIMEOUT) {
-      return await fail(`swtpm made no control socket within ${START_TIMEOUT} ms`);
+      await failStart(
+        swtpm,
+        runtimeDir,
+        argv,
+        `swtpm made no control socket within ${START_TIMEOUT} ms`,
+      );
     }
   }
-  return { what: `TPM emulator (swtpm, pid ${process.pid})`, stop };
+}
+
+/**
+ * Starts swtpm in `runtimeDir` and resolves once its control socket is there.
+ *
+ * @param runtimeDir The VM's runtime directory (exists, private).
+ * @param options The TPM version and state directory.
+ * @returns The running swtpm; `stop()` ends it and removes what it made in `runtimeDir`.
+ * @throws {Deno.errors.NotFound} When swtpm is not installed, or the state directory's parent
+ *   is missing.
+ * @throws {Deno.errors.Busy} When another swtpm holds the state directory.
+ * @throws {VmLaunchError} When swtpm exits, or makes no socket, during start-up (with what it
+ *   wrote to stderr and its log).
+ */
+export async function startSwtpm(runtimeDir: string, options: SwtpmOptions): Promise<Sidecar> {
+  const state = await stateDirectory(runtimeDir, options.statePath);
+  const removeMade = async () => {
+    for (const name of [SWTPM_SOCKET, LOG]) {
+      await Deno.remove(`${runtimeDir}/${name}`).catch(() => {});
+    }
+    if (state.ours) await Deno.remove(state.dir, { recursive: true }).catch(() => {});
+  };
+  const args = swtpmArgs(options.version);
+  let process: Deno.ChildProcess;
+  try {
+    process = spawnSwtpm(args, runtimeDir, state.dir);
+  } catch (error) {
+    await removeMade();
+    throw error;
+  }
+  const swtpm = watchSwtpm(process, runtimeDir, removeMade);
+  await waitForSocket(swtpm, runtimeDir, ["swtpm", ...args]);
+  return { what: `TPM emulator (swtpm, pid ${process.pid})`, stop: swtpm.stop };
 }

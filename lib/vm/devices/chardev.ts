@@ -111,6 +111,16 @@ export function chardevStep(id: string, c: ChardevOptions): Step {
   return { kind: "chardev", id, option: optionList(c.backend, pairs), backend: backendOf(c) };
 }
 
+/**
+ * The host paths a chardev claims, named as the VM's uniqueness check names them: the socket
+ * QEMU listens on, or the file it writes. Two chardevs on one of them would lose data silently.
+ */
+export function chardevClaims(c: ChardevOptions): string[] {
+  if (c.backend === "socket" && (c.server ?? true)) return [`socket "${c.path}"`];
+  if (c.backend === "file") return [`file "${c.path}"`];
+  return [];
+}
+
 /** A unix socket chardev: QEMU listens (`server`) or connects. */
 export function socketChardev(id: string, path: string, options: { server: boolean }): Step {
   return chardevStep(id, { backend: "socket", path, server: options.server });

@@ -9,7 +9,7 @@
 import { checkId, checkPath, checkSocketPath } from "../_checks.ts";
 import { defined, type Field, optionalBoolean } from "../_validate.ts";
 import { virtioDriver } from "../machine.ts";
-import { type ChardevOptions, chardevStep, parseChardev } from "./chardev.ts";
+import { chardevClaims, type ChardevOptions, chardevStep, parseChardev } from "./chardev.ts";
 import type { DeviceKind, InputFile } from "./_kind.ts";
 import { busOf } from "./_plan.ts";
 
@@ -153,7 +153,10 @@ export const virtioSerialPortKind: DeviceKind<VirtioSerialPortDevice> = {
   ids(device, index) {
     return [deviceId(device, index), portChardevId(device, index)];
   },
-  unique: (device) => device.name === undefined ? [] : [`port name "${device.name}"`],
+  unique: (device) => [
+    ...device.name === undefined ? [] : [`port name "${device.name}"`],
+    ...chardevClaims(device.chardev),
+  ],
   inputs(device) {
     const c = device.chardev;
     if (c.backend !== "socket" || (c.server ?? true)) return [];
