@@ -7,7 +7,10 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache="${VMKIT_CACHE_DIR:-$root/.cache/vmkit}"
-packages=(qemu-system-x86 qemu-system-arm qemu-system-misc qemu-system-ppc qemu-utils qemu-user-static swtpm)
+# ovmf and qemu-efi-aarch64: UEFI firmware; genisoimage (isoinfo) and xorriso: independent readers
+# the ISO 9660 writer is tested against.
+packages=(qemu-system-x86 qemu-system-arm qemu-system-misc qemu-system-ppc qemu-utils qemu-user-static swtpm
+  ovmf qemu-efi-aarch64 genisoimage xorriso)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
