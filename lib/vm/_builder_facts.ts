@@ -77,7 +77,7 @@ export function checkReferences(s: VmState, action: string): void {
 }
 
 function firmwareFiles(firmware: Firmware | undefined): InputFile[] {
-  if (firmware === undefined) return [];
+  if (firmware === undefined || "interface" in firmware || "builtin" in firmware) return [];
   if ("bios" in firmware) return [{ what: "firmware", path: firmware.bios }];
   const files = [{ what: "firmware code", path: firmware.code }];
   if (firmware.varsTemplate !== undefined) {

@@ -17,6 +17,19 @@ export async function checkLaunchInputs(builder: VmSpec): Promise<void> {
     await checkInputFile(`Cannot launch VM: ${what} "${path}"`, path, hint, expect);
   }
   await builder.preflightDevices();
+  const kernel = builder.inputFiles.find((file) => file.what === "kernel");
+  if (builder.flashFirmware && kernel !== undefined && await isElf(kernel.path)) {
+    throw new TypeError(
+      `Cannot launch VM: kernel "${kernel.path}" is an ELF image (vmlinux), which UEFI firmware cannot start; give its bzImage or Image (vmlinuz), or boot without UEFI firmware`,
+    );
+  }
+}
+
+async function isElf(path: string): Promise<boolean> {
+  using file = await Deno.open(path);
+  const head = new Uint8Array(4);
+  const n = await file.read(head);
+  return n === 4 && head[0] === 0x7f && head[1] === 0x45 && head[2] === 0x4c && head[3] === 0x46;
 }
 
 /**

@@ -2,12 +2,35 @@
 // QEMU runs as), shared by the builder's methods and `VmBuilder.fromJSON`.
 
 import { checkId, checkPath } from "./_checks.ts";
-import { checkArray, checkRecord, checkString, defined, optionalEnum } from "./_validate.ts";
+import {
+  checkArray,
+  checkEnum,
+  checkRecord,
+  checkString,
+  defined,
+  optionalBoolean,
+  optionalEnum,
+} from "./_validate.ts";
 import { checkOptionHead, escapeOptionValue } from "./qemu_opts.ts";
 
 /** Where the machine's firmware comes from. */
 export type Firmware =
   | { bios: string }
+  /**
+   * UEFI or BIOS firmware found through QEMU's firmware descriptors when the VM launches
+   * (`builder.resolved()`); `vars` as for flash firmware.
+   */
+  | {
+    interface: "uefi" | "bios";
+    /** A Secure Boot build (`true`), one without (`false`), or either (default: without). */
+    secureBoot?: boolean;
+    /** With Secure Boot: a variable store with Microsoft's and Debian's keys enrolled. */
+    enrolledKeys?: boolean;
+    /** The variable store file to keep, made from the template when missing. */
+    vars?: string;
+  }
+  /** QEMU's own default firmware (SeaBIOS on x86_64), not the fast profile's qboot. */
+  | { builtin: true }
   | {
     /** The firmware code, mapped read-only as the first flash (pflash0). */
     code: string;
@@ -21,6 +44,8 @@ export type Firmware =
      * VM's runtime directory, so every VM starts from a fresh store.
      */
     varsTemplate?: string;
+    /** A Secure Boot build that needs SMM: `-machine smm=on` and a secure flash. */
+    secure?: boolean;
   };
 
 /** Where the VM's firmware variable store is: the user's file, or a copy in the runtime dir. */
@@ -35,13 +60,48 @@ export function firmwareVarsPath(
 
 /** Checks `.firmware(...)`. */
 export function parseFirmware(firmware: unknown): Firmware {
+  if (firmware === "uefi" || firmware === "bios") return { interface: firmware };
+  if (typeof firmware === "object" && firmware !== null && "interface" in firmware) {
+    const v = checkRecord("firmware", firmware, [
+      "interface",
+      "secureBoot",
+      "enrolledKeys",
+      "vars",
+    ]);
+    return defined({
+      interface: checkEnum("firmware interface", v.interface, ["uefi", "bios"]),
+      secureBoot: optionalBoolean("firmware secureBoot", v.secureBoot),
+      enrolledKeys: optionalBoolean("firmware enrolledKeys", v.enrolledKeys),
+      vars: v.vars === undefined ? undefined : checkPath("firmware vars", v.vars as string),
+    });
+  }
+  if (typeof firmware === "object" && firmware !== null && "builtin" in firmware) {
+    checkRecord("firmware", firmware, ["builtin"]);
+    if ((firmware as { builtin: unknown }).builtin !== true) {
+      throw new TypeError(
+        `Cannot set firmware builtin to ${
+          String((firmware as { builtin: unknown }).builtin)
+        }: use true`,
+      );
+    }
+    return { builtin: true };
+  }
+  if (typeof firmware === "string") {
+    throw new TypeError(
+      `Cannot set firmware to ${
+        JSON.stringify(firmware)
+      }: use "uefi", "bios", { bios: path } or { code, vars?, varsTemplate? }`,
+    );
+  }
   if (typeof firmware === "object" && firmware !== null && "bios" in firmware) {
     const v = checkRecord("firmware", firmware, ["bios"]);
     return { bios: checkPath("firmware bios", v.bios as string) };
   }
-  const v = checkRecord("firmware", firmware, ["code", "vars", "varsTemplate"]);
+  const v = checkRecord("firmware", firmware, ["code", "vars", "varsTemplate", "secure"]);
   if (v.code === undefined) {
-    throw new TypeError(`Cannot set firmware: give { bios } or { code, vars?, varsTemplate? }`);
+    throw new TypeError(
+      `Cannot set firmware: give "uefi", "bios", { bios } or { code, vars?, varsTemplate? }`,
+    );
   }
   return defined({
     code: checkPath("firmware code", v.code as string),
@@ -49,6 +109,7 @@ export function parseFirmware(firmware: unknown): Firmware {
     varsTemplate: v.varsTemplate === undefined
       ? undefined
       : checkPath("firmware varsTemplate", v.varsTemplate as string),
+    secure: optionalBoolean("firmware secure", v.secure),
   });
 }
 

@@ -143,6 +143,7 @@ function machineMemoryProps(s: VmState): [string, string][] {
     props.push(["memory-backend", "vmkit-ram"]);
   }
   if (s.firmware !== undefined && "code" in s.firmware) {
+    if (s.firmware.secure) props.push(["smm", "on"]);
     props.push(["pflash0", "vmkit-fw-code"]);
     if (s.firmware.vars !== undefined || s.firmware.varsTemplate !== undefined) {
       props.push(["pflash1", "vmkit-fw-vars"]);
@@ -221,10 +222,18 @@ function smbiosOption(entry: SmbiosEntry): string {
   );
 }
 
-/** The firmware: `-bios`, or the code and variable store flash as block nodes. */
+/**
+ * The firmware: `-bios`, or the code and variable store flash as block nodes (with a Secure
+ * Boot build's secure flash).
+ */
 function firmwareArgs(s: VmState, runtimeDir: string): string[] {
   const firmware = s.firmware;
-  if (firmware === undefined) return [];
+  if (firmware === undefined || "builtin" in firmware) return [];
+  if ("interface" in firmware) {
+    throw new TypeError(
+      `Cannot write the command line with firmware "${firmware.interface}" unresolved: it is found in QEMU's firmware descriptors when the VM launches; for toArgv(), use the builder of await builder.resolved()`,
+    );
+  }
   if ("bios" in firmware) return ["-bios", firmware.bios];
   const node = (id: string, filename: string, readOnly: boolean) => [
     "-blockdev",
@@ -238,6 +247,7 @@ function firmwareArgs(s: VmState, runtimeDir: string): string[] {
   const argv = node("vmkit-fw-code", firmware.code, true);
   const vars = firmwareVarsPath(firmware, runtimeDir);
   if (vars !== undefined) argv.push(...node("vmkit-fw-vars", vars, false));
+  if (firmware.secure) argv.push("-global", "driver=cfi.pflash01,property=secure,value=on");
   return argv;
 }
 

@@ -14,7 +14,8 @@ import { type LaunchOptions, launchVm } from "./launch.ts";
 import type { Vm } from "./vm.ts";
 import { preflight, type PreflightReport } from "./preflight.ts";
 import type { WaitOptions } from "../_deadline.ts";
-import { checkEnum, checkFlag, methodField } from "./_validate.ts";
+import { checkEnum, checkFlag, defined, methodField } from "./_validate.ts";
+import { type FirmwareDescriptorOptions, firmwareDescriptors, selectFirmware } from "./firmware.ts";
 import { type ObjectDescription, parseObject } from "./_platform_options.ts";
 import { parseDescription, toDescription, type VmDescription } from "./description.ts";
 import type { VmState } from "./_vm_state.ts";
@@ -100,8 +101,13 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
     checkReferences(stateOf(builder), "Cannot read VM description");
     // What only the whole description shows (NUMA sums, shared memory for vhost-user devices,
     // machine-dependent devices) is found now, not at launch. Drive formats do not matter here.
+    // Firmware named by what it is is found at launch; it takes no part in these checks.
+    const firmware = state.firmware;
+    const checked = firmware !== undefined && "interface" in firmware
+      ? withState(builder, { firmware: { builtin: true } })
+      : builder;
     try {
-      builder.toArgv({
+      checked.toArgv({
         driveFormats: Object.fromEntries(state.drives.map((d) => [d.id, d.format ?? "raw"])),
       });
     } catch (error) {
@@ -145,6 +151,41 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
   /** The devices of the generic list ({@linkcode VmBuilder.device}), in order. */
   get devices(): readonly Device[] {
     return structuredClone(stateOf(this).devices) as Device[];
+  }
+
+  /**
+   * This description with firmware named by what it is (`.firmware("uefi")`) found in QEMU's
+   * firmware descriptors for its architecture and machine type, as `launch()` does first.
+   *
+   * @param options Descriptor directories (default QEMU's, then `/etc`, then the user's).
+   * @returns A builder with the firmware's files; this one when there is nothing to find.
+   * @throws {Deno.errors.NotFound} When no firmware fits, naming the Debian package.
+   */
+  async resolved(options: FirmwareDescriptorOptions = {}): Promise<VmBuilder> {
+    const firmware = stateOf(this).firmware;
+    if (firmware === undefined || !("interface" in firmware)) return this;
+    const descriptors = await firmwareDescriptors(options);
+    const p = profileOf(this);
+    if (
+      firmware.interface === "bios" &&
+      !descriptors.some((d) => d.interfaceTypes.includes("bios"))
+    ) {
+      return withState(this, { firmware: { builtin: true } });
+    }
+    const found = selectFirmware(descriptors, p.arch, this.machineType, {
+      interface: firmware.interface,
+      ...firmware.secureBoot === undefined ? {} : { secureBoot: firmware.secureBoot },
+      ...firmware.enrolledKeys === undefined ? {} : { enrolledKeys: firmware.enrolledKeys },
+    });
+    if (found.device === "memory") return withState(this, { firmware: { bios: found.executable } });
+    return withState(this, {
+      firmware: defined({
+        code: found.executable,
+        varsTemplate: found.nvramTemplate,
+        vars: firmware.vars,
+        secure: found.features.includes("requires-smm") || undefined,
+      }),
+    });
   }
 
   /** Kernel, initrd, drive, fw_cfg, firmware and device files that must exist before QEMU starts. */
@@ -414,9 +455,10 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
    * const report = await vm({ arch: "x86_64" }).arg("-device", "virtio-gpu-gl-pci").check();
    * ```
    */
-  check(options: WaitOptions = {}): Promise<PreflightReport> {
-    const accel = this.resolveAccel().accel;
-    return preflight(this.binary, this.toArgv({ accel }), options);
+  async check(options: WaitOptions = {}): Promise<PreflightReport> {
+    const resolved = await this.resolved();
+    const accel = resolved.resolveAccel().accel;
+    return await preflight(resolved.binary, resolved.toArgv({ accel }), options);
   }
 
   /**

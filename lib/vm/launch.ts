@@ -154,9 +154,11 @@ function openConsole(spawned: SpawnedQemu, prompt: RegExp | undefined): Console 
  * @param options Start-up time limit (default 30 s), signal, runtime directory base, prompt.
  * @returns The running VM.
  */
-export async function launchVm(builder: VmSpec, options: LaunchOptions = {}): Promise<Vm> {
+export async function launchVm(description: VmSpec, options: LaunchOptions = {}): Promise<Vm> {
   checkTimeout("launch the VM", options.timeout);
   const timeout = options.timeout ?? 30_000;
+  // Firmware named by what it is ("uefi") is found in QEMU's firmware descriptors first.
+  const builder = await description.resolved();
   await checkLaunchInputs(builder);
   const driveFormats = await readDriveFormats(builder);
   await checkQmpSocketsFree(builder.qmpSockets);

@@ -81,10 +81,21 @@ export class MachineBuilder extends QemuProcessBuilder {
    */
   get bios(): string | undefined {
     const firmware = stateOf(this).firmware;
-    if (firmware !== undefined) return "bios" in firmware ? firmware.bios : firmware.code;
+    if (firmware !== undefined) {
+      if ("bios" in firmware) return firmware.bios;
+      if ("code" in firmware) return firmware.code;
+      return undefined;
+    }
     return stateOf(this).kernel === undefined
       ? undefined
       : fastKernelBios(profileOf(this), choiceOf(stateOf(this)));
+  }
+
+  /** Whether the firmware runs from flash (UEFI, `.firmware("uefi")` once resolved). */
+  get flashFirmware(): boolean {
+    const firmware = stateOf(this).firmware;
+    return firmware !== undefined && ("code" in firmware || "interface" in firmware &&
+        firmware.interface === "uefi");
   }
 
   /** Whether QEMU exits when the guest reboots (`-no-reboot`; the fast profile's default). */
@@ -269,15 +280,27 @@ export class MachineBuilder extends QemuProcessBuilder {
   }
 
   /**
-   * Sets the firmware: a `-bios` image, or UEFI-style flash: the code read-only (pflash0) and a
-   * variable store (pflash1) that is the user's file (`vars`, made from `varsTemplate` when
-   * missing) or a fresh copy of `varsTemplate` in the runtime directory for each launch.
+   * Sets the firmware:
+   * - `"uefi"` or `"bios"` (or `{ interface, secureBoot, enrolledKeys, vars }`): found through
+   *   QEMU's firmware descriptors when the VM launches, as libvirt does (Debian: `ovmf` on
+   *   x86_64, `qemu-efi-aarch64` on aarch64); `"bios"` without a descriptor is QEMU's own
+   *   default (SeaBIOS on x86_64);
+   * - `{ bios }`: a `-bios` image; `{ builtin: true }`: QEMU's default, not the fast profile's
+   *   qboot;
+   * - `{ code, vars?, varsTemplate? }`: flash, the code read-only (pflash0) and a variable store
+   *   (pflash1) that is the user's file (`vars`, made from the template when missing) or a fresh
+   *   copy of `varsTemplate` in the runtime directory for each launch.
    *
-   * @param firmware `{ bios }` or `{ code, vars?, varsTemplate? }`.
+   * @param firmware What to boot.
    * @returns A new builder.
    * @throws {TypeError} For a bad path or field.
+   *
+   * @example
+   * ```ts ignore
+   * await using guest = await vm({ arch: "x86_64" }).firmware("uefi").drive("disk.qcow2").launch();
+   * ```
    */
-  firmware(firmware: Firmware): this {
+  firmware(firmware: Firmware | "uefi" | "bios"): this {
     return withState(this, { firmware: parseFirmware(firmware) });
   }
 

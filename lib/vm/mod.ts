@@ -10,6 +10,7 @@ export * from "./machine_builder.ts";
 export * from "./process_builder.ts";
 export { CONSOLE_CHARDEV, QMP_CHARDEV, type ToArgvOptions } from "./argv.ts";
 export * from "./machine.ts";
+export * from "./firmware.ts";
 export type { VmDescription } from "./description.ts";
 export type { InputFile, Sidecar, VmSpec } from "./spec.ts";
 export type {

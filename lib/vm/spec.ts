@@ -41,6 +41,8 @@ export interface VmSpec {
   readonly hasMemoryHotplug: boolean;
   /** Whether QEMU exits when the guest reboots. */
   readonly exitsOnReboot: boolean;
+  /** Whether the firmware runs from flash (UEFI): it cannot start an ELF `vmlinux`. */
+  readonly flashFirmware: boolean;
   /** The firmware of a direct kernel boot, or `undefined` for QEMU's default. */
   readonly bios: string | undefined;
   /**
@@ -58,6 +60,11 @@ export interface VmSpec {
   toArgv(options?: ToArgvOptions): string[];
   /** Checks the host for the devices beyond their files (a PCI device bound to vfio-pci). */
   preflightDevices(): Promise<void>;
+  /**
+   * The description with everything found on the host that `toArgv()` needs and cannot read
+   * itself: firmware named by what it is (`"uefi"`), through QEMU's firmware descriptors.
+   */
+  resolved(): Promise<VmSpec>;
   /** Starts what the devices need beside QEMU (swtpm) in the runtime directory. */
   startSidecars(runtimeDir: string): Promise<Sidecar[]>;
 }
