@@ -18,7 +18,7 @@ export async function checkLaunchInputs(builder: VmSpec): Promise<void> {
   }
   await builder.preflightDevices();
   const kernel = builder.inputFiles.find((file) => file.what === "kernel");
-  if (builder.flashFirmware && kernel !== undefined && await isElf(kernel.path)) {
+  if (builder.uefiFirmware && kernel !== undefined && await isElf(kernel.path)) {
     throw new TypeError(
       `Cannot launch VM: kernel "${kernel.path}" is an ELF image (vmlinux), which UEFI firmware cannot start; give its bzImage or Image (vmlinuz), or boot without UEFI firmware`,
     );

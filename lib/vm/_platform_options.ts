@@ -46,6 +46,8 @@ export type Firmware =
     varsTemplate?: string;
     /** A Secure Boot build that needs SMM: `-machine smm=on` and a secure flash. */
     secure?: boolean;
+    /** UEFI firmware, which cannot start an ELF `vmlinux`: `launch()` refuses one. */
+    uefi?: boolean;
   };
 
 /** Where the VM's firmware variable store is: the user's file, or a copy in the runtime dir. */
@@ -97,7 +99,7 @@ export function parseFirmware(firmware: unknown): Firmware {
     const v = checkRecord("firmware", firmware, ["bios"]);
     return { bios: checkPath("firmware bios", v.bios as string) };
   }
-  const v = checkRecord("firmware", firmware, ["code", "vars", "varsTemplate", "secure"]);
+  const v = checkRecord("firmware", firmware, ["code", "vars", "varsTemplate", "secure", "uefi"]);
   if (v.code === undefined) {
     throw new TypeError(
       `Cannot set firmware: give "uefi", "bios", { bios } or { code, vars?, varsTemplate? }`,
@@ -110,6 +112,7 @@ export function parseFirmware(firmware: unknown): Firmware {
       ? undefined
       : checkPath("firmware varsTemplate", v.varsTemplate as string),
     secure: optionalBoolean("firmware secure", v.secure),
+    uefi: optionalBoolean("firmware uefi", v.uefi),
   });
 }
 

@@ -184,6 +184,7 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
         varsTemplate: found.nvramTemplate,
         vars: firmware.vars,
         secure: found.features.includes("requires-smm") || undefined,
+        uefi: found.interfaceTypes.includes("uefi") || undefined,
       }),
     });
   }

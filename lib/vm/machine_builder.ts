@@ -91,11 +91,12 @@ export class MachineBuilder extends QemuProcessBuilder {
       : fastKernelBios(profileOf(this), choiceOf(stateOf(this)));
   }
 
-  /** Whether the firmware runs from flash (UEFI, `.firmware("uefi")` once resolved). */
-  get flashFirmware(): boolean {
+  /** Whether the firmware is UEFI (`.firmware("uefi")`, or flash marked `uefi`). */
+  get uefiFirmware(): boolean {
     const firmware = stateOf(this).firmware;
-    return firmware !== undefined && ("code" in firmware || "interface" in firmware &&
-        firmware.interface === "uefi");
+    if (firmware === undefined) return false;
+    if ("interface" in firmware) return firmware.interface === "uefi";
+    return "code" in firmware && firmware.uefi === true;
   }
 
   /** Whether QEMU exits when the guest reboots (`-no-reboot`; the fast profile's default). */

@@ -41,8 +41,8 @@ export interface VmSpec {
   readonly hasMemoryHotplug: boolean;
   /** Whether QEMU exits when the guest reboots. */
   readonly exitsOnReboot: boolean;
-  /** Whether the firmware runs from flash (UEFI): it cannot start an ELF `vmlinux`. */
-  readonly flashFirmware: boolean;
+  /** Whether the firmware is UEFI: it cannot start an ELF `vmlinux`. */
+  readonly uefiFirmware: boolean;
   /** The firmware of a direct kernel boot, or `undefined` for QEMU's default. */
   readonly bios: string | undefined;
   /**

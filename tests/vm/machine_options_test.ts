@@ -111,7 +111,7 @@ Deno.test("firmware is -bios, or flash code read-only with a variable store", ()
     ["vmkit-fw-vars", false],
   ]);
   assert.equal((nodes[1].file as { filename: string }).filename, "/run/x/efivars.fd");
-  assert.throws(() => base.firmware({} as never), /give \{ bios \} or \{ code/);
+  assert.throws(() => base.firmware({} as never), /give "uefi", "bios", \{ bios \} or \{ code/);
 });
 
 Deno.test("a description survives toJSON, JSON text and fromJSON, giving the same argv", () => {
