@@ -44,14 +44,14 @@ export async function resetVm(
       done = true;
       return;
     }
-    // SeaBIOS, QEMU's default x86 firmware, answers a warm reset by resetting the machine
-    // once more, itself, about 30 ms later; that one must reset too, so the action goes back
-    // only after it (or after 1 s). qboot does not.
-    // QEMU's default x86 firmware, or SeaBIOS given as firmware (qboot and OVMF do not).
+    // SeaBIOS (QEMU's default x86 firmware, or given as firmware) answers a warm reset by
+    // resetting the machine once more, itself, about 30 ms later; that one must reset too, so
+    // the action goes back only after it (or after 3 s: on a loaded machine 1 s was measured to
+    // be too short). qboot and OVMF do not.
     const seabios = builder.arch === "x86_64" &&
       (builder.bios === undefined || /(^|\/)bios[\w.-]*\.bin$/.test(builder.bios));
     const firmwareReset = seabios
-      ? qmp.waitForEvent("RESET", { match: { guest: true }, timeout: 1000 })
+      ? qmp.waitForEvent("RESET", { match: { guest: true }, timeout: 3000 })
       : undefined;
     firmwareReset?.catch(() => {});
     await qmp.execute("set-action", { reboot: "reset" }, options);

@@ -41,11 +41,15 @@ async function run(
 async function assertNothingLeft(owned: { pid: number; dir: string }[]): Promise<void> {
   assert.equal(owned.length, 2);
   for (const { pid, dir } of owned) {
-    // The QEMU may be a zombie for a moment until init reaps it: check its state.
-    const state = await Deno.readTextFile(`/proc/${pid}/stat`).then(
-      (s) => s.split(" ")[2],
-      () => "gone",
-    );
+    // A QEMU killed as the script exits may still be tearing down its memory for a moment (on a
+    // loaded machine), then a zombie until init reaps it: wait up to 2 s for that.
+    const stateOf = () =>
+      Deno.readTextFile(`/proc/${pid}/stat`).then((s) => s.split(" ")[2], () => "gone");
+    let state = await stateOf();
+    for (let i = 0; i < 40 && state !== "gone" && state !== "Z"; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      state = await stateOf();
+    }
     assert.ok(state === "gone" || state === "Z", `QEMU ${pid} is still running (${state})`);
     await assert.rejects(() => Deno.stat(dir), Deno.errors.NotFound, `${dir} is left behind`);
   }
