@@ -8,9 +8,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache="${VMKIT_CACHE_DIR:-$root/.cache/vmkit}"
 # ovmf and qemu-efi-aarch64: UEFI firmware; genisoimage (isoinfo) and xorriso: independent readers
-# the ISO 9660 writer is tested against.
+# the ISO 9660 writer is tested against; mmdebstrap and e2fsprogs: the Debian guest.
 packages=(qemu-system-x86 qemu-system-arm qemu-system-misc qemu-system-ppc qemu-utils qemu-user-static swtpm
-  ovmf qemu-efi-aarch64 genisoimage xorriso)
+  ovmf qemu-efi-aarch64 genisoimage xorriso mmdebstrap e2fsprogs)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -178,3 +178,13 @@ done
 
 # 4. The tiny guest's initramfs, built by vmkit itself (rewritten only when it changes).
 deno run --quiet --allow-read="$cache" --allow-write="$cache" "$root/scripts/prepare_guest.ts" "$cache"
+
+# 5. The Debian guest (bookworm from Debian packages, ~1.5 min, ~500 MB), rebuilt only when its
+# recipe changes. Only on amd64 hosts, as root (mmdebstrap without user namespaces).
+if [ "$host_deb" = amd64 ]; then
+  if as_root; then
+    VMKIT_CACHE_DIR="$cache" "$root/scripts/debian_image.sh"
+  else
+    say "skipping the Debian guest: building it needs root (run: sudo $root/scripts/debian_image.sh)"
+  fi
+fi

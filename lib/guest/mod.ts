@@ -11,4 +11,7 @@ export * from "./initramfs.ts";
 export * from "./modules_alias.ts";
 export * from "./modules_dep.ts";
 export * from "./tiny_guest.ts";
+export * from "./debian_guest.ts";
 export * from "./vmlinux.ts";
+export * from "./iso9660.ts";
+export * from "./cloud_init.ts";

@@ -1,0 +1,66 @@
+/**
+ * The Debian guest: a bookworm root filesystem built from Debian packages by
+ * `scripts/debian_image.sh` (run by `scripts/setup.sh`), with cloud-init, the QEMU guest agent
+ * and OpenSSH, booted with its own kernel and initrd.
+ *
+ * @module
+ */
+
+import { defaultCacheDir } from "./tiny_guest.ts";
+
+/** Paths and settings to boot the Debian guest. */
+export interface DebianGuest {
+  /** The root filesystem image (qcow2, ext4 labelled `root`): use it as an overlay's base. */
+  image: string;
+  /** Its kernel (Debian's cloud kernel). */
+  kernel: string;
+  /** Its initrd. */
+  initrd: string;
+  /** The kernel command line it needs: the root filesystem on the first virtio disk. */
+  append: string;
+}
+
+/** Options of {@linkcode debianGuest}. */
+export interface DebianGuestOptions {
+  /** Cache directory `scripts/setup.sh` filled. Default: `.cache/vmkit` of this checkout. */
+  cacheDir?: string;
+}
+
+/**
+ * Locates the Debian guest built by `scripts/debian_image.sh`.
+ *
+ * @param options Cache directory.
+ * @returns The image, kernel and initrd paths, and the kernel command line.
+ * @throws {Deno.errors.NotFound} When it has not been built: the message says how.
+ *
+ * @example
+ * ```ts ignore
+ * import { debianGuest, vm } from "@vmkit/vmkit";
+ * const debian = await debianGuest();
+ * // Boot an overlay over the image, never the image itself.
+ * await using guest = await vm({ arch: "x86_64" }).memory("1G")
+ *   .kernel(debian.kernel, { initrd: debian.initrd, append: debian.append })
+ *   .drive("overlay.qcow2")
+ *   .launch();
+ * ```
+ */
+export async function debianGuest(options: DebianGuestOptions = {}): Promise<DebianGuest> {
+  const dir = `${options.cacheDir ?? defaultCacheDir()}/debian`;
+  const guest: DebianGuest = {
+    image: `${dir}/root.qcow2`,
+    kernel: `${dir}/vmlinuz`,
+    initrd: `${dir}/initrd.img`,
+    append: "root=/dev/vda rw",
+  };
+  try {
+    await Deno.stat(`${dir}/.complete`);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Deno.errors.NotFound(
+        `Cannot use the Debian guest: "${dir}" has not been built; run ./scripts/setup.sh (or scripts/debian_image.sh, as root)`,
+      );
+    }
+    throw error;
+  }
+  return guest;
+}
