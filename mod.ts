@@ -23,6 +23,18 @@ export * from "./lib/guest/mod.ts";
 export * as binfmt from "./lib/binfmt/mod.ts";
 export * as emulators from "./lib/emulators/mod.ts";
 export { EmulatorFetchError, fetchEmulator } from "./lib/emulators/mod.ts";
+export * as image from "./lib/image/mod.ts";
+export { ImageFetchError, ImageTimeoutError, QemuImgError } from "./lib/image/mod.ts";
+export type {
+  ConvertFormat,
+  CreateImageOptions,
+  ImageBacking,
+  ImageCheckResult,
+  ImageInfo,
+  ImageLayer,
+  ImageSnapshot,
+  Preallocation,
+} from "./lib/image/mod.ts";
 export {
   BinfmtConflictError,
   BinfmtPermissionError,
