@@ -65,3 +65,4 @@ export type {
   QemuTargetName,
   RunForeignOptions,
 } from "./lib/binfmt/mod.ts";
+export type { WaitOptions } from "./lib/_deadline.ts";

@@ -12,7 +12,7 @@ import { parseElfHeader } from "../binfmt/elf.ts";
 import { qemuTarget, type QemuTargetName } from "../binfmt/targets.ts";
 import { type ApkIndexEntry, parseApkIndex } from "./apk_index.ts";
 import { gunzipMember, gzipMembers } from "./gzip_members.ts";
-import { progressBar } from "./_progress.ts";
+import { progressLine } from "../_progress.ts";
 
 /**
  * An emulator could not be downloaded or did not pass verification. Nothing was left in the
@@ -242,9 +242,8 @@ export async function fetchEmulator(
       apkUrl,
     );
   }
-  const bar = options.progress !== false && Deno.stderr.isTerminal()
-    ? progressBar(`${pkg.name}-${pkg.version}.apk`)
-    : undefined;
+  const bar = progressLine(`${pkg.name}-${pkg.version}.apk`, options.progress !== false);
+  const mb = (n: number) => (n / 1e6).toFixed(1);
   const apk = new Uint8Array(pkg.size);
   let received = 0;
   try {
@@ -258,7 +257,7 @@ export async function fetchEmulator(
       apk.set(chunk, received);
       received += chunk.length;
       options.onProgress?.({ received, total: pkg.size });
-      bar?.update(received, pkg.size);
+      bar.update(received / pkg.size, `${mb(received)}/${mb(pkg.size)} MB`);
     }
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
@@ -269,7 +268,7 @@ export async function fetchEmulator(
       { cause: error },
     );
   } finally {
-    bar?.done();
+    bar.done();
   }
   if (received !== pkg.size) {
     throw new EmulatorFetchError(

@@ -9,7 +9,7 @@ import { pathExists } from "../_fs.ts";
 import type { ImageFormat } from "../vm/image_format.ts";
 import { readInfo } from "./info.ts";
 import { deadline, fileName, requireFile, runQemuImg } from "./_qemu_img.ts";
-import { progressLine } from "./_progress.ts";
+import { progressLine } from "../_progress.ts";
 
 /** Formats {@linkcode convertImage} writes: vmkit's own, and other hypervisors' for export. */
 export type ConvertFormat = ImageFormat | "vmdk" | "vdi" | "vhdx" | "vpc";

@@ -10,7 +10,7 @@ import { envVar } from "../_env.ts";
 import { pathExists } from "../_fs.ts";
 import { ImageFetchError, ImageTimeoutError } from "./errors.ts";
 import { lockPartFile, type PartFile, writeAll } from "./_part_file.ts";
-import { progressLine } from "./_progress.ts";
+import { progressLine } from "../_progress.ts";
 
 /** Progress of {@linkcode fetchImage}. */
 export interface FetchImageProgress {

@@ -1,4 +1,5 @@
 // One progress line on stderr, redrawn in place; drawn only when asked and stderr is a terminal.
+// Shared by image conversion and downloads, and by the emulators area's downloads.
 
 const encoder = new TextEncoder();
 const WIDTH = 30;
