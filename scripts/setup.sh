@@ -8,9 +8,10 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache="${VMKIT_CACHE_DIR:-$root/.cache/vmkit}"
 # ovmf and qemu-efi-aarch64: UEFI firmware; genisoimage (isoinfo) and xorriso: independent readers
-# the ISO 9660 writer is tested against; mmdebstrap and e2fsprogs: the Debian guest.
+# the ISO 9660 writer is tested against; python3-yaml: cloud-init's own YAML parser, which
+# reads the seeds back in the tests; mmdebstrap and e2fsprogs: the Debian guest.
 packages=(qemu-system-x86 qemu-system-arm qemu-system-misc qemu-system-ppc qemu-utils qemu-user-static swtpm
-  ovmf qemu-efi-aarch64 genisoimage xorriso mmdebstrap e2fsprogs)
+  ovmf qemu-efi-aarch64 genisoimage xorriso mmdebstrap e2fsprogs python3-yaml)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
