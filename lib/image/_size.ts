@@ -1,24 +1,6 @@
 // Image sizes as qemu-img reads them: bytes, or a number with a binary unit.
 
-const UNITS: Readonly<Record<string, number>> = {
-  "": 1,
-  B: 1,
-  K: 2 ** 10,
-  KB: 2 ** 10,
-  KIB: 2 ** 10,
-  M: 2 ** 20,
-  MB: 2 ** 20,
-  MIB: 2 ** 20,
-  G: 2 ** 30,
-  GB: 2 ** 30,
-  GIB: 2 ** 30,
-  T: 2 ** 40,
-  TB: 2 ** 40,
-  TIB: 2 ** 40,
-  P: 2 ** 50,
-  PB: 2 ** 50,
-  PIB: 2 ** 50,
-};
+import { binarySize } from "../_size.ts";
 
 /**
  * Bytes from a size: a number of bytes, or a string such as `"10G"`, `"1.5G"`, `"512M"` or
@@ -35,21 +17,18 @@ export function parseImageSize(what: string, size: string | number, field = "siz
   if (typeof size === "number") {
     bytes = size;
   } else if (typeof size === "string") {
-    const match = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(size.trim());
-    if (match === null) {
+    const read = binarySize(size, 1);
+    if ("error" in read && read.error === "syntax") {
       throw new RangeError(
         `${what}: ${field} ${quoted} is not a size; use a number of bytes or a number and a unit, like "10G"`,
       );
     }
-    const unit = UNITS[match[2].toUpperCase()];
-    if (unit === undefined) {
+    if ("error" in read) {
       throw new RangeError(
-        `${what}: ${field} ${quoted} has an unknown unit "${
-          match[2]
-        }"; use K, M, G, T or P (powers of 1024), or no unit for bytes`,
+        `${what}: ${field} ${quoted} has an unknown unit "${read.unit}"; use K, M, G, T or P (powers of 1024), or no unit for bytes`,
       );
     }
-    bytes = Number(match[1]) * unit;
+    bytes = read.bytes;
   } else {
     throw new TypeError(
       `${what}: ${field} ${quoted} is not a size; use a number of bytes or "10G"`,

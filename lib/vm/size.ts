@@ -4,22 +4,10 @@
  * @module
  */
 
-const UNITS: Record<string, number> = {
-  "": 2 ** 20,
-  B: 1,
-  K: 2 ** 10,
-  KB: 2 ** 10,
-  KIB: 2 ** 10,
-  M: 2 ** 20,
-  MB: 2 ** 20,
-  MIB: 2 ** 20,
-  G: 2 ** 30,
-  GB: 2 ** 30,
-  GIB: 2 ** 30,
-  T: 2 ** 40,
-  TB: 2 ** 40,
-  TIB: 2 ** 40,
-};
+import { binarySize } from "../_size.ts";
+
+/** The units of memory sizes: up to T, as QEMU's `-m` reads them. */
+const MEMORY_UNITS = ["B", "K", "KB", "KIB", "M", "MB", "MIB", "G", "GB", "GIB", "T", "TB", "TIB"];
 
 /**
  * Parses a memory size as QEMU's `-m` reads it: a number with an optional binary unit (`K`,
@@ -39,21 +27,19 @@ const UNITS: Record<string, number> = {
  * ```
  */
 export function parseSize(field: string, size: string | number): number {
-  const text = String(size).trim();
-  const match = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(text);
+  const read = binarySize(String(size), 2 ** 20, MEMORY_UNITS);
   const quoted = typeof size === "string" ? JSON.stringify(size) : String(size);
-  if (match === null) {
+  if ("error" in read && read.error === "syntax") {
     throw new RangeError(
       `Cannot set ${field} to ${quoted}: expected a number and a unit, like "256M"`,
     );
   }
-  const unit = UNITS[match[2].toUpperCase()];
-  if (unit === undefined) {
+  if ("error" in read) {
     throw new RangeError(
-      `Cannot set ${field} to ${quoted}: unknown unit "${match[2]}" (use K, M, G or T)`,
+      `Cannot set ${field} to ${quoted}: unknown unit "${read.unit}" (use K, M, G or T)`,
     );
   }
-  const bytes = Number(match[1]) * unit;
+  const bytes = read.bytes;
   if (!(bytes > 0)) {
     throw new RangeError(`Cannot set ${field} to ${quoted}: it must be more than 0`);
   }
