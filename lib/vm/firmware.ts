@@ -95,12 +95,21 @@ export async function firmwareDescriptors(
   options: FirmwareDescriptorOptions = {},
 ): Promise<FirmwareDescriptor[]> {
   const byName = new Map<string, string>();
-  for (const dir of options.dirs ?? defaultDirs()) {
+  const dirs = options.dirs ?? defaultDirs();
+  for (const [index, dir] of dirs.entries()) {
     try {
       for await (const entry of Deno.readDir(dir)) {
         if (entry.name.endsWith(".json")) byName.set(entry.name, `${dir}/${entry.name}`);
       }
     } catch (error) {
+      // Without the first (QEMU's own) directory there is nothing to choose from: say why.
+      // An override directory Deno may not read is skipped.
+      if (error instanceof Deno.errors.NotCapable && index === 0) {
+        throw new Deno.errors.NotCapable(
+          `Cannot read QEMU's firmware descriptors in "${dir}": grant --allow-read=${dir} (and the firmware's own directory, such as /usr/share/OVMF)`,
+          { cause: error },
+        );
+      }
       if (!(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotCapable)) {
         throw error;
       }

@@ -97,3 +97,23 @@ Deno.test('the tiny guest boots through OVMF with .firmware("uefi")', async () =
     );
   }
 });
+
+Deno.test("a script Deno may not let read QEMU's descriptors is told which directory to grant", async () => {
+  await using dir = await scratchDir();
+  const script = `${dir.path}/descriptors.ts`;
+  await Deno.writeTextFile(
+    script,
+    `import { firmwareDescriptors } from "${new URL("../../mod.ts", import.meta.url).href}";
+await firmwareDescriptors().catch((e) => console.log(e.name + ": " + e.message));`,
+  );
+  const repo = new URL("../..", import.meta.url).pathname;
+  const { stdout } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", `--allow-read=${repo},${dir.path}`, script],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  assert.match(
+    new TextDecoder().decode(stdout),
+    /NotCapable: Cannot read QEMU's firmware descriptors in "\/usr\/share\/qemu\/firmware": grant --allow-read=\/usr\/share\/qemu\/firmware/,
+  );
+});
