@@ -70,8 +70,14 @@ async function addDeviceNow(
   // Each device that plugs into the machine's own bus takes a slot: the device, and a shared
   // controller the VM does not have yet (which stays, with its slot, for later devices).
   const ports = new Map<Step, string>();
-  const release = () => {
-    for (const port of ports.values()) ctx.portUse.delete(port);
+  // After a failure, a controller that did get added keeps its slot (it stays, for later
+  // devices); every other slot is free again.
+  const release = async () => {
+    const added = await peripherals(ctx).catch(() => new Set<string>());
+    for (const [step, port] of ports) {
+      if (step.kind === "device" && step !== main && added.has(step.args.id ?? "")) continue;
+      ctx.portUse.delete(port);
+    }
   };
   try {
     for (const step of draft) {
@@ -90,7 +96,7 @@ async function addDeviceNow(
     });
     ctx.devicePlans.set(id, steps);
   } catch (error) {
-    release();
+    await release();
     throw error;
   }
   const port = ports.get(main!);

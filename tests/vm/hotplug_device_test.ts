@@ -63,3 +63,27 @@ Deno.test("a hot-added device whose controller the VM lacks brings the controlle
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a hot-add that fails after its controller went in keeps the controller's slot taken", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmkit-test-" });
+  try {
+    const g = await tinyGuest("x86_64");
+    await using machine = await vm({ arch: "x86_64" }).memory("256M").hotplugSlots(2)
+      .kernel(g.kernel, { initrd: g.initrd }).launch({ timeout: 60_000 });
+    // Nothing listens on the socket: the controller goes in, the port's chardev fails.
+    await assert.rejects(
+      machine.addDevice({
+        kind: "virtio-serial-port",
+        name: "org.vmkit.fail.0",
+        chardev: { backend: "socket", path: `${dir}/nobody.sock`, server: false },
+      }),
+      /nobody\.sock/,
+    );
+    const ids = (await machine.qmp.execute("qom-list", { path: "/machine/peripheral" }))
+      .map((p) => p.name);
+    assert.ok(ids.includes("vmkit-virtio-serial"));
+    assert.equal((await machine.addDevice({ kind: "rng" })).port, "vmkit-hp1");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
