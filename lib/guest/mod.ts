@@ -1,6 +1,6 @@
 /**
- * Guest tooling: the cpio "newc" writer, the initramfs builder, kernel module resolution and the
- * tiny guest.
+ * Guest tooling: the cpio "newc" writer, the initramfs builder, kernel module resolution, the
+ * tiny guest and the Debian guest, the ISO 9660 writer and cloud-init seeds.
  *
  * @module
  */
