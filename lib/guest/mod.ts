@@ -12,6 +12,7 @@ export * from "./modules_alias.ts";
 export * from "./modules_dep.ts";
 export * from "./tiny_guest.ts";
 export * from "./debian_guest.ts";
+export * from "./cloud_init_server.ts";
 export * from "./vmlinux.ts";
 export * from "./iso9660.ts";
 export * from "./cloud_init.ts";
