@@ -51,23 +51,50 @@ export async function unrecordedOverlay(path: string, base: string): Promise<str
 export async function holdOpen(path: string): Promise<AsyncDisposable> {
   const child = new Deno.Command("qemu-io", {
     args: ["-f", "qcow2", "-c", "sleep 60000", path],
+    stdin: "null",
     stdout: "null",
-    stderr: "null",
+    stderr: "piped",
   }).spawn();
-  // Wait until it holds the lock: qemu-img info without -U fails while it does.
-  for (let i = 0; i < 100; i++) {
-    const { success } = await new Deno.Command("qemu-img", {
-      args: ["info", path],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    if (!success) break;
+  let exited: Deno.CommandStatus | undefined;
+  child.status.then((status) => exited = status);
+  const stderr = new Response(child.stderr).text();
+  // Wait until it has the image open (and so locked). Probing with qemu-img would take a lock
+  // of its own, and one held just as qemu-io starts makes qemu-io fail ("Failed to get write
+  // lock"): look at qemu-io's open files instead.
+  const target = await Deno.realPath(path);
+  const holds = async () => {
+    try {
+      for await (const fd of Deno.readDir(`/proc/${child.pid}/fd`)) {
+        const link = await Deno.readLink(`/proc/${child.pid}/fd/${fd.name}`).catch(() => "");
+        if (link === target) return true;
+      }
+    } catch {
+      // Not started, or gone.
+    }
+    return false;
+  };
+  for (let i = 0; !await holds(); i++) {
+    if (exited !== undefined) {
+      throw new Error(`qemu-io exited (${exited.code}) before holding "${path}": ${await stderr}`);
+    }
+    if (i === 200) throw new Error(`qemu-io did not open "${path}" within 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  // Opened: wait for its locks (QEMU's byte-range OFD locks) on the file's inode.
+  const inode = (await Deno.stat(target)).ino;
+  const locked = async () =>
+    (await Deno.readTextFile("/proc/locks")).split("\n").some((line) =>
+      new RegExp(`:${inode} `).test(line)
+    );
+  for (let i = 0; !await locked(); i++) {
+    if (i === 200) throw new Error(`qemu-io did not lock "${path}" within 10 s`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return {
     [Symbol.asyncDispose]: async () => {
-      child.kill("SIGKILL");
+      if (exited === undefined) child.kill("SIGKILL");
       await child.status;
+      await stderr;
     },
   };
 }
