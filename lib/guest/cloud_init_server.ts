@@ -51,10 +51,15 @@ export interface CloudInitServer extends AsyncDisposable {
  *   .launch();
  * ```
  */
-export async function serveCloudInit(
+export function serveCloudInit(
   seed: CloudInitSeed,
   options: ServeCloudInitOptions = {},
 ): Promise<CloudInitServer> {
+  // A refusal rejects, as the start-up of a server would.
+  return Promise.resolve().then(() => startServer(seed, options));
+}
+
+function startServer(seed: CloudInitSeed, options: ServeCloudInitOptions): CloudInitServer {
   if (seed.label !== "cidata") {
     throw new TypeError(
       `Cannot serve a "${seed.label}" seed over HTTP: cloud-init fetches only NoCloud seeds (cloudInit()); attach a ConfigDrive seed as a disk`,

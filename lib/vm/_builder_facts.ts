@@ -58,15 +58,8 @@ function idsOf(s: VmState, action: string): Map<string, string> {
  */
 export function checkReferences(s: VmState, action: string): void {
   idsOf(s, action);
-  try {
-    checkNetworks(s.networks, s.networks.map((n, i) => n.id ?? `net${i}`));
-  } catch (error) {
-    // A builder method's own message says it already; a description's gets its prefix.
-    if (!action.startsWith("Cannot read")) throw error;
-    if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
-    const Kind = error instanceof TypeError ? TypeError : RangeError;
-    throw new Kind(`${action}: ${error.message.replace(/^Cannot /, "")}`, { cause: error });
-  }
+  // Its messages are whole ("Cannot add network ..."); a description's reading prefixes them.
+  checkNetworks(s.networks, s.networks.map((n, i) => n.id ?? `net${i}`));
   for (const id of s.serials) {
     if (!s.chardevs.some((chardev) => chardev.id === id)) {
       throw new TypeError(

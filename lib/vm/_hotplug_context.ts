@@ -75,10 +75,14 @@ export function oneAtATime<T>(ctx: HotplugContext, run: () => Promise<T>): Promi
 }
 
 /** The first `<prefix><N>` no device of the VM has as its id. */
+/** The ids of the VM's devices that have one (QOM's `/machine/peripheral`). */
+export async function peripheralIds(ctx: HotplugContext): Promise<Set<string>> {
+  const list = await ctx.qmp.execute("qom-list", { path: "/machine/peripheral" });
+  return new Set(list.map((p) => p.name));
+}
+
 export async function freeId(ctx: HotplugContext, prefix: string): Promise<string> {
-  const taken = new Set(
-    (await ctx.qmp.execute("qom-list", { path: "/machine/peripheral" })).map((p) => p.name),
-  );
+  const taken = await peripheralIds(ctx);
   for (let n = 0;; n++) if (!taken.has(`${prefix}${n}`)) return `${prefix}${n}`;
 }
 

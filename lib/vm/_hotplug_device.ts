@@ -5,7 +5,13 @@ import { checkTimeout } from "../_deadline.ts";
 import { checkEnum, methodField } from "./_validate.ts";
 import { type Device, DEVICE_KINDS } from "./devices/_registry.ts";
 import { applyPlan, bootOnlyReason, type Step, undoBackends } from "./devices/_plan.ts";
-import { deleteDevice, type HotplugContext, oneAtATime, takePort } from "./_hotplug_context.ts";
+import {
+  deleteDevice,
+  type HotplugContext,
+  oneAtATime,
+  peripheralIds,
+  takePort,
+} from "./_hotplug_context.ts";
 import type { RemoveDeviceOptions } from "./hotplug.ts";
 import type { WaitOptions } from "../_deadline.ts";
 
@@ -27,11 +33,6 @@ export interface HotplugDevice {
   controllerPorts?: string[];
 }
 
-async function peripherals(ctx: HotplugContext): Promise<Set<string>> {
-  const list = await ctx.qmp.execute("qom-list", { path: "/machine/peripheral" });
-  return new Set(list.map((p) => p.name));
-}
-
 async function addDeviceNow(
   ctx: HotplugContext,
   device: Device,
@@ -44,7 +45,7 @@ async function addDeviceNow(
   const { kind: _, ...fields } = device as unknown as Record<string, unknown>;
   const parsed = definition.parse(fields, methodField(kind), ctx.plan.arch) as Device;
   const index = ctx.deviceCounts.get(kind) ?? 0;
-  const present = await peripherals(ctx);
+  const present = await peripheralIds(ctx);
   const full = (definition.plan as (d: Device, c: typeof ctx.plan, i: number) => Step[])(
     parsed,
     ctx.plan,
@@ -73,7 +74,7 @@ async function addDeviceNow(
   // After a failure, a controller that did get added keeps its slot (it stays, for later
   // devices); every other slot is free again.
   const release = async () => {
-    const added = await peripherals(ctx).catch(() => new Set<string>());
+    const added = await peripheralIds(ctx).catch(() => new Set<string>());
     for (const [step, port] of ports) {
       if (step.kind === "device" && step !== main && added.has(step.args.id ?? "")) continue;
       ctx.portUse.delete(port);

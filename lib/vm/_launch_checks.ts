@@ -5,6 +5,7 @@
 import { checkInputFile } from "./_checks.ts";
 import { checkImageFormat, type ImageFormat } from "./image_format.ts";
 import type { VmSpec } from "./spec.ts";
+import { pathExists } from "../_fs.ts";
 
 /**
  * Refuses a description `launch()` cannot start, or whose host files are missing (each error
@@ -51,11 +52,7 @@ export async function readDriveFormats(builder: VmSpec): Promise<Record<string, 
 /** Refuses an extra QMP socket whose path exists already: another VM may be using it. */
 export async function checkQmpSocketsFree(paths: readonly string[]): Promise<void> {
   for (const path of paths) {
-    const exists = await Deno.lstat(path).then(() => true, (error) => {
-      if (error instanceof Deno.errors.NotFound) return false;
-      throw error;
-    });
-    if (exists) {
+    if (await pathExists(path)) {
       throw new Deno.errors.AlreadyExists(
         `Cannot launch VM with QMP socket "${path}": it already exists (another VM may be using it; remove it if not)`,
       );

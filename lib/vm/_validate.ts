@@ -128,6 +128,17 @@ export function optionalInteger(
   return value === undefined ? undefined : checkInteger(field, value, min, max);
 }
 
+/**
+ * Rethrows a check's `TypeError` or `RangeError` inside a larger action: `prefix` takes the place
+ * of what `lead` matches (its "Cannot "), and the kind and cause are kept. Other errors are
+ * rethrown as they are.
+ */
+export function rethrowWithin(prefix: string, error: unknown, lead: RegExp = /^Cannot /): never {
+  if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
+  const Kind = error instanceof TypeError ? TypeError : RangeError;
+  throw new Kind(`${prefix}${error.message.replace(lead, "")}`, { cause: error });
+}
+
 /** Drops the keys whose value is `undefined`, so a description prints as it was written. */
 export function defined<T extends Record<string, unknown>>(value: T): T {
   return Object.fromEntries(

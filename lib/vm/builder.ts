@@ -14,7 +14,7 @@ import { type LaunchOptions, launchVm } from "./launch.ts";
 import type { Vm } from "./vm.ts";
 import { preflight, type PreflightReport } from "./preflight.ts";
 import type { WaitOptions } from "../_deadline.ts";
-import { checkEnum, checkFlag, defined, methodField } from "./_validate.ts";
+import { checkEnum, checkFlag, defined, methodField, rethrowWithin } from "./_validate.ts";
 import { type FirmwareDescriptorOptions, firmwareDescriptors, selectFirmware } from "./firmware.ts";
 import { type ObjectDescription, parseObject } from "./_platform_options.ts";
 import { parseDescription, toDescription, type VmDescription } from "./description.ts";
@@ -98,9 +98,9 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
     const { arch, state } = parseDescription(description);
     const builder = new VmBuilder(archProfile(arch));
     holdState(builder, archProfile(arch), state);
-    checkReferences(stateOf(builder), "Cannot read VM description");
-    // What only the whole description shows (NUMA sums, shared memory for vhost-user devices,
-    // machine-dependent devices) is found now, not at launch. Drive formats do not matter here.
+    // Writing the command line checks what only the whole description shows (ids and other
+    // values used twice, NUMA sums, shared memory for vhost-user devices, machine-dependent
+    // devices): done now, not at launch. Drive formats do not matter here.
     // Firmware named by what it is is found at launch; it takes no part in these checks.
     const firmware = state.firmware;
     const checked = firmware !== undefined && "interface" in firmware
@@ -111,14 +111,7 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
         driveFormats: Object.fromEntries(state.drives.map((d) => [d.id, d.format ?? "raw"])),
       });
     } catch (error) {
-      if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
-      const Kind = error instanceof TypeError ? TypeError : RangeError;
-      throw new Kind(
-        `Cannot read VM description: ${
-          error.message.replace(/^Cannot (write the command line: )?/, "")
-        }`,
-        { cause: error },
-      );
+      rethrowWithin("Cannot read VM description: ", error, /^Cannot (write the command line: )?/);
     }
     return builder;
   }

@@ -50,6 +50,7 @@ import {
   type Field,
   optionalBoolean,
   pathField,
+  rethrowWithin,
 } from "./_validate.ts";
 import { checkPath, checkSocketPath } from "./_checks.ts";
 import { checkValue } from "./qemu_opts.ts";
@@ -191,10 +192,7 @@ function at<T>(path: string, check: () => T): T {
   try {
     return check();
   } catch (error) {
-    if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
-    const message = error.message.replace(/^Cannot /, "");
-    const Kind = error instanceof TypeError ? TypeError : RangeError;
-    throw new Kind(`Cannot read VM description: ${path}: ${message}`, { cause: error });
+    rethrowWithin(`Cannot read VM description: ${path}: `, error);
   }
 }
 
