@@ -1,34 +1,10 @@
 import assert from "node:assert/strict";
-import {
-  defaultCacheDir,
-  initramfs,
-  tinyGuest,
-  type TinyGuestArch,
-  tinyGuestModules,
-  type Vm,
-  vm,
-  VmBuilder,
-} from "../../../mod.ts";
+import { tinyGuestWith } from "../_guest.ts";
+import { type Vm, vm, VmBuilder } from "../../../mod.ts";
 import { jsonOptions } from "../_argv.ts";
 import { qcow2, scratchDir } from "../_disks.ts";
 
 const MiB = 1024 * 1024;
-
-/** The tiny guest's kernel with an initramfs that also has `modules`. */
-async function guestWith(
-  arch: TinyGuestArch,
-  dir: string,
-  modules: string[],
-): Promise<{ kernel: string; initrd: string }> {
-  const guest = await tinyGuest(arch);
-  const initrd = `${dir}/initrd-${arch}.img`;
-  const image = await initramfs()
-    .busybox(`${defaultCacheDir()}/${arch}/busybox`)
-    .modules(guest.modulesDir!, [...tinyGuestModules(arch), ...modules])
-    .build();
-  await Deno.writeFile(initrd, image);
-  return { kernel: guest.kernel, initrd };
-}
 
 /** A raw image of `size` bytes that starts with `head` (a CD-ROM's "ISO" or a disk's data). */
 async function rawImage(dir: string, name: string, size: number, head = ""): Promise<string> {
@@ -116,7 +92,7 @@ async function allocatedBytes(path: string): Promise<number> {
 Deno.test("x86_64 pc guest sees virtio-blk, SCSI, NVMe and IDE disks and CD-ROMs with their sizes, serials and modes", async () => {
   await using dir = await scratchDir();
   // The cloud kernel has no AHCI driver: pc's PIIX IDE (ata_piix) it has.
-  const guest = await guestWith("x86_64", dir.path, ["ata_piix", "sr_mod"]);
+  const guest = await tinyGuestWith("x86_64", dir.path, { onDemand: ["ata_piix", "sr_mod"] });
   const vblk = await qcow2(dir.path, "vblk.qcow2", "64M");
   const scsiHd = await rawImage(dir.path, "scsi.raw", 32 * MiB, "scsi read-only data");
   const scsiCd = await rawImage(dir.path, "scsi.iso", 2 * MiB, "CD001 vmkit scsi cdrom");
@@ -241,13 +217,15 @@ Deno.test("x86_64 pc guest sees virtio-blk, SCSI, NVMe and IDE disks and CD-ROMs
 Deno.test("aarch64 virt guest sees NVMe, AHCI and USB disks and an AHCI CD-ROM with their sizes, serials and modes", async () => {
   await using dir = await scratchDir();
   // Debian's generic arm64 kernel has these drivers as modules.
-  const guest = await guestWith("aarch64", dir.path, [
-    "nvme",
-    "ahci",
-    "sr_mod",
-    "xhci_pci",
-    "usb_storage",
-  ]);
+  const guest = await tinyGuestWith("aarch64", dir.path, {
+    onDemand: [
+      "nvme",
+      "ahci",
+      "sr_mod",
+      "xhci_pci",
+      "usb_storage",
+    ],
+  });
   const nvme = await rawImage(dir.path, "nvme.raw", 48 * MiB, "nvme data");
   const ideHd = await rawImage(dir.path, "ide.raw", 40 * MiB);
   const ideCd = await rawImage(dir.path, "ide.iso", 3 * MiB, "CD001 vmkit ahci cdrom");

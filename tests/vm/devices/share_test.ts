@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { initramfs, tinyGuest, tinyGuestModules, type Vm, vm, VmBuilder } from "../../../mod.ts";
+import { tinyGuestWith } from "../_guest.ts";
+import { type Vm, vm, VmBuilder } from "../../../mod.ts";
 import { settledWithin } from "../../../lib/_deadline.ts";
 import { jsonOptions } from "../_argv.ts";
 import { scratchDir } from "../_disks.ts";
@@ -16,23 +17,6 @@ function shareArgv(builder: VmBuilder): string[] {
       ? [arg, argv[i + 1]]
       : []
   );
-}
-
-/** A busybox initramfs for the aarch64 tiny guest's kernel, with `boot` modules loaded at boot. */
-async function guestWith(dir: string, boot: string[]): Promise<{ kernel: string; initrd: string }> {
-  const guest = await tinyGuest("aarch64");
-  assert.ok(
-    guest.modulesDir,
-    "the aarch64 tiny guest has its kernel modules; run ./scripts/setup.sh",
-  );
-  const image = await initramfs()
-    .busybox(`${guest.modulesDir}/../../../busybox`)
-    .modules(guest.modulesDir, tinyGuestModules("aarch64"))
-    .modules(guest.modulesDir, boot, { load: "boot" })
-    .build();
-  const initrd = `${dir}/initrd.img`;
-  await Deno.writeFile(initrd, image);
-  return { kernel: guest.kernel, initrd };
 }
 
 /** Runs a guest command that must succeed, and returns its output. */
@@ -276,7 +260,7 @@ Deno.test("an aarch64 guest mounts a 9p share, reads the host's file, writes its
   await Deno.mkdir(ro);
   await Deno.writeTextFile(`${rw}/host.txt`, "written by the host\n");
   await Deno.writeTextFile(`${ro}/keep.txt`, "read only\n");
-  const guest = await guestWith(dir.path, ["9pnet_virtio", "9p"]);
+  const guest = await tinyGuestWith("aarch64", dir.path, { boot: ["9pnet_virtio", "9p"] });
 
   await using machine = await vm({ arch: "aarch64" })
     .memory("256M")
@@ -330,7 +314,7 @@ Deno.test({
     const source = `${dir.path}/src`;
     await Deno.mkdir(source);
     await Deno.writeTextFile(`${source}/host.txt`, "over virtiofs\n");
-    const guest = await guestWith(dir.path, ["virtiofs"]);
+    const guest = await tinyGuestWith("aarch64", dir.path, { boot: ["virtiofs"] });
     const socket = `${dir.path}/vfs.sock`;
     // virtiofsd serves one VM, and exits when it disconnects.
     const virtiofsd = new Deno.Command(VIRTIOFSD, {
