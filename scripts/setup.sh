@@ -11,7 +11,8 @@ cache="${VMKIT_CACHE_DIR:-$root/.cache/vmkit}"
 # the ISO 9660 writer is tested against; python3-yaml: cloud-init's own YAML parser, which
 # reads the seeds back in the tests; mmdebstrap and e2fsprogs: the Debian guest.
 packages=(qemu-system-x86 qemu-system-arm qemu-system-misc qemu-system-ppc qemu-utils qemu-user-static swtpm
-  ovmf qemu-efi-aarch64 genisoimage xorriso mmdebstrap e2fsprogs python3-yaml)
+  ovmf qemu-efi-aarch64 genisoimage xorriso mmdebstrap e2fsprogs python3-yaml
+  qemu-guest-agent openssh-client)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
