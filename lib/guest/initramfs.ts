@@ -12,11 +12,12 @@ import {
   normalizeArchivePath,
 } from "./cpio.ts";
 import { busyboxApplets } from "./busybox_applets.ts";
-import { elfInterpreter } from "../binfmt/elf.ts";
+import { elfInterpreter, parseElfHeader } from "../binfmt/elf.ts";
 import { moduleName, parseModulesDep, resolveModules } from "./modules_dep.ts";
 import { isDeviceAlias, parseModulesAlias } from "./modules_alias.ts";
 import { defaultInit } from "./default_init.ts";
 import { gzip } from "./_gzip.ts";
+import { defaultLibraryDirs, elfClosure } from "./_elf_libraries.ts";
 
 type Entry =
   | { kind: "file"; data: Uint8Array | { hostPath: string }; options: CpioEntryOptions }
@@ -33,6 +34,7 @@ interface State {
     readonly load: ModuleLoading;
   }[];
   readonly init?: string;
+  readonly executables: readonly { readonly hostPath: string; readonly as: string }[];
 }
 
 /** Where the init script finds the modules to load at boot, one archive path a line, in load order. */
@@ -44,6 +46,12 @@ export const MODULE_LIST_PATH = "etc/vmkit/modules";
  * loads at boot); `"boot"` always at boot.
  */
 export type ModuleLoading = "on-demand" | "boot";
+
+/** Options of {@linkcode Initramfs.executable}. */
+export interface InitramfsExecutableOptions {
+  /** Path of the executable in the image. Default: its host path. */
+  as?: string;
+}
 
 /** Options of {@linkcode Initramfs.modules}. */
 export interface InitramfsModulesOptions {
@@ -83,7 +91,7 @@ function baseState(): State {
     kind: "device",
     options: { type: "char", major: 5, minor: 1, mode: 0o600 },
   });
-  return { entries, modules: [] };
+  return { entries, modules: [], executables: [] };
 }
 
 /**
@@ -186,6 +194,42 @@ export class Initramfs {
   }
 
   /**
+   * Adds a host ELF executable with everything it loads: its interpreter (`PT_INTERP`) and every
+   * `DT_NEEDED` library, recursively, found as glibc's ld.so finds them (`DT_RPATH`/`DT_RUNPATH`
+   * with `$ORIGIN`, `/etc/ld.so.conf`, then the multiarch, `lib64`, `lib` and `usr/lib`
+   * directories). The loader and libraries keep the paths they were found at, with the content
+   * of the files those resolve to; a library found only through `ld.so.conf` also gets a link in
+   * the loader's first default directory, as the image has no `ld.so.cache`. A path under one of
+   * the image's directory links (busybox's `/usr/sbin` → `/bin`) goes where the link points. A
+   * static executable is copied alone. Nothing is read until {@linkcode Initramfs.build}.
+   *
+   * @param hostPath The executable on the host.
+   * @param options Its path in the image.
+   * @returns A new builder.
+   * @throws {TypeError} When a path is not absolute.
+   *
+   * @example Put the host's QEMU guest agent in an image
+   * ```ts ignore
+   * import { initramfs } from "@vmkit/vmkit";
+   * const image = await initramfs().busybox("/bin/busybox").executable("/usr/sbin/qemu-ga").build();
+   * ```
+   */
+  executable(hostPath: string, options: InitramfsExecutableOptions = {}): Initramfs {
+    const as = options.as ?? hostPath;
+    for (const [what, path] of [["executable", hostPath], ["its path in the image", as]]) {
+      if (typeof path !== "string" || !path.startsWith("/")) {
+        throw new TypeError(
+          `Cannot add executable ${JSON.stringify(hostPath)}: ${what} ${
+            JSON.stringify(path)
+          } is not an absolute path`,
+        );
+      }
+    }
+    normalizeArchivePath(as);
+    return this.#with({ executables: [...this.#state.executables, { hostPath, as }] });
+  }
+
+  /**
    * Adds kernel modules and everything they depend on, resolved from `modules.dep` in the
    * modules directory. The image gets its own `modules.dep` and `modules.alias` for them, so
    * `modprobe` works in the guest, and the init loads each module as `options.load` says: by
@@ -241,7 +285,9 @@ export class Initramfs {
    * @returns The uncompressed cpio archive.
    * @throws {Deno.errors.NotFound} When a host file is missing (the message names it).
    * @throws {RangeError} When a module cannot be resolved.
-   * @throws {TypeError} When the busybox is not a busybox, or is dynamically linked.
+   * @throws {TypeError} When the busybox is not a busybox, or is dynamically linked; when an
+   *   executable is not ELF, or is for another machine than the busybox.
+   * @throws {Deno.errors.NotFound} When a library an executable needs is missing (naming both).
    */
   async build(): Promise<Uint8Array> {
     const entries = new Map(this.#state.entries);
@@ -282,6 +328,10 @@ export class Initramfs {
       for (const dir of ["sbin", "usr/bin", "usr/sbin"]) {
         set(dir, { kind: "symlink", target: dir === "sbin" ? "bin" : "../bin", options: {} });
       }
+    }
+
+    for (const { hostPath, as } of this.#state.executables) {
+      await addExecutable(entries, hostPath, as, this.#state.busybox);
     }
 
     const loadOrder: string[] = [];
@@ -389,6 +439,83 @@ export class Initramfs {
    */
   async buildGzip(): Promise<Uint8Array> {
     return await gzip(await this.build());
+  }
+}
+
+/** Where a path lands in the image once its directory links (`usr/sbin` → `../bin`) are followed. */
+function followLinks(entries: ReadonlyMap<string, Entry>, path: string): string {
+  const parts = normalizeArchivePath(path).split("/");
+  for (let hops = 0; hops < 40; hops++) {
+    let changed = false;
+    for (let i = 1; i < parts.length; i++) {
+      const prefix = parts.slice(0, i).join("/");
+      const entry = entries.get(prefix);
+      if (entry?.kind !== "symlink") continue;
+      const base = entry.target.startsWith("/") ? [] : parts.slice(0, i - 1);
+      const resolved: string[] = [];
+      for (const part of [...base, ...entry.target.split("/"), ...parts.slice(i)]) {
+        if (part === "" || part === ".") continue;
+        if (part === "..") resolved.pop();
+        else resolved.push(part);
+      }
+      parts.splice(0, parts.length, ...resolved);
+      changed = true;
+      break;
+    }
+    if (!changed) return parts.join("/");
+  }
+  throw new RangeError(`Cannot place "${path}" in the initramfs: its directory links loop`);
+}
+
+async function addExecutable(
+  entries: Map<string, Entry>,
+  hostPath: string,
+  as: string,
+  busybox: string | Uint8Array | undefined,
+): Promise<void> {
+  let closure;
+  try {
+    closure = await elfClosure(hostPath);
+  } catch (error) {
+    // elfClosure's messages name the file and what needs it; say which executable was added.
+    if (!(error instanceof Error)) throw error;
+    const own = `Cannot read executable "${hostPath}": `;
+    const reason = error.message.startsWith(own)
+      ? error.message.slice(own.length)
+      : error.message.replace(/^Cannot /, "cannot ");
+    throw new (error.constructor as ErrorConstructor)(
+      `Cannot add executable "${hostPath}" to the initramfs: ${reason}`,
+      { cause: error },
+    );
+  }
+  if (busybox !== undefined) {
+    const bytes = typeof busybox === "string" ? await readHostFile(busybox, "busybox") : busybox;
+    const guest = parseElfHeader(bytes);
+    if (guest.machine !== closure.elf.machine || guest.bits !== closure.elf.bits) {
+      throw new TypeError(
+        `Cannot add executable "${hostPath}" to the initramfs: it is for ELF machine ${closure.elf.machine} (${closure.elf.bits}-bit), the image's busybox for ${guest.machine} (${guest.bits}-bit); use a build of it for the guest's architecture`,
+      );
+    }
+  }
+  const put = (path: string, file: string, mode?: number) =>
+    entries.set(followLinks(entries, path), {
+      kind: "file",
+      data: { hostPath: file },
+      options: mode === undefined ? {} : { mode },
+    });
+  put(as, await Deno.realPath(hostPath), 0o755);
+  if (closure.interpreter !== undefined) {
+    put(closure.interpreter.path, closure.interpreter.file);
+  }
+  const firstDefault = defaultLibraryDirs(closure.elf.machine, closure.elf.bits)[0];
+  for (const library of closure.libraries) {
+    put(library.path, library.file);
+    if (!library.inDefaultDirs && !library.name.includes("/")) {
+      const link = followLinks(entries, `${firstDefault}/${library.name}`);
+      if (!entries.has(link)) {
+        entries.set(link, { kind: "symlink", target: library.path, options: {} });
+      }
+    }
   }
 }
 
