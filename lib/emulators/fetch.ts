@@ -13,6 +13,7 @@ import { qemuTarget, type QemuTargetName } from "../binfmt/targets.ts";
 import { type ApkIndexEntry, parseApkIndex } from "./apk_index.ts";
 import { gunzipMember, gzipMembers } from "./gzip_members.ts";
 import { progressLine } from "../_progress.ts";
+import { encodeBase64 } from "../_base64.ts";
 
 /**
  * An emulator could not be downloaded or did not pass verification. Nothing was left in the
@@ -117,9 +118,7 @@ async function sha1Base64(bytes: Uint8Array): Promise<string> {
   const digest = new Uint8Array(
     await crypto.subtle.digest("SHA-1", bytes as Uint8Array<ArrayBuffer>),
   );
-  let binary = "";
-  for (const b of digest) binary += String.fromCharCode(b);
-  return btoa(binary);
+  return encodeBase64(digest);
 }
 
 /**

@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { dump, load } from "npm:js-yaml@^5.5.0";
 import { isoImage } from "./iso9660.ts";
+import { encodeBase64 } from "../_base64.ts";
 
 /** A command for `runcmd` or `bootcmd`: a shell line, or an argv run without a shell. */
 export type CloudConfigCommand = string | readonly string[];
@@ -572,17 +573,10 @@ function checkCloudConfig(data: Record<string, unknown>): void {
               `but encoding ${JSON.stringify(file.encoding)}`,
           );
         }
-        file.content = base64(file.content);
+        file.content = encodeBase64(file.content);
         file.encoding = "b64";
       }
     });
   }
 }
 
-function base64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let at = 0; at < bytes.length; at += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(at, at + 0x8000));
-  }
-  return btoa(binary);
-}
