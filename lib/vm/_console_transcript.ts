@@ -8,6 +8,8 @@ import type { ExpectResult } from "./console_types.ts";
 interface Waiter {
   regexp: RegExp;
   from: number;
+  /** For a wait that only watches: look back at most this many characters on each new chunk. */
+  window?: number;
   advance: boolean;
   resolve: (result: ExpectResult) => void;
   reject: (error: unknown) => void;
@@ -85,7 +87,7 @@ export class Transcript {
     pattern: string | RegExp,
     from: number,
     advance: boolean,
-    options: WaitOptions,
+    options: WaitOptions & { window?: number; keepAlive?: boolean },
   ): Promise<ExpectResult> {
     try {
       checkTimeout("expect on the console", options.timeout);
@@ -101,6 +103,7 @@ export class Transcript {
       waiter = {
         regexp: new RegExp(source, flags),
         from,
+        window: options.window,
         advance,
         resolve,
         reject,
@@ -113,7 +116,7 @@ export class Transcript {
           new ConsoleClosedError(`Cannot wait for ${String(pattern)}: the console closed`),
         );
       } else {
-        waiter.release = this.#hold();
+        if (options.keepAlive !== false) waiter.release = this.#hold();
         this.#waiters.add(waiter);
       }
     }
@@ -131,7 +134,12 @@ export class Transcript {
   #check(waiter: Waiter): boolean {
     waiter.regexp.lastIndex = waiter.from;
     const match = waiter.regexp.exec(this.#text);
-    if (match === null) return false;
+    if (match === null) {
+      if (waiter.window !== undefined) {
+        waiter.from = Math.max(waiter.from, this.#text.length - waiter.window);
+      }
+      return false;
+    }
     const end = match.index + match[0].length;
     const before = this.#text.slice(waiter.advance ? this.#cursor : waiter.from, match.index);
     if (waiter.advance) this.#cursor = Math.max(this.#cursor, end);

@@ -5,6 +5,7 @@
 import { checkTimeout, settledWithin } from "../_deadline.ts";
 import { KeepAlive } from "../_keep_alive.ts";
 import type { ShutdownOptions, ShutdownResult, VmExit, VmParts } from "./vm_types.ts";
+import type { GuestAgent } from "../agent/client.ts";
 
 /** How often shutdown() presses the power button again while the guest has not reacted. */
 const REPRESS_MS = 2000;
@@ -12,6 +13,7 @@ const REPRESS_MS = 2000;
 /** The exit, shutdown, disposal and release of one VM; each runs once. */
 export class VmLifecycle {
   readonly #parts: VmParts;
+  readonly #agent?: GuestAgent;
   #exit?: VmExit;
   #disposed?: Promise<void>;
   #shutdown?: Promise<ShutdownResult>;
@@ -24,9 +26,11 @@ export class VmLifecycle {
    * Starts watching for QEMU's exit, and releases the VM when it comes.
    *
    * @param parts What `launch()` made.
+   * @param agent The guest agent client, when the VM has one.
    */
-  constructor(parts: VmParts) {
+  constructor(parts: VmParts, agent?: GuestAgent) {
     this.#parts = parts;
+    this.#agent = agent;
     this.#alive = new KeepAlive(parts.process);
     parts.exited.then((exit) => {
       this.#exit = exit;
@@ -124,8 +128,14 @@ export class VmLifecycle {
       undefined
     );
     const running = (status as { running?: boolean } | undefined)?.running === true;
-    if (powerdown > 0 && running) {
-      const exit = await this.#powerdown(powerdown, options);
+    const askedAt = performance.now();
+    if (powerdown > 0 && running && this.#agent?.portOpen === true) {
+      const exit = await this.#agentShutdown(powerdown, options);
+      if (exit !== undefined) return done("agent", exit);
+    }
+    const left = Math.max(0, powerdown - (performance.now() - askedAt));
+    if (left > 0 && running) {
+      const exit = await this.#powerdown(left, options);
       if (exit !== undefined) return done("powerdown", exit);
     }
     await qmp.execute("quit", undefined, { timeout: 1000 }).catch(() => {});
@@ -136,6 +146,25 @@ export class VmLifecycle {
     if (exit !== undefined) return done("sigterm", exit);
     this.kill("SIGKILL");
     return done("sigkill", await this.#alive.during(this.#parts.exited));
+  }
+
+  /**
+   * Asks the guest's agent to power the guest off (`guest-shutdown`), within `ms`; a guest that
+   * powered off while QEMU stays (`-no-shutdown`) is then quit.
+   *
+   * @returns QEMU's exit, or `undefined` when the agent failed or the guest did not stop in time.
+   */
+  async #agentShutdown(ms: number, options: ShutdownOptions): Promise<VmExit | undefined> {
+    try {
+      await this.#agent!.shutdown({ timeout: ms });
+    } catch {
+      // The agent stopped answering or failed: the power button comes next.
+      return undefined;
+    }
+    const exit = await this.#waitExit(Math.min(ms, 1000));
+    if (exit !== undefined) return exit;
+    await this.#parts.qmp.execute("quit", undefined, { timeout: 1000 }).catch(() => {});
+    return await this.#waitExit(options.quitTimeout ?? 3000);
   }
 
   /**
@@ -189,6 +218,7 @@ export class VmLifecycle {
       await settledWithin(Promise.all([qmp.closed, console.closed]), 1000);
       await qmp.close();
       await console.close();
+      await this.#agent?.close();
       for (const sidecar of [...this.#parts.sidecars].reverse()) {
         await sidecar.stop();
       }

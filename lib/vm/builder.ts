@@ -307,6 +307,29 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
   }
 
   /**
+   * Adds the QEMU guest agent's channel: a virtio-serial port `org.qemu.guest_agent.0` whose
+   * host end vmkit holds, so the running VM's `vm.agent` runs programs, moves files and shuts
+   * the guest down through `qemu-ga` in the guest (Debian's `qemu-guest-agent`; the tiny guest
+   * starts it when it has it).
+   *
+   * @returns A new builder.
+   *
+   * @example
+   * ```ts ignore
+   * await using guest = await vm({ arch: "x86_64" }).kernel(kernel, { initrd }).guestAgent().launch();
+   * console.log((await guest.agent.exec(["uname", "-r"])).stdout);
+   * ```
+   */
+  guestAgent(): VmBuilder {
+    return this.device({ kind: "guest-agent" });
+  }
+
+  /** Whether the VM has the guest agent's channel (`.guestAgent()`). */
+  get hasGuestAgent(): boolean {
+    return stateOf(this).devices.some((device) => device.kind === "guest-agent");
+  }
+
+  /**
    * Adds a display adapter (`VGA` on x86_64, `virtio-gpu-pci` elsewhere), so `Vm.screendump`
    * has a screen to save. No window opens. `.vga(false)` removes it.
    *

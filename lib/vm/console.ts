@@ -158,6 +158,26 @@ export class Console {
   }
 
   /**
+   * Waits until the console has shown `pattern`, anywhere since the guest started, without
+   * moving {@linkcode Console.expect}'s place: for watching (a ready line, a panic) beside the
+   * commands a script runs.
+   *
+   * @param pattern Text or a regular expression; it must match within one line.
+   * @param options Time limit, signal, and whether the wait keeps the script alive (default
+   *   true; false for a watch left running in the background).
+   * @returns The match and the text before it.
+   * @throws {ConsoleTimeoutError} When it does not show in time.
+   * @throws {ConsoleClosedError} When the console closes first.
+   */
+  seen(
+    pattern: string | RegExp,
+    options: WaitOptions & { keepAlive?: boolean } = {},
+  ): Promise<ExpectResult> {
+    // Each new chunk is searched with the 4 KiB before it, not the whole transcript again.
+    return this.#transcript.wait(pattern, 0, false, { ...options, window: 4096 });
+  }
+
+  /**
    * Types text into the console, as is (add `"\n"` to submit a line).
    *
    * @param text What to type.

@@ -15,6 +15,7 @@ import { archProfile } from "./arch.ts";
 import { type SpawnedQemu, spawnQemu } from "./_spawn.ts";
 import { MAX_SOCKET_PATH_BYTES, overlongSocketPath } from "./_checks.ts";
 import { preflight } from "./preflight.ts";
+import { GUEST_AGENT_SOCKET } from "./devices/guest_agent.ts";
 import { checkLaunchInputs, checkQmpSocketsFree, readDriveFormats } from "./_launch_checks.ts";
 
 /** Options of `launch()`. */
@@ -127,12 +128,15 @@ function spawnVmQemu(
     binary: options.binary,
     args: options.argv,
     runtimeDir: options.runtimeDir,
-    sockets: ["console.sock", "qmp.sock"],
+    sockets: ["console.sock", "qmp.sock", ...builder.hasGuestAgent ? [GUEST_AGENT_SOCKET] : []],
     files: builder.qmpSockets,
     debianPackage: archProfile(builder.arch).debianPackage,
     action: "launch VM",
-    permissionHint:
-      "vmkit listens on console.sock and qmp.sock in its runtime directory; pass launch({ runtimeDir }) and grant --allow-net=unix:DIR/console.sock,unix:DIR/qmp.sock",
+    permissionHint: `vmkit listens on console.sock and qmp.sock${
+      builder.hasGuestAgent ? ` and ${GUEST_AGENT_SOCKET}` : ""
+    } in its runtime directory; pass launch({ runtimeDir }) and grant --allow-net=unix:DIR/console.sock,unix:DIR/qmp.sock${
+      builder.hasGuestAgent ? `,unix:DIR/${GUEST_AGENT_SOCKET}` : ""
+    }`,
     timeout: options.timeout,
     signal: options.signal,
   });
@@ -198,5 +202,6 @@ export async function launchVm(description: VmSpec, options: LaunchOptions = {})
     launchedAt: spawned.launchedAt,
     builder,
     sidecars,
+    agentConn: builder.hasGuestAgent ? spawned.conns[1] : undefined,
   });
 }

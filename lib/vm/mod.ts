@@ -54,3 +54,4 @@ export * from "./probe.ts";
 export * from "./qemu_opts.ts";
 export * from "./size.ts";
 export * from "./vm.ts";
+export * from "./ready.ts";

@@ -52,6 +52,8 @@ export interface VmSpec {
   readonly plugged: { disks: string[]; nics: string[] };
   /** The devices of the generic list. */
   readonly devices: readonly Device[];
+  /** Whether the VM has the guest agent's channel: vmkit listens on `qga.sock` for it. */
+  readonly hasGuestAgent: boolean;
   /** Why `launch()` cannot start this description, if it cannot. */
   readonly unlaunchable: string | undefined;
   /** Resolves the accelerator. */

@@ -50,6 +50,11 @@ import {
 } from "./snapshot.ts";
 import { migrate, type MigrateOptions, type MigrationStats } from "./migration.ts";
 import { dumpGuestMemory, type DumpOptions, screendump, type ScreendumpOptions } from "./dump.ts";
+import { GuestAgent } from "../agent/client.ts";
+import { AgentPort } from "../agent/_port.ts";
+import { GUEST_AGENT_PORT_ID } from "./devices/guest_agent.ts";
+import { watchFailure } from "./_vm_failure.ts";
+import { type ReadyOptions, type ReadyResult, readyVm } from "./ready.ts";
 
 export type { ShutdownOptions, ShutdownResult, VmExit, VmParts, VmStatus } from "./vm_types.ts";
 
@@ -61,6 +66,8 @@ export class Vm implements AsyncDisposable {
   readonly #parts: VmParts;
   readonly #lifecycle: VmLifecycle;
   readonly #hotplug: HotplugContext;
+  readonly #failure: Promise<string>;
+  readonly #agent?: GuestAgent;
 
   /**
    * Made by `launch()`.
@@ -69,9 +76,67 @@ export class Vm implements AsyncDisposable {
    */
   constructor(parts: VmParts) {
     this.#parts = parts;
-    this.#lifecycle = new VmLifecycle(parts);
+    this.#failure = watchFailure(parts);
+    if (parts.agentConn !== undefined) {
+      this.#agent = GuestAgent.fromLink({
+        conn: parts.agentConn,
+        port: new AgentPort(parts.qmp, GUEST_AGENT_PORT_ID),
+        gone: this.#failure,
+        poweredOff: () => guestStopped(parts),
+      });
+    }
+    this.#lifecycle = new VmLifecycle(parts, this.#agent);
     this.#hotplug = hotplugContext(parts);
     watchResets(parts.qmp, parts.console);
+  }
+
+  /**
+   * The QEMU guest agent client, for a VM built with `.guestAgent()`: programs, files, OS
+   * information and a clean shutdown through `qemu-ga` in the guest. Its commands wait until
+   * the guest's agent has opened its port, and fail at once when QEMU exits or the guest
+   * panics.
+   *
+   * @throws {TypeError} When the VM was built without `.guestAgent()`.
+   *
+   * @example
+   * ```ts ignore
+   * const { exitCode, stdout } = await guest.agent.exec(["uname", "-r"]);
+   * await guest.agent.copyIn("build/app", "/usr/local/bin/app");
+   * ```
+   */
+  get agent(): GuestAgent {
+    if (this.#agent === undefined) {
+      throw new TypeError(
+        "Cannot use the guest agent: the VM was built without one; add .guestAgent() to the builder (and run qemu-ga in the guest)",
+      );
+    }
+    return this.#agent;
+  }
+
+  /**
+   * Waits until the guest is ready, stage by stage, each with its own time limit: QEMU up, a
+   * console line, the guest agent answering, cloud-init done, probes of your own. The stages
+   * are followed at once, as events (no polling of seconds); a QEMU exit or a guest panic during
+   * any of them fails the wait at once with the reason.
+   *
+   * @param options The stages (default: `"qemu"`, and `"agent"` when the VM has one), the
+   *   default time limit of each (120 s), signal.
+   * @returns When each stage was reached, in ms since launch.
+   * @throws {VmReadyError} Naming the stage not reached, why, and the console's last lines.
+   *
+   * @example
+   * ```ts ignore
+   * const { stages } = await guest.ready({ stages: ["agent", "cloud-init"], timeout: 300_000 });
+   * ```
+   */
+  ready(options: ReadyOptions = {}): Promise<ReadyResult> {
+    return readyVm({
+      vm: this,
+      console: this.#parts.console,
+      agent: this.#agent,
+      failure: this.#failure,
+      launchedAt: this.#parts.launchedAt,
+    }, options);
   }
 
   /** The QMP client, connected and negotiated. */
@@ -443,4 +508,12 @@ export class Vm implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.#lifecycle.dispose();
   }
+}
+
+/** Resolves when the guest has powered off, rebooted or QEMU exited; never rejects. */
+function guestStopped(parts: VmParts): Promise<void> {
+  const never = new Promise<never>(() => {});
+  const event = (name: string) =>
+    parts.qmp.waitForEvent(name, { keepAlive: false }).then(() => {}, () => never);
+  return Promise.race([event("SHUTDOWN"), event("RESET"), parts.exited.then(() => {})]);
 }

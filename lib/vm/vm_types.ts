@@ -24,11 +24,12 @@ export interface VmExit {
 export interface ShutdownResult {
   /**
    * - `"already-exited"`: QEMU had exited before;
+   * - `"agent"`: the guest powered off when its agent asked (`guest-shutdown`);
    * - `"powerdown"`: the guest powered off after the ACPI power button;
    * - `"quit"`: QEMU quit on QMP `quit`;
    * - `"sigterm"` / `"sigkill"`: QEMU was signalled.
    */
-  method: "already-exited" | "powerdown" | "quit" | "sigterm" | "sigkill";
+  method: "already-exited" | "agent" | "powerdown" | "quit" | "sigterm" | "sigkill";
   /** QEMU's exit. */
   exit: VmExit;
   /** Milliseconds the shutdown took. */
@@ -37,7 +38,10 @@ export interface ShutdownResult {
 
 /** Options of {@linkcode Vm.shutdown}. */
 export interface ShutdownOptions {
-  /** How long the guest gets to power off after the ACPI power button. Default 10 000 ms; 0 skips it. */
+  /**
+   * How long the guest gets to power off when asked: by its agent (when it has one that
+   * answers), else by the ACPI power button. Default 10 000 ms; 0 skips both.
+   */
   timeout?: number;
   /** How long QEMU gets to quit after QMP `quit`. Default 3000 ms. */
   quitTimeout?: number;
@@ -62,6 +66,8 @@ export interface VmParts {
   builder: VmSpec;
   /** What runs beside QEMU (swtpm), stopped when the VM is released. */
   sidecars: Sidecar[];
+  /** The connection QEMU made to the guest agent's socket, when the VM has one. */
+  agentConn?: Deno.Conn;
 }
 
 /** The VM's run state, from `query-status`. */

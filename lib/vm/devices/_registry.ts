@@ -24,6 +24,7 @@ import { type VfioDevice, vfioKind } from "./vfio.ts";
 import { type VhostUserBlkDevice, vhostUserBlkKind } from "./vhost_user_blk.ts";
 import { type LoaderDevice, loaderKind } from "./loader.ts";
 import { type TpmDevice, tpmKind } from "./tpm.ts";
+import { type GuestAgentDevice, guestAgentKind } from "./guest_agent.ts";
 
 /** A device of the generic list, told apart by `kind`. */
 export type Device =
@@ -44,7 +45,8 @@ export type Device =
   | VfioDevice
   | VhostUserBlkDevice
   | LoaderDevice
-  | TpmDevice;
+  | TpmDevice
+  | GuestAgentDevice;
 
 /** The kinds, by name. */
 export const DEVICE_KINDS: {
@@ -64,6 +66,7 @@ export const DEVICE_KINDS: {
   "9p": ninePKind,
   virtiofs: virtiofsKind,
   "virtio-serial-port": virtioSerialPortKind,
+  "guest-agent": guestAgentKind,
   vsock: vsockKind,
   usb: usbKind,
   watchdog: watchdogKind,

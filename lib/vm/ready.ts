@@ -1,0 +1,287 @@
+/**
+ * Readiness: stages of a booting guest, each followed as events and each with its own time
+ * limit, all failing at once with the reason when QEMU exits or the guest panics.
+ *
+ * @module
+ */
+
+import { checkTimeout, type WaitOptions } from "../_deadline.ts";
+import type { GuestAgent } from "../agent/client.ts";
+import type { Console } from "./console.ts";
+import { GUEST_READY_LINE } from "../guest/default_init.ts";
+
+/** A stage by name. */
+export type ReadyStageName = "qemu" | "console" | "agent" | "cloud-init";
+
+/**
+ * A stage of {@linkcode Vm.ready}:
+ * - `"qemu"`: QEMU is up (it is, once `launch()` resolved);
+ * - `"console"`: the console showed the tiny guest's ready line or a login prompt; or
+ *   `{ console: /pattern/ }` for a line of your own;
+ * - `"agent"`: the guest agent answers (`.guestAgent()`);
+ * - `"cloud-init"`: cloud-init has finished (`cloud-init status --wait` through the agent); an
+ *   error of cloud-init fails the stage with its status;
+ * - `{ probe, name }`: your own check, called until it returns something other than `false`
+ *   (thrown errors are retried too), fast at first and at most every second.
+ *
+ * Each may be `{ stage: "agent", timeout: 60_000 }` for a time limit of its own.
+ */
+export type ReadyStage =
+  | ReadyStageName
+  | { stage: ReadyStageName; timeout?: number }
+  | { console: string | RegExp; name?: string; timeout?: number }
+  | {
+    probe: (signal: AbortSignal) => Promise<unknown> | unknown;
+    name: string;
+    timeout?: number;
+  };
+
+/** Options of {@linkcode Vm.ready}. */
+export interface ReadyOptions extends WaitOptions {
+  /** The stages. Default `["qemu"]`, plus `"agent"` when the VM has a guest agent. */
+  stages?: readonly ReadyStage[];
+}
+
+/** When each stage was reached. */
+export interface ReadyResult {
+  /** The stages in the order given, with ms since launch. */
+  stages: { name: string; ms: number }[];
+}
+
+/** A stage was not reached: which, why, and what the console showed last. */
+export class VmReadyError extends Error {
+  override readonly name = "VmReadyError";
+  /** The stage's name. */
+  readonly stage: string;
+  /** Why: a timeout, a failed check, or the guest's end (QEMU exited, a panic). */
+  readonly reason: string;
+  /** The console's last lines. */
+  readonly consoleTail: string;
+
+  /**
+   * @param stage The stage.
+   * @param reason Why.
+   * @param consoleTail The console's last lines.
+   * @param options The cause.
+   */
+  constructor(
+    stage: string,
+    reason: string,
+    consoleTail: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(
+      `Cannot get the VM ready: stage "${stage}" was not reached: ${reason}${
+        consoleTail ? `\nThe console's last lines:\n${consoleTail}` : ""
+      }`,
+      options,
+    );
+    this.stage = stage;
+    this.reason = reason;
+    this.consoleTail = consoleTail;
+  }
+}
+
+/** What readiness needs of a VM. */
+export interface ReadyContext {
+  vm: unknown;
+  console: Console;
+  agent?: GuestAgent;
+  /** Resolves with the reason once the guest can do nothing more. */
+  failure: Promise<string>;
+  launchedAt: number;
+}
+
+const DEFAULT_STAGE_TIMEOUT = 120_000;
+/** A login prompt (getty) or the tiny guest's ready line. */
+const CONSOLE_READY = new RegExp(`${GUEST_READY_LINE}| login: `);
+
+interface Plan {
+  name: string;
+  timeout: number;
+  run: (signal: AbortSignal) => Promise<void>;
+}
+
+function consoleTail(console: Console): string {
+  return console.transcript.slice(-1500).split("\n").slice(-15).join("\n").trimEnd();
+}
+
+function describe(stage: unknown): string {
+  return typeof stage === "string" ? JSON.stringify(stage) : JSON.stringify(stage) ?? String(stage);
+}
+
+function planStage(ctx: ReadyContext, stage: ReadyStage, fallback: number): Plan {
+  const bad = (why: string) =>
+    new TypeError(`Cannot wait for readiness stage ${describe(stage)}: ${why}`);
+  const own = typeof stage === "object" && stage !== null ? stage.timeout : undefined;
+  checkTimeout(`wait for readiness stage ${describe(stage)}`, own);
+  const timeout = own ?? fallback;
+  if (typeof stage === "object" && stage !== null && "probe" in stage) {
+    if (typeof stage.probe !== "function" || typeof stage.name !== "string" || !stage.name) {
+      throw bad("a probe needs a function `probe` and a `name`");
+    }
+    return { name: stage.name, timeout, run: (signal) => probeUntil(stage.probe, signal) };
+  }
+  if (typeof stage === "object" && stage !== null && "console" in stage) {
+    const pattern = stage.console;
+    if (typeof pattern !== "string" && !(pattern instanceof RegExp)) {
+      throw bad("`console` is a string or a regular expression");
+    }
+    return {
+      name: stage.name ?? `console ${String(pattern)}`,
+      timeout,
+      run: async (signal) => void await ctx.console.seen(pattern, { signal }),
+    };
+  }
+  const name = typeof stage === "object" && stage !== null ? stage.stage : stage;
+  switch (name) {
+    case "qemu":
+      return { name, timeout, run: () => Promise.resolve() };
+    case "console":
+      return {
+        name,
+        timeout,
+        run: async (signal) => void await ctx.console.seen(CONSOLE_READY, { signal }),
+      };
+    case "agent": {
+      const agent = needAgent(ctx, name);
+      return { name, timeout, run: (signal) => agent.ready({ signal }) };
+    }
+    case "cloud-init": {
+      const agent = needAgent(ctx, name);
+      return { name, timeout, run: (signal) => cloudInitDone(agent, signal) };
+    }
+    default:
+      throw bad(
+        'use "qemu", "console", "agent", "cloud-init", { console: /pattern/ } or { probe, name }',
+      );
+  }
+}
+
+function needAgent(ctx: ReadyContext, stage: string): GuestAgent {
+  if (ctx.agent === undefined) {
+    throw new TypeError(
+      `Cannot wait for readiness stage "${stage}": it asks the guest agent, and the VM has none; build it with .guestAgent()`,
+    );
+  }
+  return ctx.agent;
+}
+
+async function cloudInitDone(agent: GuestAgent, signal: AbortSignal): Promise<void> {
+  await agent.ready({ signal });
+  const result = await agent.exec(["cloud-init", "status", "--wait"], { signal });
+  if (result.exitCode !== 0) {
+    const said = `${result.stdout}${result.stderr}`.trim().replace(/\s+/g, " ");
+    throw new StageFailed(
+      result.signal !== null
+        ? `cloud-init status was killed by ${result.signal}`
+        : `cloud-init finished with errors (cloud-init status exited with ${result.exitCode}: ${said})`,
+    );
+  }
+}
+
+/** A stage that came to a definite "no" (not a timeout). */
+class StageFailed extends Error {}
+
+const PROBE_MS = [0, 10, 20, 50, 100, 200, 500];
+
+async function probeUntil(
+  probe: (signal: AbortSignal) => Promise<unknown> | unknown,
+  signal: AbortSignal,
+): Promise<void> {
+  let lastError: unknown;
+  for (let attempt = 0;; attempt++) {
+    signal.throwIfAborted();
+    try {
+      if (await probe(signal) !== false) return;
+    } catch (error) {
+      if (signal.aborted) throw error;
+      lastError = error;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, PROBE_MS[attempt] ?? 1000);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(lastError ?? signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}
+
+/**
+ * Waits for every stage (`Vm.ready`).
+ *
+ * @param ctx The VM's console, agent and failure watch.
+ * @param options Stages, default time limit per stage, signal.
+ * @returns When each stage was reached.
+ */
+export async function readyVm(ctx: ReadyContext, options: ReadyOptions): Promise<ReadyResult> {
+  checkTimeout("wait for the VM to be ready", options.timeout);
+  const stages = options.stages ?? ["qemu", ...ctx.agent === undefined ? [] : ["agent" as const]];
+  if (!Array.isArray(stages)) {
+    throw new TypeError(
+      `Cannot wait for the VM to be ready: stages is ${describe(stages)}; give an array`,
+    );
+  }
+  const plans = stages.map((stage) =>
+    planStage(ctx, stage, options.timeout ?? DEFAULT_STAGE_TIMEOUT)
+  );
+  const all = new AbortController();
+  const onAbort = () => all.abort(options.signal!.reason);
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const never = new Promise<never>(() => {});
+  try {
+    const reached = await Promise.all(plans.map(async (plan) => {
+      const stage = new AbortController();
+      const stop = () => stage.abort(all.signal.reason);
+      all.signal.addEventListener("abort", stop, { once: true });
+      const timer = setTimeout(
+        () => stage.abort(new StageTimeout(`not reached within ${plan.timeout} ms`)),
+        plan.timeout,
+      );
+      try {
+        await Promise.race([
+          plan.run(stage.signal),
+          ctx.failure.then((reason) => Promise.reject(new StageFailed(reason))),
+          stage.signal.aborted
+            ? Promise.reject(stage.signal.reason)
+            : new Promise<never>((_, reject) =>
+              stage.signal.addEventListener("abort", () => reject(stage.signal.reason), {
+                once: true,
+              })
+            ),
+          never,
+        ]);
+        return { name: plan.name, ms: Math.round(performance.now() - ctx.launchedAt) };
+      } catch (error) {
+        if (options.signal?.aborted && error === options.signal.reason) throw error;
+        const reason = error instanceof StageTimeout || error instanceof StageFailed
+          ? error.message
+          : error instanceof Error
+          ? error.message
+          : String(error);
+        const failure = new VmReadyError(plan.name, reason, consoleTail(ctx.console), {
+          cause: error,
+        });
+        all.abort(failure);
+        throw failure;
+      } finally {
+        clearTimeout(timer);
+        all.signal.removeEventListener("abort", stop);
+      }
+    }));
+    return { stages: reached };
+  } catch (error) {
+    // The first stage to fail says why; the others were stopped by it.
+    throw all.signal.reason instanceof VmReadyError ? all.signal.reason : error;
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    all.abort();
+  }
+}
+
+class StageTimeout extends Error {}
