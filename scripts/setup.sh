@@ -178,8 +178,10 @@ for dir in "$cache"/*/lib/modules/*/; do
   "$host_busybox" depmod -b "${dir%/lib/modules/*}" "$version" || die "Cannot write modules.dep in $dir"
 done
 
-# 4. The tiny guest's initramfs, built by vmkit itself (rewritten only when it changes).
-deno run --quiet --allow-read="$cache" --allow-write="$cache" "$root/scripts/prepare_guest.ts" "$cache"
+# 4. The tiny guest's initramfs, built by vmkit itself (rewritten only when it changes), and for
+# the host's architecture its variant with the host's qemu-ga and its libraries
+# (initrd-agent.img; prepare_guest.ts reads them from /usr and /lib, hence --allow-read).
+deno run --quiet --allow-read --allow-write="$cache" "$root/scripts/prepare_guest.ts" "$cache"
 
 # 5. The Debian guest (bookworm from Debian packages, ~1.5 min, ~500 MB), rebuilt only when its
 # recipe changes. Only on amd64 hosts, as root (mmdebstrap without user namespaces).

@@ -7,6 +7,9 @@
 /** The line the default init prints on the console when the shell is about to start. */
 export const GUEST_READY_LINE = "vmkit: guest ready";
 
+/** The name of the virtio-serial port the QEMU guest agent listens on. */
+export const AGENT_PORT_NAME = "org.qemu.guest_agent.0";
+
 /** The shell prompt of the default init's shell. */
 export const GUEST_PROMPT = "vmkit# ";
 
@@ -21,7 +24,11 @@ export interface DefaultInitOptions {
  * modules listed in `/etc/vmkit/modules`; loads the drivers of the devices the machine has, by
  * their `modalias` and the image's `modules.alias`, and keeps doing so for devices hot-added
  * later (busybox `uevent`); when the VM has a network card, brings up `lo` and every card with
- * DHCP (busybox `udhcpc`: address, default route, `/etc/resolv.conf`); prints {@linkcode GUEST_READY_LINE};
+ * DHCP (busybox `udhcpc`: address, default route, `/etc/resolv.conf`); when the machine has a
+ * virtio-serial port named {@linkcode AGENT_PORT_NAME} and the image has `qemu-ga`, starts the
+ * QEMU guest agent on it (state in `/run/qemu-ga`, log `/run/qemu-ga.log`, with a `/sbin/shutdown`
+ * for its `guest-shutdown`) and waits until it has the port open (about 250 ms under TCG;
+ * nothing is run without a virtio-serial device); prints {@linkcode GUEST_READY_LINE};
  * and runs a login shell on the console with job control.
  *
  * It stops the guest cleanly, whatever asks: the power button (ACPI's on x86_64, the virt
@@ -128,6 +135,63 @@ SCRIPT
     udhcpc -i "\${card##*/}" -s /etc/vmkit/udhcpc -q -n -t 5 -T 1 > /dev/null 2>&1 ||
       echo "vmkit-init: no DHCP lease on \${card##*/}" >&2
   done
+fi
+# The QEMU guest agent, when the machine has its port: started before the ready line, so a
+# guest that is ready has its agent listening. Without a virtio-serial device, nothing runs.
+# The ports and their names arrive from QEMU just after virtio_console loads: wait until the
+# agent's shows up, or every port has its name (at most 1 s, for nameless consoles).
+serial=""
+for file in /sys/bus/virtio/devices/*/device; do
+  [ -r "$file" ] && read -r id < "$file" && [ "$id" = 0x0003 ] && serial=1
+done
+if [ -n "$serial" ]; then
+  agent=""
+  waited=0
+  while [ $waited -lt 100 ]; do
+    seen=""
+    named=1
+    for port in /sys/class/virtio-ports/vport*; do
+      [ -r "$port/name" ] || continue
+      seen=1
+      name=""
+      read -r name < "$port/name"
+      [ "$name" = ${AGENT_PORT_NAME} ] && agent="/dev/\${port##*/}"
+      [ -n "$name" ] || named=""
+    done
+    [ -n "$agent" ] && break
+    [ -n "$seen" ] && [ -n "$named" ] && break
+    sleep 0.01
+    waited=$((waited + 1))
+  done
+  if [ -n "$agent" ] && ! command -v qemu-ga > /dev/null; then
+    echo "vmkit-init: the machine has a guest agent port, but this image has no qemu-ga" >&2
+  elif [ -n "$agent" ]; then
+    until [ -c "$agent" ]; do sleep 0.01; done
+    # qemu-ga's guest-shutdown runs /sbin/shutdown -P|-H|-r +0 "message": signal init as
+    # poweroff, halt and reboot do.
+    [ -e /sbin/shutdown ] || cat > /sbin/shutdown <<'SCRIPT'
+#!/bin/sh
+signal=USR2
+for arg; do
+  case "$arg" in -r) signal=TERM ;; -H) signal=USR1 ;; -P) signal=USR2 ;; esac
+done
+exec kill -$signal 1
+SCRIPT
+    chmod 755 /sbin/shutdown
+    mkdir -p /run/qemu-ga
+    qemu-ga -m virtio-serial -p "$agent" -t /run/qemu-ga -l /run/qemu-ga.log < /dev/null \
+      > /dev/null 2>&1 &
+    echo $! > /run/qemu-ga.pid
+    # Listening once it has the port open.
+    until ls -l "/proc/$!/fd" 2> /dev/null | grep -q " $agent$"; do
+      if [ ! -d "/proc/$!" ]; then
+        echo "vmkit-init: qemu-ga exited at start:" >&2
+        cat /run/qemu-ga.log >&2
+        break
+      fi
+      sleep 0.01
+    done
+  fi
 fi
 # Stopping: busybox's poweroff, reboot and halt signal PID 1 (USR2, TERM, USR1); the power
 # button's watcher does as poweroff does.
