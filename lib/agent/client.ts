@@ -382,7 +382,7 @@ export class GuestAgent implements AsyncDisposable {
    *
    * @param hostPath The host file.
    * @param guestPath Absolute path in the guest.
-   * @param options Mode, chunk size (default 4 MiB), time limit, signal.
+   * @param options Mode, chunk size (default 1 MiB), time limit, signal.
    * @returns Bytes copied.
    */
   copyIn(hostPath: string, guestPath: string, options: AgentWriteOptions = {}): Promise<number> {
@@ -395,7 +395,7 @@ export class GuestAgent implements AsyncDisposable {
    *
    * @param guestPath Absolute path in the guest.
    * @param hostPath The host file to write.
-   * @param options Chunk size (default 4 MiB), time limit, signal.
+   * @param options Chunk size (default 1 MiB), time limit, signal.
    * @returns Bytes copied.
    * @throws {Deno.errors.NotFound} When it does not exist in the guest.
    */

@@ -13,8 +13,9 @@ import { GuestAgentError } from "./errors.ts";
 /** Options of the file operations. */
 export interface AgentFileOptions extends WaitOptions {
   /**
-   * Bytes moved per agent command. Default 4 MiB; at most 32 MiB (the agent's reads stop at
-   * 48 MiB, and base64 makes each a third larger).
+   * Bytes moved per agent command. Default 1 MiB; at most 32 MiB (the agent's reads stop at
+   * 48 MiB, and base64 makes each a third larger). Linux refuses reads of 4 MiB and more from
+   * `/proc/sys` files with ENOMEM.
    */
   chunkSize?: number;
 }
@@ -30,7 +31,7 @@ export interface AgentWriteOptions extends AgentFileOptions {
   append?: boolean;
 }
 
-const DEFAULT_CHUNK = 4 * 1024 * 1024;
+const DEFAULT_CHUNK = 1024 * 1024;
 const MAX_CHUNK = 32 * 1024 * 1024;
 
 function checkGuestPath(action: string, path: unknown): string {

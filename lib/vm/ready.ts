@@ -100,6 +100,15 @@ interface Plan {
   name: string;
   timeout: number;
   run: (signal: AbortSignal) => Promise<void>;
+  /** What is known of why the stage is late, for its timeout's message. */
+  late?: () => string;
+}
+
+function agentLate(agent: GuestAgent): () => string {
+  return () =>
+    agent.portOpen === false
+      ? "the guest has not opened the agent's port (org.qemu.guest_agent.0); is qemu-guest-agent installed and running in the guest?"
+      : "the guest agent did not answer";
 }
 
 function consoleTail(console: Console): string {
@@ -145,11 +154,21 @@ function planStage(ctx: ReadyContext, stage: ReadyStage, fallback: number): Plan
       };
     case "agent": {
       const agent = needAgent(ctx, name);
-      return { name, timeout, run: (signal) => agent.ready({ signal }) };
+      return {
+        name,
+        timeout,
+        run: (signal) => agent.ready({ signal, timeout: 2 ** 31 - 1 }),
+        late: agentLate(agent),
+      };
     }
     case "cloud-init": {
       const agent = needAgent(ctx, name);
-      return { name, timeout, run: (signal) => cloudInitDone(agent, signal) };
+      return {
+        name,
+        timeout,
+        run: (signal) => cloudInitDone(agent, signal),
+        late: agentLate(agent),
+      };
     }
     default:
       throw bad(
@@ -168,7 +187,7 @@ function needAgent(ctx: ReadyContext, stage: string): GuestAgent {
 }
 
 async function cloudInitDone(agent: GuestAgent, signal: AbortSignal): Promise<void> {
-  await agent.ready({ signal });
+  await agent.ready({ signal, timeout: 2 ** 31 - 1 });
   const result = await agent.exec(["cloud-init", "status", "--wait"], { signal });
   if (result.exitCode !== 0) {
     const said = `${result.stdout}${result.stderr}`.trim().replace(/\s+/g, " ");
@@ -240,7 +259,12 @@ export async function readyVm(ctx: ReadyContext, options: ReadyOptions): Promise
       const stop = () => stage.abort(all.signal.reason);
       all.signal.addEventListener("abort", stop, { once: true });
       const timer = setTimeout(
-        () => stage.abort(new StageTimeout(`not reached within ${plan.timeout} ms`)),
+        () =>
+          stage.abort(
+            new StageTimeout(
+              `not reached within ${plan.timeout} ms${plan.late ? `: ${plan.late()}` : ""}`,
+            ),
+          ),
         plan.timeout,
       );
       try {
