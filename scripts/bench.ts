@@ -1,15 +1,17 @@
 /**
  * vmkit's benchmarks (`deno task bench`): QMP throughput and latency against a raw-socket floor
  * on the same QEMU, tiny-guest boot time against QEMU's defaults, launch overhead, disk hotplug
- * as the guest sees it, and live migration. Prints a Markdown table for the README.
+ * as the guest sees it, live migration, and the guest agent (exec round trip against a raw
+ * client on the same socket, 64 MiB copies). Prints a Markdown table for the README.
  *
- * Usage: deno task bench [--only qmp,boot,launch,hotplug,migration]
+ * Usage: deno task bench [--only qmp,boot,launch,hotplug,migration,agent]
  */
 import { parseArgs } from "node:util";
-import { QmpClient, tinyGuest, vm } from "../mod.ts";
+import { GuestAgent, QmpClient, tinyGuest, vm } from "../mod.ts";
+import { agentGuest } from "../tests/agent/_agent_guest.ts";
 import { qcow2, scratchDir } from "../tests/vm/_disks.ts";
 
-const SECTIONS = ["qmp", "boot", "launch", "hotplug", "migration"];
+const SECTIONS = ["qmp", "boot", "launch", "hotplug", "migration", "agent"];
 const { values: flags } = parseArgs({ args: Deno.args, options: { only: { type: "string" } } });
 const only = flags.only?.split(",") ?? SECTIONS;
 for (const name of only) {
@@ -339,6 +341,131 @@ if (want("migration")) {
     `total ${mid(totals)} ms (migrateTo ${mid(wall).toFixed(0)} ms), downtime ${mid(downtimes)} ms`,
     "—",
     "(measured)",
+  ]);
+}
+
+/**
+ * The floor for the agent: a hand-written QGA client, one sync, then `guest-exec` and
+ * `guest-exec-status` polled back to back with no wait, replies read by newline.
+ */
+class RawQga {
+  #buffer = new Uint8Array(1 << 16);
+  #pending = "";
+  #id = 0;
+  constructor(readonly conn: Deno.Conn) {}
+  static async open(path: string): Promise<RawQga> {
+    const raw = new RawQga(await Deno.connect({ transport: "unix", path }));
+    const sync = 4242;
+    const bytes = encoder.encode(`{"execute":"guest-sync-delimited","arguments":{"id":${sync}}}\n`);
+    await raw.send(new Uint8Array([0xff, ...bytes]));
+    while (true) {
+      const line = (await raw.lines(1))[0].replace(/^[^{]*/, "");
+      if (JSON.parse(line).return === sync) return raw;
+    }
+  }
+  async send(bytes: Uint8Array): Promise<void> {
+    let written = 0;
+    while (written < bytes.length) written += await this.conn.write(bytes.subarray(written));
+  }
+  async call(command: string, args: unknown): Promise<Record<string, unknown>> {
+    const id = ++this.#id;
+    await this.send(
+      encoder.encode(JSON.stringify({ execute: command, arguments: args, id }) + "\n"),
+    );
+    return JSON.parse((await this.lines(1))[0]).return;
+  }
+  async lines(count: number): Promise<string[]> {
+    const out: string[] = [];
+    while (out.length < count) {
+      const nl = this.#pending.indexOf("\n");
+      if (nl >= 0) {
+        out.push(this.#pending.slice(0, nl));
+        this.#pending = this.#pending.slice(nl + 1);
+        continue;
+      }
+      const n = await this.conn.read(this.#buffer);
+      if (n === null) throw new Error("EOF");
+      this.#pending += decoder.decode(this.#buffer.subarray(0, n)).replaceAll("\xff", "");
+    }
+    return out;
+  }
+}
+
+// The guest agent: `exec(["true"])` round trips, vmkit against the raw client above on the same
+// socket (QEMU serves it; each takes it in turn), and 64 MiB copied in and out.
+if (want("agent")) {
+  const g = await agentGuest();
+  await using dir = await scratchDir();
+  const socket = `${dir.path}/qga.sock`;
+  await using machine = await vm({ arch: "x86_64" }).memory("512M")
+    .kernel(g.kernel, { initrd: g.initrd })
+    .device({
+      kind: "virtio-serial-port",
+      name: "org.qemu.guest_agent.0",
+      chardev: { backend: "socket", path: socket, server: true },
+    })
+    .launch();
+  await machine.console.expect("vmkit: guest ready", { timeout: 60_000 });
+  const N = 50;
+  const [rawRate, vmkitRate] = await rates(
+    async () => {
+      const raw = await RawQga.open(socket);
+      for (let i = 0; i < N; i++) {
+        const { pid } = await raw.call("guest-exec", { path: "true", "capture-output": true });
+        while ((await raw.call("guest-exec-status", { pid })).exited !== true) {
+          // Polled back to back.
+        }
+      }
+      raw.conn.close();
+    },
+    async () => {
+      const agent = await GuestAgent.connect(socket);
+      for (let i = 0; i < N; i++) await agent.exec(["true"]);
+      await agent.close();
+    },
+    N,
+    5,
+  );
+  rows.push([
+    'Guest agent exec(["true"]) round trip, tiny guest (TCG)',
+    `${(1000 / rawRate).toFixed(1)} ms (raw client, polling back to back)`,
+    `${(1000 / vmkitRate).toFixed(1)} ms`,
+    `${(rawRate / vmkitRate).toFixed(2)}×`,
+    "≤ 1.2×",
+  ]);
+  // 64 MiB in and out, the host's memory sampled during each copy.
+  const size = 64 * 1024 * 1024;
+  const file = `${dir.path}/64M`;
+  await Deno.writeFile(file, crypto.getRandomValues(new Uint8Array(65536)).slice(0, 1));
+  {
+    using out = await Deno.open(file, { write: true, truncate: true });
+    const block = crypto.getRandomValues(new Uint8Array(65536));
+    for (let at = 0; at < size; at += block.length) await out.write(block);
+  }
+  const agent = await GuestAgent.connect(socket);
+  const sampleRss = (work: Promise<unknown>) => {
+    let peak = Deno.memoryUsage().rss;
+    const timer = setInterval(() => (peak = Math.max(peak, Deno.memoryUsage().rss)), 20);
+    return work.finally(() => clearInterval(timer)).then(() => peak);
+  };
+  const baseRss = Deno.memoryUsage().rss;
+  let t = performance.now();
+  const inPeak = await sampleRss(agent.copyIn(file, "/tmp/64M"));
+  const inMs = performance.now() - t;
+  t = performance.now();
+  const outPeak = await sampleRss(agent.copyOut("/tmp/64M", `${file}.back`));
+  const outMs = performance.now() - t;
+  await agent.close();
+  const same = (await Deno.stat(`${file}.back`)).size === size;
+  const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+  rows.push([
+    "Guest agent copy 64 MiB in / out (1 MiB chunks)",
+    "—",
+    `in ${(64 / (inMs / 1000)).toFixed(1)} MiB/s, out ${(64 / (outMs / 1000)).toFixed(1)} MiB/s${
+      same ? "" : " (SIZE MISMATCH)"
+    }; host RSS +${mib(inPeak - baseRss)} / +${mib(outPeak - baseRss)} at peak`,
+    "—",
+    "(measured; memory bounded)",
   ]);
 }
 
