@@ -10,6 +10,12 @@ export const GUEST_READY_LINE = "vmkit: guest ready";
 /** The name of the virtio-serial port the QEMU guest agent listens on. */
 export const AGENT_PORT_NAME = "org.qemu.guest_agent.0";
 
+/**
+ * The name of the virtio-serial port a guest job's exit status goes out on (see
+ * `runGuestJob`).
+ */
+export const JOB_STATUS_PORT_NAME = "org.vmkit.job.status";
+
 /** The shell prompt of the default init's shell. */
 export const GUEST_PROMPT = "vmkit# ";
 
@@ -28,7 +34,10 @@ export interface DefaultInitOptions {
  * virtio-serial port named {@linkcode AGENT_PORT_NAME} and the image has `qemu-ga`, starts the
  * QEMU guest agent on it (state in `/run/qemu-ga`, log `/run/qemu-ga.log`, with a `/sbin/shutdown`
  * for its `guest-shutdown`) and waits until it has the port open (about 250 ms under TCG;
- * nothing is run without a virtio-serial device); prints {@linkcode GUEST_READY_LINE};
+ * nothing is run without a virtio-serial device); with `vmkit.job=` (base64) on the kernel
+ * command line, runs that command as the guest's only job, sends its exit status or signal to
+ * the {@linkcode JOB_STATUS_PORT_NAME} port and powers off (see `runGuestJob`); else prints
+ * {@linkcode GUEST_READY_LINE};
  * and runs a login shell on the console with job control.
  *
  * It stops the guest cleanly, whatever asks: the power button (ACPI's on x86_64, the virt
@@ -136,16 +145,19 @@ SCRIPT
       echo "vmkit-init: no DHCP lease on \${card##*/}" >&2
   done
 fi
-# The QEMU guest agent, when the machine has its port: started before the ready line, so a
-# guest that is ready has its agent listening. Without a virtio-serial device, nothing runs.
-# The ports and their names arrive from QEMU just after virtio_console loads: wait until the
-# agent's shows up, or every port has its name (at most 1 s, for nameless consoles).
+# Named virtio-serial ports: the QEMU guest agent's, and a guest job's status port. The ports
+# and their names arrive from QEMU just after virtio_console loads: wait until those show up,
+# or every port has its name (at most 1 s, for nameless consoles). Without a virtio-serial
+# device, nothing runs.
 serial=""
 for file in /sys/bus/virtio/devices/*/device; do
   [ -r "$file" ] && read -r id < "$file" && [ "$id" = 0x0003 ] && serial=1
 done
+agent=""
+status_port=""
+read -r cmdline < /proc/cmdline
+case " $cmdline " in *" vmkit.job="*) job=1 ;; *) job="" ;; esac
 if [ -n "$serial" ]; then
-  agent=""
   waited=0
   while [ $waited -lt 100 ]; do
     seen=""
@@ -155,10 +167,14 @@ if [ -n "$serial" ]; then
       seen=1
       name=""
       read -r name < "$port/name"
-      [ "$name" = ${AGENT_PORT_NAME} ] && agent="/dev/\${port##*/}"
-      [ -n "$name" ] || named=""
+      case "$name" in
+        ${AGENT_PORT_NAME}) agent="/dev/\${port##*/}" ;;
+        ${JOB_STATUS_PORT_NAME}) status_port="/dev/\${port##*/}" ;;
+        "") named="" ;;
+      esac
     done
-    [ -n "$agent" ] && break
+    [ -n "$agent" ] && { [ -z "$job" ] || [ -n "$status_port" ]; } && break
+    [ -n "$job" ] && [ -n "$status_port" ] && break
     [ -n "$seen" ] && [ -n "$named" ] && break
     sleep 0.01
     waited=$((waited + 1))
@@ -223,6 +239,32 @@ for event in /sys/class/input/event*; do
   case "$name" in "Power Button" | gpio-keys) ;; *) continue ;; esac
   (head -c 1 "/dev/input/\${event##*/}" > /dev/null && kill -USR2 1) &
 done
+# A guest job (vmkit.job= on the kernel command line, base64): the guest's only job, with the
+# console as its stdout and stderr, between two lines that carry the run's nonce. busybox time
+# tells an exit from a death by a signal (a shell's $? cannot), and its report goes to the
+# status port, which the job's output cannot reach. Then the guest powers off.
+if [ -n "$job" ]; then
+  set -f
+  for word in $cmdline; do
+    case "$word" in
+      vmkit.job=*) job="\${word#vmkit.job=}" ;;
+      vmkit.nonce=*) nonce="\${word#vmkit.nonce=}" ;;
+    esac
+  done
+  set +f
+  echo "$job" | base64 -d > /run/vmkit-job
+  if [ -z "$status_port" ]; then
+    echo "vmkit-init: a guest job needs the virtio-serial port ${JOB_STATUS_PORT_NAME}" >&2
+  else
+    until [ -c "$status_port" ]; do sleep 0.01; done
+    echo "vmkit-job: start $nonce"
+    busybox time -o /run/vmkit-job.status -f 'exit %x' sh -c "$(cat /run/vmkit-job)" \
+      < /dev/null
+    echo "vmkit-job: end $nonce"
+    cat /run/vmkit-job.status > "$status_port"
+  fi
+  stop_guest poweroff
+fi
 echo 'export PS1="${GUEST_PROMPT}"' > /etc/profile
 echo "${GUEST_READY_LINE}"
 # The shell runs in a session of its own, outside init's jobs: the second setsid forks (its

@@ -79,7 +79,8 @@ VARIANT_ID=busybox
  * Kernel modules the tiny guest has: the virtio drivers for disks (and SCSI disks behind
  * virtio-scsi), network, entropy, balloon and consoles, and what makes the power button reach
  * the init (ACPI's `button` on x86_64, `gpio_keys` for the virt machine's GPIO power key on
- * aarch64). Its init loads each one when a device it drives is present, at boot or hot-added.
+ * aarch64), and on x86_64 the pvpanic driver. Its init loads each one when a device it drives is
+ * present, at boot or hot-added.
  *
  * @param arch The guest architecture.
  * @returns Module names.
@@ -97,7 +98,9 @@ export function tinyGuestModules(arch: TinyGuestArch): string[] {
     "virtio_console",
     "evdev",
   ];
-  return [...common, arch === "x86_64" ? "button" : "gpio_keys"];
+  // pvpanic_mmio: a panic reaches QMP as GUEST_PANICKED when the VM has .pvpanic() (the
+  // aarch64 kernel has no pvpanic driver).
+  return [...common, ...arch === "x86_64" ? ["button", "pvpanic_mmio"] : ["gpio_keys"]];
 }
 
 /**

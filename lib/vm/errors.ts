@@ -153,3 +153,76 @@ export class VmNotRunningError extends Error {
     this.status = status;
   }
 }
+
+/** The guest kernel panicked while a guest job ran (`runGuestJob`). */
+export class GuestPanicError extends Error {
+  override readonly name = "GuestPanicError";
+  /** The console's last lines, with the panic message and its trace. */
+  readonly consoleTail: string;
+  /** How the panic was seen: QMP `GUEST_PANICKED` (pvpanic), or the console's panic line. */
+  readonly detectedBy: "pvpanic" | "console";
+
+  /**
+   * @param consoleTail The console's last lines.
+   * @param detectedBy How the panic was seen.
+   */
+  constructor(consoleTail: string, detectedBy: "pvpanic" | "console") {
+    const line = /Kernel panic - not syncing:[^\n]*/.exec(consoleTail)?.[0];
+    super(
+      `The guest kernel panicked during the guest job${
+        line === undefined ? "" : `: ${line.trim()}`
+      }; the console's last lines are in consoleTail`,
+    );
+    this.consoleTail = consoleTail;
+    this.detectedBy = detectedBy;
+  }
+}
+
+/** QEMU exited before a guest job's status arrived (`runGuestJob`). */
+export class GuestJobError extends Error {
+  override readonly name = "GuestJobError";
+  /** QEMU's exit. */
+  readonly exit: VmExit;
+  /** What QEMU wrote to stderr. */
+  readonly stderr: string;
+  /** The binary and arguments that were run. */
+  readonly argv: readonly string[];
+  /** The console's last lines. */
+  readonly consoleTail: string;
+
+  /**
+   * @param message What went wrong.
+   * @param details QEMU's exit, stderr and argv, and the console's last lines.
+   */
+  constructor(
+    message: string,
+    details: { exit: VmExit; stderr: string; argv: readonly string[]; consoleTail: string },
+  ) {
+    super(message);
+    this.exit = details.exit;
+    this.stderr = details.stderr;
+    this.argv = details.argv;
+    this.consoleTail = details.consoleTail;
+  }
+}
+
+/** A guest job did not end in time (`runGuestJob`); its VM was killed. */
+export class GuestJobTimeoutError extends Error {
+  override readonly name = "GuestJobTimeoutError";
+  /** The time limit, in milliseconds. */
+  readonly timeout: number;
+  /** The console's last lines. */
+  readonly consoleTail: string;
+
+  /**
+   * @param timeout The time limit, in milliseconds.
+   * @param consoleTail The console's last lines.
+   */
+  constructor(timeout: number, consoleTail: string) {
+    super(
+      `The guest job did not end within ${timeout} ms; its VM was killed (the console's last lines are in consoleTail)`,
+    );
+    this.timeout = timeout;
+    this.consoleTail = consoleTail;
+  }
+}
