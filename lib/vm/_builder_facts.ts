@@ -8,7 +8,7 @@ import { type Firmware, firmwareVarsPath } from "./_platform_options.ts";
 import { kindOf } from "./devices/_registry.ts";
 import { checkNetworks, networkInputs } from "./devices/network.ts";
 import { chardevClaims } from "./devices/chardev.ts";
-import type { InputFile, Sidecar } from "./devices/_kind.ts";
+import type { InputFile, LaunchFacts, Sidecar } from "./devices/_kind.ts";
 
 /** Every id the description takes, with what takes it; throws naming both on a clash. */
 function idsOf(s: VmState, action: string): Map<string, string> {
@@ -152,20 +152,24 @@ async function copyFirmwareVars(firmware: Firmware | undefined, runtimeDir: stri
  * Prepares what the description needs beside QEMU, in the runtime directory: the firmware
  * variable store, and the devices' sidecars (swtpm). On failure, what started is stopped.
  */
-export async function startSidecars(s: VmState, runtimeDir: string): Promise<Sidecar[]> {
+export async function startSidecars(
+  s: VmState,
+  runtimeDir: string,
+): Promise<{ sidecars: Sidecar[]; facts: LaunchFacts }> {
   await copyFirmwareVars(s.firmware, runtimeDir);
   const started: Sidecar[] = [];
+  const facts: LaunchFacts = {};
   const counts = new Map<string, number>();
   try {
     for (const device of s.devices) {
       const index = counts.get(device.kind) ?? 0;
       counts.set(device.kind, index + 1);
       const prepare = kindOf(device).prepare;
-      if (prepare !== undefined) started.push(await prepare(device, runtimeDir, index));
+      if (prepare !== undefined) started.push(await prepare(device, runtimeDir, index, facts));
     }
   } catch (error) {
     for (const sidecar of started.reverse()) await sidecar.stop();
     throw error;
   }
-  return started;
+  return { sidecars: started, facts };
 }

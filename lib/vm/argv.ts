@@ -16,6 +16,7 @@ import { checkPath } from "./_checks.ts";
 import { escapeOptionValue, optionList } from "./qemu_opts.ts";
 import { fastKernelBios, machineHotplug, machineTransport, machineType } from "./machine.ts";
 import { planArgv, type PlanContext, type Step } from "./devices/_plan.ts";
+import type { LaunchFacts } from "./devices/_kind.ts";
 import { drivesPlan } from "./devices/disk.ts";
 import { networkPlan } from "./devices/network.ts";
 import { chardevStep } from "./devices/chardev.ts";
@@ -42,6 +43,11 @@ export interface ToArgvOptions {
    * Formats of drives added without one, by drive id; `launch()` reads them from the files.
    */
   driveFormats?: Readonly<Record<string, ImageFormat>>;
+  /**
+   * What the devices learned while prepared at launch (a seed server's port); `launch()` passes
+   * it. Without it, such values are written as placeholders.
+   */
+  facts?: LaunchFacts;
 }
 
 /** The options that describe the machine itself: type, accelerator, CPU, memory, SMP. */
@@ -386,6 +392,7 @@ export function descriptionArgv(
     transport: machineTransport(p, choice),
     runtimeDir,
     sharedMemory: s.memoryBackend?.share === true,
+    facts: options.facts ?? {},
   };
   const argv = [
     ...machineArgs(p, s, accel),

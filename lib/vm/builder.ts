@@ -24,7 +24,7 @@ import { type DriveOptions, parseDrive } from "./devices/disk.ts";
 import { type NetworkOptions, parseNetwork } from "./devices/network.ts";
 import { type ChardevOptions, parseChardev } from "./devices/chardev.ts";
 import { type Device, DEVICE_KINDS, kindOf } from "./devices/_registry.ts";
-import type { InputFile, Sidecar, VmSpec } from "./spec.ts";
+import type { InputFile, LaunchFacts, Sidecar, VmSpec } from "./spec.ts";
 import type { BalloonDevice } from "./devices/balloon.ts";
 import type { DisplayDevice } from "./devices/display.ts";
 import type { RngDevice } from "./devices/rng.ts";
@@ -454,7 +454,7 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
    * @param runtimeDir The VM's runtime directory.
    * @returns What was started.
    */
-  startSidecars(runtimeDir: string): Promise<Sidecar[]> {
+  startSidecars(runtimeDir: string): Promise<{ sidecars: Sidecar[]; facts: LaunchFacts }> {
     return startSidecars(stateOf(this), runtimeDir);
   }
 

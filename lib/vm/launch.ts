@@ -6,7 +6,7 @@
  */
 
 import { checkTimeout, type WaitOptions } from "../_deadline.ts";
-import type { Sidecar, VmSpec } from "./spec.ts";
+import type { LaunchFacts, Sidecar, VmSpec } from "./spec.ts";
 import { Console } from "./console.ts";
 import { Vm } from "./vm.ts";
 import { checkRunnable } from "./_runnable.ts";
@@ -103,7 +103,10 @@ function runtimeBase(): string {
 }
 
 /** Starts the sidecars in the runtime directory; on failure removes the directory. */
-async function startSidecars(builder: VmSpec, runtimeDir: string): Promise<Sidecar[]> {
+async function startSidecars(
+  builder: VmSpec,
+  runtimeDir: string,
+): Promise<{ sidecars: Sidecar[]; facts: LaunchFacts }> {
   try {
     return await builder.startSidecars(runtimeDir);
   } catch (error) {
@@ -174,9 +177,17 @@ export async function launchVm(description: VmSpec, options: LaunchOptions = {})
     });
   }
   const runtimeDir = await makeRuntimeDir(options);
-  const argv = builder.toArgv({ runtimeDir, accel: accel.accel, driveFormats });
+  // Sidecars first: what they learn (a seed server's port) goes into the command line.
+  const { sidecars, facts } = await startSidecars(builder, runtimeDir);
+  let argv: string[];
+  try {
+    argv = builder.toArgv({ runtimeDir, accel: accel.accel, driveFormats, facts });
+  } catch (error) {
+    await stopSidecars(sidecars);
+    await Deno.remove(runtimeDir, { recursive: true }).catch(() => {});
+    throw error;
+  }
   const binary = builder.binary;
-  const sidecars = await startSidecars(builder, runtimeDir);
   const spawned = await spawnVmQemu(builder, {
     binary,
     argv,
@@ -203,5 +214,6 @@ export async function launchVm(description: VmSpec, options: LaunchOptions = {})
     builder,
     sidecars,
     agentConn: builder.hasGuestAgent ? spawned.conns[1] : undefined,
+    facts,
   });
 }

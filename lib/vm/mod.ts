@@ -55,3 +55,4 @@ export * from "./qemu_opts.ts";
 export * from "./size.ts";
 export * from "./vm.ts";
 export * from "./ready.ts";
+export * from "./guest_job.ts";

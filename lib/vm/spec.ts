@@ -10,10 +10,10 @@ import type { Arch, ArchProfile, VirtioTransport } from "./arch.ts";
 import type { ImageFormat } from "./image_format.ts";
 import type { HotplugKind } from "./machine.ts";
 import type { ToArgvOptions } from "./argv.ts";
-import type { InputFile, Sidecar } from "./devices/_kind.ts";
+import type { InputFile, LaunchFacts, Sidecar } from "./devices/_kind.ts";
 import type { Device } from "./devices/_registry.ts";
 
-export type { InputFile, Sidecar };
+export type { InputFile, LaunchFacts, Sidecar };
 
 /** A VM description as `launch()` and `Vm` use it. */
 export interface VmSpec {
@@ -68,5 +68,5 @@ export interface VmSpec {
    */
   resolved(): Promise<VmSpec>;
   /** Starts what the devices need beside QEMU (swtpm) in the runtime directory. */
-  startSidecars(runtimeDir: string): Promise<Sidecar[]>;
+  startSidecars(runtimeDir: string): Promise<{ sidecars: Sidecar[]; facts: LaunchFacts }>;
 }

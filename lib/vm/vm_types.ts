@@ -8,7 +8,7 @@
 import type { QmpClient, QmpReturn } from "../qmp/client.ts";
 import type { Console } from "./console.ts";
 import type { AccelChoice } from "./accel.ts";
-import type { Sidecar, VmSpec } from "./spec.ts";
+import type { LaunchFacts, Sidecar, VmSpec } from "./spec.ts";
 
 /** How QEMU exited. */
 export interface VmExit {
@@ -68,6 +68,8 @@ export interface VmParts {
   sidecars: Sidecar[];
   /** The connection QEMU made to the guest agent's socket, when the VM has one. */
   agentConn?: Deno.Conn;
+  /** What the devices learned at launch (the SSH key). */
+  facts: LaunchFacts;
 }
 
 /** The VM's run state, from `query-status`. */

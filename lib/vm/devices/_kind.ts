@@ -25,6 +25,18 @@ export interface Sidecar {
   stop(): Promise<void>;
 }
 
+/**
+ * What devices learn while they are prepared at launch, in the registry's order: later devices
+ * and the command line read it (the SSH key goes into the cloud-init seed; the seed server's
+ * port into the SMBIOS serial).
+ */
+export interface LaunchFacts {
+  /** The VM's SSH login: the key pair made (or given) for it, and the user. */
+  ssh?: { privateKey: string; publicKey: string; user: string };
+  /** The host port the cloud-init seed is served on, for a seed served over HTTP. */
+  seedPort?: number;
+}
+
 /** A device kind of the generic device list (`VmBuilder.device`). */
 export interface DeviceKind<D extends { kind: string }> {
   /** The fields a description may have besides `kind`. */
@@ -57,6 +69,9 @@ export interface DeviceKind<D extends { kind: string }> {
    * vfio-pci), throwing with what to do.
    */
   preflight?(device: D): Promise<void>;
-  /** Starts what it needs beside QEMU, in the runtime directory, before QEMU starts. */
-  prepare?(device: D, runtimeDir: string, index: number): Promise<Sidecar>;
+  /**
+   * Starts or makes what it needs beside QEMU, in the runtime directory, before the command
+   * line is written; it may add to `facts`, which later devices and the plans read.
+   */
+  prepare?(device: D, runtimeDir: string, index: number, facts: LaunchFacts): Promise<Sidecar>;
 }

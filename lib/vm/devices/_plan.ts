@@ -6,6 +6,7 @@
 import type { QmpClient } from "../../qmp/client.ts";
 import type { WaitOptions } from "../../_deadline.ts";
 import type { ArchProfile, VirtioTransport } from "../arch.ts";
+import type { LaunchFacts } from "./_kind.ts";
 
 /** Arguments of `object-add`, and of `-object`. */
 export type ObjectArgs = { "qom-type": string; id: string } & Record<string, unknown>;
@@ -154,6 +155,8 @@ export interface PlanContext {
   sharedMemory: boolean;
   /** On hot-add, the bus to plug into (a PCIe root port), if the machine uses one. */
   bus?: string;
+  /** What the devices learned while prepared at launch; empty outside `launch()`. */
+  facts?: LaunchFacts;
 }
 
 /** The `bus` property of a hot-added device, if any. */

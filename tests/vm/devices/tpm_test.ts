@@ -294,7 +294,7 @@ Deno.test("a TPM's statePath outlives its VM and gives the next VM the same TPM,
 
 Deno.test("swtpm exits on its own when QEMU is killed", async () => {
   const dir = await Deno.makeTempDir();
-  const sidecar = await tpmKind.prepare!({ kind: "tpm" }, dir, 0);
+  const sidecar = await tpmKind.prepare!({ kind: "tpm" }, dir, 0, {});
   let qemu: Deno.ChildProcess | undefined;
   try {
     const [swtpm] = await swtpmsIn(dir);
@@ -344,7 +344,7 @@ Deno.test("swtpm's own words say why it did not start", async () => {
     // Something swtpm cannot replace holds the socket's name.
     await Deno.mkdir(`${dir}/tpm.sock`);
     await assert.rejects(
-      () => tpmKind.prepare!({ kind: "tpm" }, dir, 0),
+      () => tpmKind.prepare!({ kind: "tpm" }, dir, 0, {}),
       (error: Error) => {
         assert.ok(error instanceof VmLaunchError);
         assert.match(
@@ -365,7 +365,7 @@ Deno.test("a TPM state directory is made when missing, but not its parent", asyn
   const dir = await Deno.makeTempDir();
   try {
     await assert.rejects(
-      () => tpmKind.prepare!({ kind: "tpm", statePath: `${dir}/no/state` }, dir, 0),
+      () => tpmKind.prepare!({ kind: "tpm", statePath: `${dir}/no/state` }, dir, 0, {}),
       {
         name: "NotFound",
         message:
@@ -374,13 +374,13 @@ Deno.test("a TPM state directory is made when missing, but not its parent", asyn
     );
     await Deno.writeTextFile(`${dir}/file`, "");
     await assert.rejects(
-      () => tpmKind.prepare!({ kind: "tpm", statePath: `${dir}/file` }, dir, 0),
+      () => tpmKind.prepare!({ kind: "tpm", statePath: `${dir}/file` }, dir, 0, {}),
       {
         name: "TypeError",
         message: `Cannot start the TPM: state directory "${dir}/file" is not a directory`,
       },
     );
-    const sidecar = await tpmKind.prepare!({ kind: "tpm", statePath: `${dir}/state` }, dir, 0);
+    const sidecar = await tpmKind.prepare!({ kind: "tpm", statePath: `${dir}/state` }, dir, 0, {});
     assert.equal((await Deno.stat(`${dir}/state`)).mode! & 0o777, 0o700);
     await sidecar.stop();
     // A state directory the user keeps stays.
@@ -399,7 +399,7 @@ Deno.test("a missing swtpm, or no permission to run it, is named with what to do
       script,
       `import { tpmKind } from ${JSON.stringify(tpm)};
 try {
-  const sidecar = await tpmKind.prepare!({ kind: "tpm" }, ${JSON.stringify(dir)}, 0);
+  const sidecar = await tpmKind.prepare!({ kind: "tpm" }, ${JSON.stringify(dir)}, 0, {});
   await sidecar.stop();
   console.log("started");
 } catch (error) {
