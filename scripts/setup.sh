@@ -12,7 +12,7 @@ cache="${VMKIT_CACHE_DIR:-$root/.cache/vmkit}"
 # reads the seeds back in the tests; mmdebstrap and e2fsprogs: the Debian guest.
 packages=(qemu-system-x86 qemu-system-arm qemu-system-misc qemu-system-ppc qemu-utils qemu-user-static swtpm
   ovmf qemu-efi-aarch64 genisoimage xorriso mmdebstrap e2fsprogs python3-yaml
-  qemu-guest-agent openssh-client)
+  qemu-guest-agent openssh-client openssh-server)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }

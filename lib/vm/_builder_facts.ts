@@ -5,7 +5,7 @@
 import type { VmState } from "./_vm_state.ts";
 import { type Firmware, firmwareVarsPath } from "./_platform_options.ts";
 
-import { kindOf } from "./devices/_registry.ts";
+import { DEVICE_KINDS, kindOf } from "./devices/_registry.ts";
 import { checkNetworks, networkInputs } from "./devices/network.ts";
 import { chardevClaims } from "./devices/chardev.ts";
 import type { InputFile, LaunchFacts, Sidecar } from "./devices/_kind.ts";
@@ -161,9 +161,16 @@ export async function startSidecars(
   const facts: LaunchFacts = {};
   const counts = new Map<string, number>();
   try {
-    for (const device of s.devices) {
+    // In the registry's order, not the description's: the SSH keys before the seed that
+    // carries them. Each kind's index still counts in description order.
+    const order = Object.keys(DEVICE_KINDS);
+    const indexed = s.devices.map((device) => {
       const index = counts.get(device.kind) ?? 0;
       counts.set(device.kind, index + 1);
+      return { device, index };
+    });
+    indexed.sort((a, b) => order.indexOf(a.device.kind) - order.indexOf(b.device.kind));
+    for (const { device, index } of indexed) {
       const prepare = kindOf(device).prepare;
       if (prepare !== undefined) started.push(await prepare(device, runtimeDir, index, facts));
     }

@@ -14,6 +14,7 @@ const REPRESS_MS = 2000;
 export class VmLifecycle {
   readonly #parts: VmParts;
   readonly #agent?: GuestAgent;
+  readonly #closers: readonly { close(): Promise<void> }[];
   #exit?: VmExit;
   #disposed?: Promise<void>;
   #shutdown?: Promise<ShutdownResult>;
@@ -27,10 +28,16 @@ export class VmLifecycle {
    *
    * @param parts What `launch()` made.
    * @param agent The guest agent client, when the VM has one.
+   * @param closers What else the VM holds open (its ssh connection), closed when it is released.
    */
-  constructor(parts: VmParts, agent?: GuestAgent) {
+  constructor(
+    parts: VmParts,
+    agent?: GuestAgent,
+    closers: readonly { close(): Promise<void> }[] = [],
+  ) {
     this.#parts = parts;
     this.#agent = agent;
+    this.#closers = closers;
     this.#alive = new KeepAlive(parts.process);
     parts.exited.then((exit) => {
       this.#exit = exit;
@@ -219,6 +226,7 @@ export class VmLifecycle {
       await qmp.close();
       await console.close();
       await this.#agent?.close();
+      for (const closer of this.#closers) await closer.close().catch(() => {});
       for (const sidecar of [...this.#parts.sidecars].reverse()) {
         await sidecar.stop();
       }

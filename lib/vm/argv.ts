@@ -17,6 +17,7 @@ import { escapeOptionValue, optionList } from "./qemu_opts.ts";
 import { fastKernelBios, machineHotplug, machineTransport, machineType } from "./machine.ts";
 import { planArgv, type PlanContext, type Step } from "./devices/_plan.ts";
 import type { LaunchFacts } from "./devices/_kind.ts";
+import { checkGuestAccess } from "./_guest_access_checks.ts";
 import { drivesPlan } from "./devices/disk.ts";
 import { networkPlan } from "./devices/network.ts";
 import { chardevStep } from "./devices/chardev.ts";
@@ -354,16 +355,9 @@ function devicePlans(s: VmState, ctx: PlanContext, options: ToArgvOptions): Step
   return steps;
 }
 
-/**
- * The QEMU command line of a description, without the binary.
- *
- * @param p The architecture profile.
- * @param s The description.
- * @param options Runtime directory, resolved accelerator, drive formats.
- * @returns The arguments.
- */
 /** Combinations of machine options and devices that QEMU accepts and the guest cannot use. */
 function checkCombinations(p: Readonly<ArchProfile>, s: VmState): void {
+  checkGuestAccess(s);
   const seabios = s.firmware === undefined &&
     fastKernelBios(p, { profile: s.profile, machine: s.machine?.type }) === undefined;
   if (
@@ -376,6 +370,14 @@ function checkCombinations(p: Readonly<ArchProfile>, s: VmState): void {
   }
 }
 
+/**
+ * The QEMU command line of a description, without the binary.
+ *
+ * @param p The architecture profile.
+ * @param s The description.
+ * @param options Runtime directory, resolved accelerator, drive formats, launch facts.
+ * @returns The arguments.
+ */
 export function descriptionArgv(
   p: Readonly<ArchProfile>,
   s: VmState,

@@ -28,6 +28,8 @@ import type { InputFile, LaunchFacts, Sidecar, VmSpec } from "./spec.ts";
 import type { BalloonDevice } from "./devices/balloon.ts";
 import type { DisplayDevice } from "./devices/display.ts";
 import type { RngDevice } from "./devices/rng.ts";
+import { type SshDevice, withSshForward } from "./devices/ssh.ts";
+import type { CloudInitDevice } from "./devices/cloud_init_seed.ts";
 import { MachineBuilder } from "./machine_builder.ts";
 import { holdState, profileOf, stateOf, withState } from "./_builder_state.ts";
 import {
@@ -322,6 +324,46 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
    */
   guestAgent(): VmBuilder {
     return this.device({ kind: "guest-agent" });
+  }
+
+  /**
+   * Lets `vm.ssh` log into the guest: a key pair made for the VM at launch (or `identity`), given
+   * to the guest by the cloud-init seed (`.cloudInit()`) with a host key vmkit knows, so ssh
+   * checks the guest strictly from the first connection; and a forward from a free host port
+   * (picked at launch) to guest port 22 on the first user-mode network, which it adds when the
+   * VM has none.
+   *
+   * @param options The user (default `"vmkit"`, made by the seed with passwordless sudo; another
+   *   name gets the key as the image's default user), a private key of your own.
+   * @returns A new builder.
+   * @throws {TypeError} For a bad user name or key path.
+   *
+   * @example
+   * ```ts ignore
+   * await using guest = await vm({ arch: "x86_64" }).memory("1G").drive("overlay.qcow2")
+   *   .cloudInit({ userData: { packages: ["jq"] } }).ssh().launch();
+   * await guest.ready({ stages: ["ssh"] });
+   * console.log((await guest.ssh.exec("uname -a")).stdout, guest.ssh.command());
+   * ```
+   */
+  ssh(options: Omit<SshDevice, "kind"> = {}): VmBuilder {
+    const networks = withSshForward(stateOf(this).networks);
+    return withState(this, { networks, networkNone: false }).device({ kind: "ssh", ...options });
+  }
+
+  /**
+   * Gives the guest a cloud-init seed made at launch: NoCloud (or ConfigDrive) on a read-only
+   * virtio disk, or served over HTTP (`via: "http"`) until the VM stops. With
+   * {@linkcode VmBuilder.ssh}, the seed also carries the VM's login and host keys.
+   *
+   * @param options User-data (an object or text), meta-data, network config, vendor-data,
+   *   format, how it reaches the guest.
+   * @returns A new builder.
+   * @throws {TypeError} For user-data cloud-init would not act on, or options that do not fit
+   *   the format.
+   */
+  cloudInit(options: Omit<CloudInitDevice, "kind"> = {}): VmBuilder {
+    return this.device({ kind: "cloud-init", ...options });
   }
 
   /** Whether the VM has the guest agent's channel (`.guestAgent()`). */

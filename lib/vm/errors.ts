@@ -226,3 +226,22 @@ export class GuestJobTimeoutError extends Error {
     this.consoleTail = consoleTail;
   }
 }
+
+/**
+ * QEMU exited or the guest panicked while something waited on the guest (`vm.ssh`): the wait
+ * fails at once with the reason instead of running into its time limit.
+ */
+export class VmGoneError extends Error {
+  override readonly name = "VmGoneError";
+  /** Why, such as `QEMU exited with code 0` or `the guest panicked (...)`. */
+  readonly reason: string;
+
+  /**
+   * @param action What could not be done, such as `run a command over ssh`.
+   * @param reason Why.
+   */
+  constructor(action: string, reason: string) {
+    super(`Cannot ${action}: ${reason}`);
+    this.reason = reason;
+  }
+}

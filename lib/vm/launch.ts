@@ -16,6 +16,8 @@ import { type SpawnedQemu, spawnQemu } from "./_spawn.ts";
 import { MAX_SOCKET_PATH_BYTES, overlongSocketPath } from "./_checks.ts";
 import { preflight } from "./preflight.ts";
 import { GUEST_AGENT_SOCKET } from "./devices/guest_agent.ts";
+import { forwardedPort } from "../ssh/forwarded_port.ts";
+import type { VmParts } from "./vm_types.ts";
 import { checkLaunchInputs, checkQmpSocketsFree, readDriveFormats } from "./_launch_checks.ts";
 
 /** Options of `launch()`. */
@@ -199,7 +201,7 @@ export async function launchVm(description: VmSpec, options: LaunchOptions = {})
     throw error;
   });
   const console = openConsole(spawned, options.prompt);
-  return new Vm({
+  const parts: VmParts = {
     process: spawned.process,
     qmp: spawned.qmp,
     console,
@@ -215,5 +217,17 @@ export async function launchVm(description: VmSpec, options: LaunchOptions = {})
     sidecars,
     agentConn: builder.hasGuestAgent ? spawned.conns[1] : undefined,
     facts,
-  });
+  };
+  if (facts.ssh !== undefined) {
+    // The OS picked the forward's host port as QEMU bound it; QEMU says which.
+    try {
+      parts.sshPort = await forwardedPort(spawned.qmp, { guestPort: 22, timeout: 5000 });
+    } catch (error) {
+      const doomed = new Vm(parts);
+      doomed.kill();
+      await doomed[Symbol.asyncDispose]();
+      throw error;
+    }
+  }
+  return new Vm(parts);
 }

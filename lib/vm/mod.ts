@@ -55,4 +55,5 @@ export * from "./qemu_opts.ts";
 export * from "./size.ts";
 export * from "./vm.ts";
 export * from "./ready.ts";
+export * from "./vm_ssh.ts";
 export * from "./guest_job.ts";

@@ -9,9 +9,10 @@ import { checkTimeout, type WaitOptions } from "../_deadline.ts";
 import type { GuestAgent } from "../agent/client.ts";
 import type { Console } from "./console.ts";
 import { GUEST_READY_LINE } from "../guest/default_init.ts";
+import { VmSsh } from "./vm_ssh.ts";
 
 /** A stage by name. */
-export type ReadyStageName = "qemu" | "console" | "agent" | "cloud-init";
+export type ReadyStageName = "qemu" | "console" | "agent" | "ssh" | "cloud-init";
 
 /**
  * A stage of {@linkcode Vm.ready}:
@@ -19,8 +20,9 @@ export type ReadyStageName = "qemu" | "console" | "agent" | "cloud-init";
  * - `"console"`: the console showed the tiny guest's ready line or a login prompt; or
  *   `{ console: /pattern/ }` for a line of your own;
  * - `"agent"`: the guest agent answers (`.guestAgent()`);
- * - `"cloud-init"`: cloud-init has finished (`cloud-init status --wait` through the agent); an
- *   error of cloud-init fails the stage with its status;
+ * - `"ssh"`: a login over ssh works (`.ssh()`);
+ * - `"cloud-init"`: cloud-init has finished (`cloud-init status --wait`, through the agent when
+ *   the VM has one, else over ssh); an error of cloud-init fails the stage with its status;
  * - `{ probe, name }`: your own check, called until it returns something other than `false`
  *   (thrown errors are retried too), fast at first and at most every second.
  *
@@ -38,7 +40,10 @@ export type ReadyStage =
 
 /** Options of {@linkcode Vm.ready}. */
 export interface ReadyOptions extends WaitOptions {
-  /** The stages. Default `["qemu"]`, plus `"agent"` when the VM has a guest agent. */
+  /**
+   * The stages. Default `["qemu"]`, plus `"agent"` when the VM has a guest agent and `"ssh"`
+   * when it has `.ssh()`.
+   */
   stages?: readonly ReadyStage[];
 }
 
@@ -87,6 +92,7 @@ export interface ReadyContext {
   vm: unknown;
   console: Console;
   agent?: GuestAgent;
+  ssh?: VmSsh;
   /** Resolves with the reason once the guest can do nothing more. */
   failure: Promise<string>;
   launchedAt: number;
@@ -161,7 +167,20 @@ function planStage(ctx: ReadyContext, stage: ReadyStage, fallback: number): Plan
         late: agentLate(agent),
       };
     }
+    case "ssh": {
+      const ssh = ctx.ssh;
+      if (ssh === undefined) {
+        throw new TypeError(
+          'Cannot wait for readiness stage "ssh": the VM has no ssh; build it with .ssh()',
+        );
+      }
+      return { name, timeout, run: (signal) => ssh.ready({ signal }), late: () => ssh.lateReason };
+    }
     case "cloud-init": {
+      if (ctx.agent === undefined && ctx.ssh !== undefined) {
+        const ssh = ctx.ssh;
+        return { name, timeout, run: (signal) => cloudInitDone(ssh, signal) };
+      }
       const agent = needAgent(ctx, name);
       return {
         name,
@@ -186,14 +205,21 @@ function needAgent(ctx: ReadyContext, stage: string): GuestAgent {
   return ctx.agent;
 }
 
-async function cloudInitDone(agent: GuestAgent, signal: AbortSignal): Promise<void> {
-  await agent.ready({ signal, timeout: 2 ** 31 - 1 });
-  const result = await agent.exec(["cloud-init", "status", "--wait"], { signal });
+async function cloudInitDone(via: GuestAgent | VmSsh, signal: AbortSignal): Promise<void> {
+  const command = ["cloud-init", "status", "--wait"];
+  let result: { exitCode: number | null; stdout: string; stderr: string };
+  if (via instanceof VmSsh) {
+    await via.ready({ signal });
+    result = await via.exec(command, { signal });
+  } else {
+    await via.ready({ signal, timeout: 2 ** 31 - 1 });
+    result = await via.exec(command, { signal });
+  }
   if (result.exitCode !== 0) {
     const said = `${result.stdout}${result.stderr}`.trim().replace(/\s+/g, " ");
     throw new StageFailed(
-      result.signal !== null
-        ? `cloud-init status was killed by ${result.signal}`
+      result.exitCode === null
+        ? "cloud-init status was killed by a signal"
         : `cloud-init finished with errors (cloud-init status exited with ${result.exitCode}: ${said})`,
     );
   }
@@ -240,7 +266,11 @@ async function probeUntil(
  */
 export async function readyVm(ctx: ReadyContext, options: ReadyOptions): Promise<ReadyResult> {
   checkTimeout("wait for the VM to be ready", options.timeout);
-  const stages = options.stages ?? ["qemu", ...ctx.agent === undefined ? [] : ["agent" as const]];
+  const stages = options.stages ?? [
+    "qemu",
+    ...ctx.agent === undefined ? [] : ["agent" as const],
+    ...ctx.ssh === undefined ? [] : ["ssh" as const],
+  ];
   if (!Array.isArray(stages)) {
     throw new TypeError(
       `Cannot wait for the VM to be ready: stages is ${describe(stages)}; give an array`,

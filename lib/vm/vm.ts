@@ -55,6 +55,7 @@ import { AgentPort } from "../agent/_port.ts";
 import { GUEST_AGENT_PORT_ID } from "./devices/guest_agent.ts";
 import { watchFailure } from "./_vm_failure.ts";
 import { type ReadyOptions, type ReadyResult, readyVm } from "./ready.ts";
+import { VmSsh } from "./vm_ssh.ts";
 
 export type { ShutdownOptions, ShutdownResult, VmExit, VmParts, VmStatus } from "./vm_types.ts";
 
@@ -68,6 +69,7 @@ export class Vm implements AsyncDisposable {
   readonly #hotplug: HotplugContext;
   readonly #failure: Promise<string>;
   readonly #agent?: GuestAgent;
+  readonly #ssh?: VmSsh;
 
   /**
    * Made by `launch()`.
@@ -85,7 +87,16 @@ export class Vm implements AsyncDisposable {
         poweredOff: () => guestStopped(parts),
       });
     }
-    this.#lifecycle = new VmLifecycle(parts, this.#agent);
+    if (parts.facts.ssh !== undefined && parts.sshPort !== undefined) {
+      this.#ssh = new VmSsh({
+        ssh: parts.facts.ssh,
+        port: parts.sshPort,
+        runtimeDir: parts.runtimeDir,
+        console: parts.console,
+        failure: this.#failure,
+      });
+    }
+    this.#lifecycle = new VmLifecycle(parts, this.#agent, this.#ssh ? [this.#ssh] : []);
     this.#hotplug = hotplugContext(parts);
     watchResets(parts.qmp, parts.console);
   }
@@ -114,6 +125,29 @@ export class Vm implements AsyncDisposable {
   }
 
   /**
+   * SSH into the guest, for a VM built with `.ssh()`: `exec`, an interactive `shell`, the
+   * `command` line to paste, `ready`. The guest's host key is checked strictly: the seed gave
+   * it to the guest, or cloud-init printed it on the console.
+   *
+   * @throws {TypeError} When the VM was built without `.ssh()`.
+   *
+   * @example
+   * ```ts ignore
+   * await guest.ready({ stages: ["ssh"] });
+   * const { exitCode, stdout } = await guest.ssh.exec("systemctl is-system-running");
+   * console.log(guest.ssh.command()); // ssh -F none -i ... -p 41234 vmkit@127.0.0.1
+   * ```
+   */
+  get ssh(): VmSsh {
+    if (this.#ssh === undefined) {
+      throw new TypeError(
+        "Cannot use ssh: the VM was built without it; add .ssh() (and .cloudInit() to give the guest its key) to the builder",
+      );
+    }
+    return this.#ssh;
+  }
+
+  /**
    * Waits until the guest is ready, stage by stage, each with its own time limit: QEMU up, a
    * console line, the guest agent answering, cloud-init done, probes of your own. The stages
    * are followed at once, as events (no polling of seconds); a QEMU exit or a guest panic during
@@ -134,6 +168,7 @@ export class Vm implements AsyncDisposable {
       vm: this,
       console: this.#parts.console,
       agent: this.#agent,
+      ssh: this.#ssh,
       failure: this.#failure,
       launchedAt: this.#parts.launchedAt,
     }, options);

@@ -70,6 +70,8 @@ export interface VmParts {
   agentConn?: Deno.Conn;
   /** What the devices learned at launch (the SSH key). */
   facts: LaunchFacts;
+  /** The host port forwarded to guest port 22, for a VM built with `.ssh()`. */
+  sshPort?: number;
 }
 
 /** The VM's run state, from `query-status`. */

@@ -1,38 +1,75 @@
 import assert from "node:assert/strict";
-import { cloudInit, debianGuest, image, vm } from "../../mod.ts";
+import { debianGuest, image, vm } from "../../mod.ts";
 
-Deno.test("the Debian guest boots from an overlay with a NoCloud seed: cloud-init names it and runs its commands, and the base stays untouched", async () => {
+/** The ext4 state in the superblock of the image's filesystem: "clean" after a clean stop. */
+async function filesystemState(overlay: string, dir: string): Promise<string> {
+  const raw = `${dir}/root.raw`;
+  const convert = await new Deno.Command("qemu-img", {
+    args: ["convert", "-O", "raw", overlay, raw],
+  }).output();
+  assert.ok(convert.success, new TextDecoder().decode(convert.stderr));
+  const dump = await new Deno.Command("dumpe2fs", { args: ["-h", raw], stderr: "null" }).output();
+  await Deno.remove(raw);
+  const state = /^Filesystem state:\s+(.+)$/m.exec(new TextDecoder().decode(dump.stdout));
+  return state?.[1].trim() ?? "unknown";
+}
+
+Deno.test("the Debian guest end to end: a seed made at launch, the agent, ssh with a host key known before boot, cloud-init done, a clean shutdown through the agent, and an untouched base", async () => {
   const debian = await debianGuest();
   const dir = await Deno.makeTempDir({ prefix: "vmkit-test-" });
   try {
     const before = await Deno.stat(debian.image);
     const overlay = `${dir}/overlay.qcow2`;
     await image.create(overlay, { backing: debian.image });
-    const seed = cloudInit({
-      userData: {
-        write_files: [{ path: "/etc/vmkit-seeded", content: "from the seed\n" }],
-        runcmd: ["echo VMKIT-RUNCMD-$(hostname)-$(cat /etc/vmkit-seeded) > /dev/ttyS0"],
-      },
-      metaData: { "local-hostname": "vmkit-seeded-vm" },
-    });
-    await seed.write(`${dir}/seed.iso`);
     {
-      await using machine = await vm({ arch: "x86_64" }).memory("1G").smp(2)
+      await using guest = await vm({ arch: "x86_64" }).memory("1G").smp(2)
         .kernel(debian.kernel, { initrd: debian.initrd, append: debian.append })
         .drive(overlay)
-        .drive(`${dir}/seed.iso`, { format: "raw", readOnly: true })
+        .cloudInit({
+          userData: {
+            write_files: [{ path: "/etc/vmkit-seeded", content: "from the seed\n" }],
+            runcmd: ["echo VMKIT-RUNCMD-$(hostname)-$(cat /etc/vmkit-seeded) > /dev/ttyS0"],
+          },
+          metaData: { "local-hostname": "vmkit-seeded-vm" },
+        })
+        .ssh()
+        .guestAgent()
         .launch({ timeout: 60_000 });
-      await machine.console.expect(/VMKIT-RUNCMD-vmkit-seeded-vm-from the seed/, {
-        timeout: 240_000,
+      const { stages } = await guest.ready({
+        stages: ["agent", "ssh", "cloud-init"],
+        timeout: 300_000,
       });
-      const result = await machine.shutdown({ timeout: 60_000 });
-      assert.equal(result.method, "powerdown");
+      assert.deepEqual(stages.map((s) => s.name), ["agent", "ssh", "cloud-init"]);
+      await guest.console.expect(/VMKIT-RUNCMD-vmkit-seeded-vm-from the seed/, { timeout: 1000 });
+
+      // ssh as the user the seed made, checked against the host key the seed gave.
+      const who = await guest.ssh.exec("id -un");
+      assert.deepEqual([who.exitCode, who.stdout], [0, "vmkit\n"]);
+      const sudoers = await guest.agent.exec("cat /etc/sudoers.d/*cloud-init*");
+      assert.match(sudoers.stdout, /^vmkit ALL=\(ALL\) NOPASSWD:ALL$/m);
+      const hostKey = await guest.agent.readTextFile("/etc/ssh/ssh_host_ed25519_key.pub");
+      const known = await Deno.readTextFile(`${guest.runtimeDir}/ssh/known_hosts`);
+      assert.equal(
+        known.trim().split(" ")[2],
+        hostKey.trim().split(" ")[1],
+        "the guest has the seed's host key",
+      );
+      const pasted = await new Deno.Command("sh", {
+        args: ["-c", guest.ssh.command("hostname")],
+        stdin: "null",
+      }).output();
+      assert.equal(new TextDecoder().decode(pasted.stdout), "vmkit-seeded-vm\n");
+
+      const agentSaw = await guest.agent.exec(["cat", "/etc/vmkit-seeded"]);
+      assert.equal(agentSaw.stdout, "from the seed\n");
+      const result = await guest.shutdown({ timeout: 60_000 });
+      assert.equal(result.method, "agent");
     }
+    assert.equal(await filesystemState(overlay, dir), "clean");
     const after = await Deno.stat(debian.image);
     assert.equal(after.mtime?.getTime(), before.mtime?.getTime());
     const info = await image.info(overlay);
     assert.equal(info.backing?.filename, debian.image);
-    assert.ok((info.actualSize ?? 0) > 1024 * 1024, "the guest's writes went to the overlay");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -160,9 +160,14 @@ Deno.test("bad sizes, SMP topologies, arches and options throw naming the value"
   assert.match(base.cpu("max,pmu=off,+avx2,-sse4a").toArgv().join(" "), /-cpu max,pmu=off,\+avx2/);
   assert.match(base.machine("pc-q35-7.2").toArgv().join(" "), /-machine pc-q35-7\.2/);
   assert.throws(
-    () => base.network({ type: "user", forwards: [{ hostPort: 0, guestPort: 22 }] }),
-    /hostPort 0/,
+    () => base.network({ type: "user", forwards: [{ hostPort: 65536, guestPort: 22 }] }),
+    /hostPort 65536: use a port from 1 to 65535, or 0 for a free one picked at launch/,
   );
+  // Port 0 is a free port each: two of them do not clash.
+  base.network({
+    type: "user",
+    forwards: [{ hostPort: 0, guestPort: 22 }, { hostPort: 0, guestPort: 23 }],
+  });
   assert.throws(
     () =>
       base.network({

@@ -31,8 +31,18 @@ export interface Sidecar {
  * port into the SMBIOS serial).
  */
 export interface LaunchFacts {
-  /** The VM's SSH login: the key pair made (or given) for it, and the user. */
-  ssh?: { privateKey: string; publicKey: string; user: string };
+  /**
+   * The VM's SSH login: the key pair made (or given) for it, the user, and the host key the
+   * seed gives the guest (private key text and public key line).
+   */
+  ssh?: {
+    privateKey: string;
+    publicKey: string;
+    user: string;
+    hostKey: { privateKey: string; publicKey: string };
+    /** Whether the seed gave the guest `hostKey`; if not, it is learned from the console. */
+    hostKeyGiven?: boolean;
+  };
   /** The host port the cloud-init seed is served on, for a seed served over HTTP. */
   seedPort?: number;
 }

@@ -25,6 +25,8 @@ import { type VhostUserBlkDevice, vhostUserBlkKind } from "./vhost_user_blk.ts";
 import { type LoaderDevice, loaderKind } from "./loader.ts";
 import { type TpmDevice, tpmKind } from "./tpm.ts";
 import { type GuestAgentDevice, guestAgentKind } from "./guest_agent.ts";
+import { type SshDevice, sshKind } from "./ssh.ts";
+import { type CloudInitDevice, cloudInitKind } from "./cloud_init_seed.ts";
 
 /** A device of the generic list, told apart by `kind`. */
 export type Device =
@@ -46,7 +48,9 @@ export type Device =
   | VhostUserBlkDevice
   | LoaderDevice
   | TpmDevice
-  | GuestAgentDevice;
+  | GuestAgentDevice
+  | SshDevice
+  | CloudInitDevice;
 
 /** The kinds, by name. */
 export const DEVICE_KINDS: {
@@ -74,6 +78,9 @@ export const DEVICE_KINDS: {
   "vhost-user-blk": vhostUserBlkKind,
   loader: loaderKind,
   tpm: tpmKind,
+  // The SSH keys are made before the seed that carries them.
+  ssh: sshKind,
+  "cloud-init": cloudInitKind,
 };
 
 /** The kind of a device. */

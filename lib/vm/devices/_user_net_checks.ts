@@ -16,10 +16,15 @@ import { checkIPv4, dotted, inside, nth, type Subnet, subnetOf } from "./_user_n
 
 const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
 
-/** Checks a port, 1 to 65535. */
-function checkPort(field: string, value: unknown): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 65535) {
-    throw new RangeError(`Cannot forward ${field} ${quote(value)}: use a port from 1 to 65535`);
+/** Checks a port, 1 to 65535 (0 too, for a host port the OS picks). */
+function checkPort(field: string, value: unknown, options: { any?: boolean } = {}): number {
+  const low = options.any ? 0 : 1;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < low || value > 65535) {
+    throw new RangeError(
+      `Cannot forward ${field} ${quote(value)}: use a port from 1 to 65535${
+        options.any ? ", or 0 for a free one picked at launch" : ""
+      }`,
+    );
   }
   return value;
 }
@@ -47,7 +52,8 @@ function forwardKey(forward: HostForward): { protocol: string; address: string; 
 export function clash(a: HostForward, b: HostForward): boolean {
   const x = forwardKey(a);
   const y = forwardKey(b);
-  return x.protocol === y.protocol && x.port === y.port &&
+  // Port 0 is a different free port each time.
+  return x.protocol === y.protocol && x.port === y.port && x.port !== 0 &&
     (x.address === y.address || x.address === "0.0.0.0" || y.address === "0.0.0.0");
 }
 
@@ -69,7 +75,7 @@ function parseForwards(field: Field, value: unknown): HostForward[] | undefined 
     const forward: HostForward = defined({
       protocol: optionalEnum(`${where}.protocol`, f.protocol, ["tcp", "udp"]),
       hostAddress: f.hostAddress as string | undefined,
-      hostPort: checkPort(`${where}.hostPort`, f.hostPort),
+      hostPort: checkPort(`${where}.hostPort`, f.hostPort, { any: true }),
       guestPort: checkPort(`${where}.guestPort`, f.guestPort),
     });
     const earlier = forwards.findIndex((other) => clash(other, forward));

@@ -33,6 +33,8 @@ export type { PvpanicDevice } from "./pvpanic.ts";
 export type { NinePDevice, NinePSecurityModel, VirtiofsDevice } from "./share.ts";
 export type { VirtioSerialPortDevice } from "./virtio_serial.ts";
 export type { GuestAgentDevice } from "./guest_agent.ts";
+export type { SshDevice } from "./ssh.ts";
+export type { CloudInitDevice } from "./cloud_init_seed.ts";
 export type { VsockDevice } from "./vsock.ts";
 export type { UsbDevice, UsbDeviceModel } from "./usb.ts";
 export type { WatchdogAction, WatchdogDevice, WatchdogModel } from "./watchdog.ts";

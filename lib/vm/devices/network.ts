@@ -21,7 +21,10 @@ export interface HostForward {
   protocol?: "tcp" | "udp";
   /** Host IPv4 address to bind; `"0.0.0.0"` binds every address. Default `"127.0.0.1"`. */
   hostAddress?: string;
-  /** Host port, 1 to 65535. */
+  /**
+   * Host port, 1 to 65535, or 0 for a free port the OS picks when QEMU starts (read it back
+   * with `forwardedPort(vm.qmp, { guestPort })`; `.ssh()` does).
+   */
   hostPort: number;
   /** Guest port, on the first address the DHCP server hands out (`dhcpStart`). */
   guestPort: number;

@@ -446,9 +446,9 @@ Deno.test("a JSON description's network errors name the field's path", () => {
   assert.throws(
     read([{
       type: "user",
-      forwards: [{ hostPort: 22, guestPort: 22 }, { hostPort: 0, guestPort: 1 }],
+      forwards: [{ hostPort: 22, guestPort: 22 }, { hostPort: -1, guestPort: 1 }],
     }]),
-    /^RangeError: Cannot read VM description: .*networks\[0\]\.forwards\[1\]\.hostPort 0: use a port from 1 to 65535$/,
+    /^RangeError: Cannot read VM description: .*networks\[0\]\.forwards\[1\]\.hostPort -1: use a port from 1 to 65535, or 0 for a free one picked at launch$/,
   );
   assert.throws(
     read([{ type: "user" }, {
