@@ -9,9 +9,10 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache="${VMKIT_CACHE_DIR:-$root/.cache/vmkit}"
 # ovmf and qemu-efi-aarch64: UEFI firmware; genisoimage (isoinfo) and xorriso: independent readers
 # the ISO 9660 writer is tested against; python3-yaml: cloud-init's own YAML parser, which
-# reads the seeds back in the tests; mmdebstrap and e2fsprogs: the Debian guest.
+# reads the seeds back in the tests; mmdebstrap and e2fsprogs: the Debian guest, and fdisk,
+# dosfstools and mtools its UEFI disk (sfdisk, mkfs.vfat, mcopy: no loop devices).
 packages=(qemu-system-x86 qemu-system-arm qemu-system-misc qemu-system-ppc qemu-utils qemu-user-static swtpm
-  ovmf qemu-efi-aarch64 genisoimage xorriso mmdebstrap e2fsprogs python3-yaml
+  ovmf qemu-efi-aarch64 genisoimage xorriso mmdebstrap e2fsprogs fdisk dosfstools mtools python3-yaml
   qemu-guest-agent openssh-client openssh-server)
 
 say() { printf 'setup: %s\n' "$*" >&2; }

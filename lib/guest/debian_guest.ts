@@ -1,7 +1,8 @@
 /**
  * The Debian guest: a bookworm root filesystem built from Debian packages by
  * `scripts/debian_image.sh` (run by `scripts/setup.sh`), with cloud-init, the QEMU guest agent
- * and OpenSSH, booted with its own kernel and initrd.
+ * and OpenSSH: booted with its own kernel and initrd (`image`), or by UEFI firmware from a GPT
+ * disk with systemd-boot (`uefiImage`), both holding the same root filesystem.
  *
  * @module
  */
@@ -12,6 +13,14 @@ import { defaultCacheDir } from "./tiny_guest.ts";
 export interface DebianGuest {
   /** The root filesystem image (qcow2, ext4 labelled `root`): use it as an overlay's base. */
   image: string;
+  /**
+   * The same root filesystem on a whole disk for UEFI firmware (qcow2): a GPT with an EFI
+   * system partition (systemd-boot as `EFI/BOOT/BOOTX64.EFI`, the kernel and initrd, a loader
+   * entry booting `root=PARTUUID=` of the second partition with `console=ttyS0`) and the root
+   * partition. Boot an overlay of it with `.firmware("uefi")` and no `.kernel()`. The kernel
+   * it boots is the one on the ESP: a kernel upgraded inside the guest is not booted.
+   */
+  uefiImage: string;
   /** Its kernel (Debian's cloud kernel). */
   kernel: string;
   /** Its initrd. */
@@ -30,7 +39,7 @@ export interface DebianGuestOptions {
  * Locates the Debian guest built by `scripts/debian_image.sh`.
  *
  * @param options Cache directory.
- * @returns The image, kernel and initrd paths, and the kernel command line.
+ * @returns The image, UEFI disk image, kernel and initrd paths, and the kernel command line.
  * @throws {Deno.errors.NotFound} When it has not been built: the message says how.
  *
  * @example
@@ -42,12 +51,17 @@ export interface DebianGuestOptions {
  *   .kernel(debian.kernel, { initrd: debian.initrd, append: debian.append })
  *   .drive("overlay.qcow2")
  *   .launch();
+ * // Or the whole disk, booted by UEFI firmware and systemd-boot.
+ * await using uefi = await vm({ arch: "x86_64" }).memory("1G").firmware("uefi")
+ *   .drive("uefi-overlay.qcow2")
+ *   .launch();
  * ```
  */
 export async function debianGuest(options: DebianGuestOptions = {}): Promise<DebianGuest> {
   const dir = `${options.cacheDir ?? defaultCacheDir()}/debian`;
   const guest: DebianGuest = {
     image: `${dir}/root.qcow2`,
+    uefiImage: `${dir}/uefi.qcow2`,
     kernel: `${dir}/vmlinuz`,
     initrd: `${dir}/initrd.img`,
     append: "root=/dev/vda rw",
