@@ -25,6 +25,7 @@ export * from "./lib/ssh/mod.ts";
 export * as binfmt from "./lib/binfmt/mod.ts";
 export * as emulators from "./lib/emulators/mod.ts";
 export { EmulatorFetchError, fetchEmulator } from "./lib/emulators/mod.ts";
+export type { FetchedEmulator, FetchEmulatorOptions, FetchProgress } from "./lib/emulators/mod.ts";
 export * as image from "./lib/image/mod.ts";
 export { ImageFetchError, ImageTimeoutError, QemuImgError } from "./lib/image/mod.ts";
 export type {
@@ -61,8 +62,13 @@ export type {
   BinfmtFlags,
   BinfmtStatus,
   CheckResult,
+  CheckState,
   ElfHeader,
+  ExportFile,
+  ExportFormat,
   ForeignProcess,
+  ForeignTargetsOptions,
+  HostTarget,
   QemuTarget,
   QemuTargetName,
   RunForeignOptions,

@@ -9,7 +9,7 @@
 import { checkTimeout, type WaitOptions } from "../_deadline.ts";
 import { KeepAlive } from "../_keep_alive.ts";
 import { AgentFraming } from "./_framing.ts";
-import type { AgentPort } from "./_port.ts";
+import type { AgentPort } from "./agent_port.ts";
 import {
   type GuestAgentCommand,
   GuestAgentError,

@@ -26,6 +26,7 @@ export interface GuestAgentCommand {
  * ```
  */
 export class GuestAgentError extends Error {
+  /** Always `"GuestAgentError"`. */
   override readonly name = "GuestAgentError";
   /** The agent's error class, such as `"GenericError"` or `"CommandNotFound"`. */
   readonly errorClass: string;
@@ -35,6 +36,11 @@ export class GuestAgentError extends Error {
   readonly command: GuestAgentCommand;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param errorClass The agent's error class.
    * @param desc The agent's description.
    * @param command The command sent.
@@ -49,6 +55,7 @@ export class GuestAgentError extends Error {
 
 /** A wait on the guest agent ran out of time. */
 export class GuestAgentTimeoutError extends Error {
+  /** Always `"GuestAgentTimeoutError"`. */
   override readonly name = "GuestAgentTimeoutError";
   /** What was waited for: `"the agent's port"`, a command name, a process. */
   readonly waitingFor: string;
@@ -56,6 +63,11 @@ export class GuestAgentTimeoutError extends Error {
   readonly timeout: number;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param waitingFor What was waited for.
    * @param timeout The limit in milliseconds.
    * @param detail What is known of why, appended to the message.
@@ -76,11 +88,17 @@ export class GuestAgentTimeoutError extends Error {
  * connection to QEMU closed. Every pending command and wait fails with it at once.
  */
 export class GuestAgentUnavailableError extends Error {
+  /** Always `"GuestAgentUnavailableError"`. */
   override readonly name = "GuestAgentUnavailableError";
   /** Why, such as `"QEMU exited with code 0"` or `"the guest panicked"`. */
   readonly reason: string;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param action What could not be done, such as `run "uname" in the guest`.
    * @param reason Why.
    * @param options The underlying cause.

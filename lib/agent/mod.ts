@@ -15,6 +15,7 @@
  * @module
  */
 export * from "./client.ts";
+export { AgentPort } from "./agent_port.ts";
 export * from "./errors.ts";
 export { type AgentExecOptions, type AgentExecResult, signalName } from "./exec.ts";
 export type { AgentFileOptions, AgentWriteOptions } from "./files.ts";

@@ -22,6 +22,7 @@ import type { BinfmtStatus } from "./entry_status.ts";
  * ```
  */
 export class BinfmtConflictError extends Error {
+  /** Always `"BinfmtConflictError"`. */
   override readonly name = "BinfmtConflictError";
   /** What the kernel has. */
   readonly existing: BinfmtStatus;
@@ -31,6 +32,11 @@ export class BinfmtConflictError extends Error {
   readonly differences: readonly string[];
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param existing What the kernel has.
    * @param wanted What was to be registered.
    * @param differences The differing fields.
@@ -53,11 +59,17 @@ export class BinfmtConflictError extends Error {
  * CAP_SYS_ADMIN).
  */
 export class BinfmtPermissionError extends Error {
+  /** Always `"BinfmtPermissionError"`. */
   override readonly name = "BinfmtPermissionError";
   /** The file or mount point that was to be changed. */
   readonly path: string;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param action What was being done, e.g. `register binfmt_misc entry "qemu-arm"`.
    * @param path The file or mount point.
    * @param options The underlying error.

@@ -20,11 +20,17 @@ import { encodeBase64 } from "../_base64.ts";
  * cache.
  */
 export class EmulatorFetchError extends Error {
+  /** Always `"EmulatorFetchError"`. */
   override readonly name = "EmulatorFetchError";
   /** The URL involved. */
   readonly url: string;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param message What went wrong.
    * @param url The URL involved.
    * @param options The underlying error.

@@ -579,4 +579,3 @@ function checkCloudConfig(data: Record<string, unknown>): void {
     });
   }
 }
-

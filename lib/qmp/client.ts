@@ -53,8 +53,11 @@ export type QmpExecuteRest<C extends string> = C extends QmpCommandName
 
 /** QEMU's version, from the QMP greeting. */
 export interface QemuVersion {
+  /** Major version, such as 7. */
   major: number;
+  /** Minor version. */
   minor: number;
+  /** Micro (patch) version. */
   micro: number;
   /** Distribution package string, such as `"Debian 1:7.2+dfsg-7"`. */
   package: string;

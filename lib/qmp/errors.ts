@@ -26,6 +26,7 @@ export interface QmpCommand {
  * ```
  */
 export class QmpError extends Error {
+  /** Always `"QmpError"`. */
   override readonly name = "QmpError";
   /** QEMU's error class, such as `"GenericError"` or `"CommandNotFound"`. */
   readonly errorClass: string;
@@ -35,6 +36,11 @@ export class QmpError extends Error {
   readonly command: QmpCommand;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param errorClass QEMU's error class.
    * @param desc QEMU's description.
    * @param command The command sent.
@@ -49,6 +55,7 @@ export class QmpError extends Error {
 
 /** A wait on QMP ran out of time: no reply, greeting or event came in time. */
 export class QmpTimeoutError extends Error {
+  /** Always `"QmpTimeoutError"`. */
   override readonly name = "QmpTimeoutError";
   /** What was waited for: a command name, `"greeting"` or an event name. */
   readonly waitingFor: string;
@@ -56,6 +63,11 @@ export class QmpTimeoutError extends Error {
   readonly timeout: number;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param waitingFor What was waited for.
    * @param timeout The limit in milliseconds.
    */
@@ -68,11 +80,17 @@ export class QmpTimeoutError extends Error {
 
 /** The QMP connection closed or failed; pending commands and waits reject with this. */
 export class QmpDisconnectedError extends Error {
+  /** Always `"QmpDisconnectedError"`. */
   override readonly name = "QmpDisconnectedError";
   /** The command that was pending, when the error is a command's. */
   readonly command?: QmpCommand;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param message What happened.
    * @param options The underlying cause (socket error, EOF), and the pending command.
    */
@@ -84,16 +102,26 @@ export class QmpDisconnectedError extends Error {
 
 /** The peer broke the protocol: no greeting, a bad capabilities reply, or a line over the limit. */
 export class QmpProtocolError extends Error {
+  /** Always `"QmpProtocolError"`. */
   override readonly name = "QmpProtocolError";
 }
 
 /** An event listener's queue overflowed and its overflow policy is `"error"`. */
 export class QmpEventOverflowError extends Error {
+  /** Always `"QmpEventOverflowError"`. */
   override readonly name = "QmpEventOverflowError";
   /** The queue's capacity. */
   readonly capacity: number;
 
-  /** @param capacity The queue's capacity. */
+  /**
+
+   * Makes the error.
+
+   *
+
+   * @param capacity The queue's capacity.
+
+   */
   constructor(capacity: number) {
     super(`QMP event listener fell more than ${capacity} events behind`);
     this.capacity = capacity;

@@ -167,7 +167,11 @@ export class QmpEventStream implements AsyncIterableIterator<QmpEvent> {
     else waiter.reject(error);
   }
 
-  /** @returns The next event, or done when the stream has ended. */
+  /**
+   * Waits for the next event.
+   *
+   * @returns The next event, or done when the stream has ended.
+   */
   next(): Promise<IteratorResult<QmpEvent>> {
     if (this.#head < this.#queue.length) {
       const value = this.#queue[this.#head];
@@ -205,7 +209,11 @@ export class QmpEventStream implements AsyncIterableIterator<QmpEvent> {
     return Promise.resolve({ value: undefined, done: true });
   }
 
-  /** @returns This stream. */
+  /**
+   * The stream itself, for `for await`.
+   *
+   * @returns This stream.
+   */
   [Symbol.asyncIterator](): QmpEventStream {
     return this;
   }

@@ -9,6 +9,7 @@ import type { ConsoleExit } from "./console_types.ts";
 
 /** Waiting on the console ran out of time. */
 export class ConsoleTimeoutError extends Error {
+  /** Always `"ConsoleTimeoutError"`. */
   override readonly name = "ConsoleTimeoutError";
   /** What was awaited. */
   readonly pattern: string;
@@ -18,6 +19,11 @@ export class ConsoleTimeoutError extends Error {
   readonly tail: string;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param pattern What was awaited.
    * @param timeout The limit.
    * @param tail The end of the transcript.
@@ -34,11 +40,17 @@ export class ConsoleTimeoutError extends Error {
 
 /** The console closed (QEMU exited) before or while something waited on it. */
 export class ConsoleClosedError extends Error {
+  /** Always `"ConsoleClosedError"`. */
   override readonly name = "ConsoleClosedError";
   /** How QEMU exited, when it is known. */
   readonly exit?: ConsoleExit;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param message What could not be done, and why.
    * @param options QEMU's exit, when known.
    */

@@ -8,6 +8,7 @@ import type { VmExit } from "./vm.ts";
 
 /** QEMU exited, or did not come up, during start-up. */
 export class VmLaunchError extends Error {
+  /** Always `"VmLaunchError"`. */
   override readonly name = "VmLaunchError";
   /** The binary and arguments that were run. */
   readonly argv: readonly string[];
@@ -17,6 +18,11 @@ export class VmLaunchError extends Error {
   readonly exit?: VmExit;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param message What went wrong.
    * @param details The argv, stderr and exit, and the cause.
    */
@@ -43,6 +49,7 @@ export interface MissingFeature {
 
 /** The installed QEMU lacks something the VM needs (`builder.check()`), found before launch. */
 export class VmCheckError extends Error {
+  /** Always `"VmCheckError"`. */
   override readonly name = "VmCheckError";
   /** The QEMU binary checked. */
   readonly binary: string;
@@ -50,6 +57,11 @@ export class VmCheckError extends Error {
   readonly missing: readonly MissingFeature[];
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param binary The QEMU binary checked.
    * @param missing Everything missing.
    */
@@ -73,6 +85,7 @@ export class VmCheckError extends Error {
 
 /** A QEMU background job (snapshot, block job) ended with an error, or was cancelled. */
 export class VmJobError extends Error {
+  /** Always `"VmJobError"`. */
   override readonly name = "VmJobError";
   /** The job id. */
   readonly jobId: string;
@@ -82,6 +95,11 @@ export class VmJobError extends Error {
   readonly error: string;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param command The command that started the job.
    * @param jobId The job id.
    * @param error QEMU's description of the failure.
@@ -97,6 +115,7 @@ export class VmJobError extends Error {
 
 /** A live migration failed or was cancelled; the source VM keeps running. */
 export class VmMigrationError extends Error {
+  /** Always `"VmMigrationError"`. */
   override readonly name = "VmMigrationError";
   /** The migration's final status (`"failed"`, `"cancelled"`). */
   readonly status: string;
@@ -104,6 +123,11 @@ export class VmMigrationError extends Error {
   readonly uri: string;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param uri Where the migration was going.
    * @param status Its final status.
    * @param reason QEMU's description, or why it was cancelled.
@@ -136,11 +160,17 @@ const NOT_RUNNING: Record<string, string> = {
 
 /** The guest's CPUs are not running (paused, migrating, panicked...), so it cannot do what was asked. */
 export class VmNotRunningError extends Error {
+  /** Always `"VmNotRunningError"`. */
   override readonly name = "VmNotRunningError";
   /** The run state, from QMP `query-status`. */
   readonly status: string;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param action What could not be done, such as `exec "uname"`.
    * @param status The run state.
    */
@@ -156,6 +186,7 @@ export class VmNotRunningError extends Error {
 
 /** The guest kernel panicked while a guest job ran (`runGuestJob`). */
 export class GuestPanicError extends Error {
+  /** Always `"GuestPanicError"`. */
   override readonly name = "GuestPanicError";
   /** The console's last lines, with the panic message and its trace. */
   readonly consoleTail: string;
@@ -163,6 +194,11 @@ export class GuestPanicError extends Error {
   readonly detectedBy: "pvpanic" | "console";
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param consoleTail The console's last lines.
    * @param detectedBy How the panic was seen.
    */
@@ -180,6 +216,7 @@ export class GuestPanicError extends Error {
 
 /** QEMU exited before a guest job's status arrived (`runGuestJob`). */
 export class GuestJobError extends Error {
+  /** Always `"GuestJobError"`. */
   override readonly name = "GuestJobError";
   /** QEMU's exit. */
   readonly exit: VmExit;
@@ -191,6 +228,11 @@ export class GuestJobError extends Error {
   readonly consoleTail: string;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param message What went wrong.
    * @param details QEMU's exit, stderr and argv, and the console's last lines.
    */
@@ -208,6 +250,7 @@ export class GuestJobError extends Error {
 
 /** A guest job did not end in time (`runGuestJob`); its VM was killed. */
 export class GuestJobTimeoutError extends Error {
+  /** Always `"GuestJobTimeoutError"`. */
   override readonly name = "GuestJobTimeoutError";
   /** The time limit, in milliseconds. */
   readonly timeout: number;
@@ -215,6 +258,11 @@ export class GuestJobTimeoutError extends Error {
   readonly consoleTail: string;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param timeout The time limit, in milliseconds.
    * @param consoleTail The console's last lines.
    */
@@ -232,11 +280,17 @@ export class GuestJobTimeoutError extends Error {
  * fails at once with the reason instead of running into its time limit.
  */
 export class VmGoneError extends Error {
+  /** Always `"VmGoneError"`. */
   override readonly name = "VmGoneError";
   /** Why, such as `QEMU exited with code 0` or `the guest panicked (...)`. */
   readonly reason: string;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param action What could not be done, such as `run a command over ssh`.
    * @param reason Why.
    */

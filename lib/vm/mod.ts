@@ -12,7 +12,7 @@ export { CONSOLE_CHARDEV, QMP_CHARDEV, type ToArgvOptions } from "./argv.ts";
 export * from "./machine.ts";
 export * from "./firmware.ts";
 export type { VmDescription } from "./description.ts";
-export type { InputFile, Sidecar, VmSpec } from "./spec.ts";
+export type { InputFile, LaunchFacts, Sidecar, VmSpec } from "./spec.ts";
 export type {
   FwCfgEntry,
   KernelOptions,

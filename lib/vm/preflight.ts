@@ -26,10 +26,15 @@ export interface PreflightReport {
 
 /** The parts of a QEMU command line that name things QEMU must have. */
 export interface Needs {
+  /** The machine type, when named. */
   machine?: string;
+  /** Device drivers (`-device`). */
   devices: string[];
+  /** QOM object types (`-object`). */
   objects: string[];
+  /** The CPU model, when named. */
   cpu?: string;
+  /** Accelerators (`-accel`). */
   accels: string[];
 }
 

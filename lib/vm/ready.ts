@@ -55,6 +55,7 @@ export interface ReadyResult {
 
 /** A stage was not reached: which, why, and what the console showed last. */
 export class VmReadyError extends Error {
+  /** Always `"VmReadyError"`. */
   override readonly name = "VmReadyError";
   /** The stage's name. */
   readonly stage: string;
@@ -64,6 +65,11 @@ export class VmReadyError extends Error {
   readonly consoleTail: string;
 
   /**
+
+   * Makes the error.
+
+   *
+
    * @param stage The stage.
    * @param reason Why.
    * @param consoleTail The console's last lines.
@@ -89,12 +95,15 @@ export class VmReadyError extends Error {
 
 /** What readiness needs of a VM. */
 export interface ReadyContext {
-  vm: unknown;
+  /** The console, for console stages and the tail of a failure. */
   console: Console;
+  /** The guest agent, when the VM has one. */
   agent?: GuestAgent;
+  /** SSH, when the VM has it. */
   ssh?: VmSsh;
   /** Resolves with the reason once the guest can do nothing more. */
   failure: Promise<string>;
+  /** When QEMU started (`performance.now()`), for the stages' times. */
   launchedAt: number;
 }
 

@@ -51,7 +51,7 @@ import {
 import { migrate, type MigrateOptions, type MigrationStats } from "./migration.ts";
 import { dumpGuestMemory, type DumpOptions, screendump, type ScreendumpOptions } from "./dump.ts";
 import { GuestAgent } from "../agent/client.ts";
-import { AgentPort } from "../agent/_port.ts";
+import { AgentPort } from "../agent/agent_port.ts";
 import { GUEST_AGENT_PORT_ID } from "./devices/guest_agent.ts";
 import { watchFailure } from "./_vm_failure.ts";
 import { type ReadyOptions, type ReadyResult, readyVm } from "./ready.ts";
@@ -165,7 +165,6 @@ export class Vm implements AsyncDisposable {
    */
   ready(options: ReadyOptions = {}): Promise<ReadyResult> {
     return readyVm({
-      vm: this,
       console: this.#parts.console,
       agent: this.#agent,
       ssh: this.#ssh,

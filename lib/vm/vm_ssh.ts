@@ -29,7 +29,9 @@ export interface VmSshParts {
   ssh: NonNullable<LaunchFacts["ssh"]>;
   /** The host port forwarded to guest port 22. */
   port: number;
+  /** The VM's runtime directory (the keys and known_hosts are in its `ssh/`). */
   runtimeDir: string;
+  /** The console, where cloud-init prints the host keys when the seed gave none. */
   console: Console;
   /** Resolves with the reason once the guest can do nothing more. */
   failure: Promise<string>;

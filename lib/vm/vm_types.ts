@@ -51,16 +51,27 @@ export interface ShutdownOptions {
 
 /** What `launch()` hands to a {@linkcode Vm}. */
 export interface VmParts {
+  /** QEMU's process. */
   process: Deno.ChildProcess;
+  /** The QMP client, negotiated. */
   qmp: QmpClient;
+  /** The serial console. */
   console: Console;
+  /** The private runtime directory. */
   runtimeDir: string;
+  /** QEMU's arguments. */
   argv: string[];
+  /** The QEMU binary. */
   binary: string;
+  /** The accelerator and why. */
   accel: AccelChoice;
+  /** QEMU's stderr so far (its last 64 KiB). */
   stderr: () => string;
+  /** Resolves when QEMU exits. */
   exited: Promise<VmExit>;
+  /** Drops QEMU from the registry that kills it when the script ends. */
   release: () => void;
+  /** When QEMU started (`performance.now()`). */
   launchedAt: number;
   /** The description it was launched from: hotplug, transport and reboot come from it. */
   builder: VmSpec;

@@ -29,6 +29,9 @@ Deno.test("vm.agent drives the tiny guest's qemu-ga: ready, exec, files, OS info
   assert.equal(os["kernel-release"], uname.stdout.trim());
   const nics = await guest.agent.networkInterfaces();
   assert.ok(nics.some((nic) => nic.name === "lo"));
+  await guest.agent.setTime(new Date("2031-02-03T04:05:06Z"));
+  assert.match((await guest.agent.exec(["date", "-u", "+%F %H"])).stdout, /^2031-02-03 04\n$/);
+  assert.equal(await guest.agent.fsfreezeStatus(), "thawed");
   const result = await guest.shutdown({ timeout: 30_000 });
   assert.equal(result.method, "agent");
   assert.equal(result.exit.code, 0);

@@ -62,6 +62,10 @@ Deno.test("the Debian guest end to end: a seed made at launch, the agent, ssh wi
 
       const agentSaw = await guest.agent.exec(["cat", "/etc/vmkit-seeded"]);
       assert.equal(agentSaw.stdout, "from the seed\n");
+      // A consistent point for a disk snapshot: the root filesystem frozen, then thawed.
+      assert.ok(await guest.agent.fsfreeze() >= 1);
+      assert.equal(await guest.agent.fsfreezeStatus(), "frozen");
+      assert.ok(await guest.agent.fsthaw() >= 1);
       const result = await guest.shutdown({ timeout: 60_000 });
       assert.equal(result.method, "agent");
     }

@@ -10,6 +10,7 @@ import type { DeviceKind } from "./_kind.ts";
 
 /** A virtio balloon (`.balloon()`): `Vm` can shrink and grow the guest's memory. */
 export interface BalloonDevice {
+  /** The kind of this description: `"balloon"`. */
   kind: "balloon";
   /** Let the guest deflate the balloon when it runs out of memory. */
   deflateOnOom?: boolean;

@@ -25,6 +25,7 @@ import { writeKnownHosts } from "../../ssh/known_hosts.ts";
 
 /** A cloud-init seed for the guest, made at launch (`.cloudInit()`). */
 export interface CloudInitDevice {
+  /** The kind of this description: `"cloud-init"`. */
   kind: "cloud-init";
   /**
    * User-data: a `#cloud-config` object, or raw text (a script, `#cloud-config` YAML...). Default

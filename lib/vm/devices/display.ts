@@ -12,6 +12,7 @@ import type { Step } from "./_plan.ts";
 
 /** A display adapter (`.display()`, `.vga()`). */
 export interface DisplayDevice {
+  /** The kind of this description: `"display"`. */
   kind: "display";
   /**
    * `"std"`: the standard VGA (x86_64 only); `"virtio"`: virtio-gpu. Default `"std"` on x86_64,

@@ -19,6 +19,7 @@ import type { DeviceKind } from "./_kind.ts";
  *   needs `CONFIG_VIRTIO_IOMMU`.
  */
 export interface IommuDevice {
+  /** The kind of this description: `"iommu"`. */
   kind: "iommu";
   /** `"intel"` (q35) or `"virtio"` (q35, aarch64 virt). */
   model: "intel" | "virtio";

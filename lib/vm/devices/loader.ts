@@ -15,6 +15,7 @@ import type { DeviceKind } from "./_kind.ts";
  * byte for byte to `addr` (guest physical; 0 when not given).
  */
 export interface LoaderDevice {
+  /** The kind of this description: `"loader"`. */
   kind: "loader";
   /** The file. */
   file: string;

@@ -80,6 +80,7 @@ export interface NicCommon {
  * });
  * ``` */
 export interface UserNetwork extends NicCommon {
+  /** The type of this description: `"user"`. */
   type: "user";
   /** Host ports forwarded to guest ports. */
   forwards?: readonly HostForward[];
@@ -113,6 +114,7 @@ export interface UserNetwork extends NicCommon {
  * const builder = vm({ arch: "x86_64" }).network({ type: "tap", ifname: "tap0" });
  * ``` */
 export interface TapNetwork extends NicCommon {
+  /** The type of this description: `"tap"`. */
   type: "tap";
   /** Interface name (up to 15 characters). Give this or `fd`. */
   ifname?: string;
@@ -141,6 +143,7 @@ export interface TapNetwork extends NicCommon {
  * const builder = vm({ arch: "x86_64" }).network({ type: "bridge", bridge: "br0" });
  * ``` */
 export interface BridgeNetwork extends NicCommon {
+  /** The type of this description: `"bridge"`. */
   type: "bridge";
   /** The host bridge. */
   bridge: string;
@@ -172,6 +175,7 @@ export interface BridgeNetwork extends NicCommon {
  * });
  * ``` */
 export interface StreamNetwork extends NicCommon {
+  /** The type of this description: `"stream"`. */
   type: "stream";
   /** Listen (`true`) or connect (`false`). */
   server: boolean;
@@ -195,6 +199,7 @@ export interface StreamNetwork extends NicCommon {
  *   .network({ type: "vhost-user", socket: "/run/ovs/vhost-user0" });
  * ``` */
 export interface VhostUserNetwork extends NicCommon {
+  /** The type of this description: `"vhost-user"`. */
   type: "vhost-user";
   /** The backend's unix socket; QEMU connects to it, so the backend must be listening. */
   socket: string;

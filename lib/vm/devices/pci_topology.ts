@@ -24,6 +24,7 @@ import { busOf, type PlanContext } from "./_plan.ts";
 
 /** A PCI Express root port (`pcie-root-port`): one slot for a PCIe device, hotplug capable. */
 export interface PcieRootPortDevice {
+  /** The kind of this description: `"pcie-root-port"`. */
   kind: "pcie-root-port";
   /** Device id, which devices placed in the port name as their bus. */
   id: string;
@@ -37,6 +38,7 @@ export interface PcieRootPortDevice {
 
 /** A PCI Express to PCI bridge (`pcie-pci-bridge`): a PCI bus of 31 slots on a PCIe machine. */
 export interface PciePciBridgeDevice {
+  /** The kind of this description: `"pcie-pci-bridge"`. */
   kind: "pcie-pci-bridge";
   /** Device id, which devices placed behind the bridge name as their bus. */
   id: string;
@@ -46,6 +48,7 @@ export interface PciePciBridgeDevice {
 
 /** A PCI-PCI bridge (`pci-bridge`): a PCI bus of 31 slots, hotplug capable. */
 export interface PciBridgeDevice {
+  /** The kind of this description: `"pci-bridge"`. */
   kind: "pci-bridge";
   /** Device id, which devices placed behind the bridge name as their bus. */
   id: string;

@@ -8,6 +8,7 @@ import type { DeviceKind } from "./_kind.ts";
 
 /** A pvpanic device (`.pvpanic()`). */
 export interface PvpanicDevice {
+  /** The kind of this description: `"pvpanic"`. */
   kind: "pvpanic";
 }
 

@@ -11,6 +11,7 @@ import type { DeviceKind } from "./_kind.ts";
 
 /** A virtio-rng device (`.rng()`). */
 export interface RngDevice {
+  /** The kind of this description: `"rng"`. */
   kind: "rng";
   /** Host entropy source. Default `/dev/urandom`. */
   source?: string;

@@ -43,6 +43,7 @@ export type NinePSecurityModel = "none" | "passthrough" | "mapped-xattr" | "mapp
  * only.
  */
 export interface NinePDevice {
+  /** The kind of this description: `"9p"`. */
   kind: "9p";
   /** The host directory. It must exist when the VM starts. */
   path: string;
@@ -68,6 +69,7 @@ export interface NinePDevice {
  * needs a shared memory backend: `.memory(size, { backend: { type: "memfd", share: true } })`.
  */
 export interface VirtiofsDevice {
+  /** The kind of this description: `"virtiofs"`. */
   kind: "virtiofs";
   /** virtiofsd's unix socket (its `--socket-path`). It must exist when the VM starts. */
   socket: string;

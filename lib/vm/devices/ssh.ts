@@ -15,6 +15,7 @@ import type { NetworkDescription } from "./network.ts";
 
 /** SSH into the guest (`.ssh()`); `vm.ssh` runs commands and shells. */
 export interface SshDevice {
+  /** The kind of this description: `"ssh"`. */
   kind: "ssh";
   /**
    * The user to log in as. Default `"vmkit"`: a user the cloud-init seed makes, with the VM's

@@ -35,6 +35,7 @@ import { startSwtpm, SWTPM_SOCKET } from "./_swtpm.ts";
  * ```
  */
 export interface TpmDevice {
+  /** The kind of this description: `"tpm"`. */
   kind: "tpm";
   /** The TPM version. Default `"2.0"`. */
   version?: "2.0" | "1.2";

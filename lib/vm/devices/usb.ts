@@ -26,6 +26,7 @@ export type UsbDeviceModel = "tablet" | "keyboard" | "mouse";
  * ```
  */
 export interface UsbDevice {
+  /** The kind of this description: `"usb"`. */
   kind: "usb";
   /** `tablet` (`usb-tablet`), `keyboard` (`usb-kbd`) or `mouse` (`usb-mouse`). */
   device: UsbDeviceModel;

@@ -17,6 +17,7 @@ import { pathExists } from "../../_fs.ts";
 
 /** A host PCI device passed through to the guest (`vfio-pci`). */
 export interface VfioDevice {
+  /** The kind of this description: `"vfio"`. */
   kind: "vfio";
   /**
    * The host PCI address, `[domain:]bus:slot.function` in hex, as `lspci -D` prints it:

@@ -13,6 +13,7 @@ import { busOf } from "./_plan.ts";
 
 /** A disk served by a vhost-user-blk backend on a unix socket. Needs shared guest memory. */
 export interface VhostUserBlkDevice {
+  /** The kind of this description: `"vhost-user-blk"`. */
   kind: "vhost-user-blk";
   /** The backend's unix socket; QEMU connects to it, so the backend must be listening. */
   socket: string;

@@ -21,6 +21,7 @@ import { busOf } from "./_plan.ts";
  * ```
  */
 export interface VsockDevice {
+  /** The kind of this description: `"vsock"`. */
   kind: "vsock";
   /**
    * The guest's context id, 3 to 4294967294 (0, 1 and 2 are the hypervisor, the local host

@@ -40,6 +40,7 @@ export type WatchdogAction =
  * ```
  */
 export interface WatchdogDevice {
+  /** The kind of this description: `"watchdog"`. */
   kind: "watchdog";
   /** The model; default `diag288` on s390x, `i6300esb` elsewhere. */
   model?: WatchdogModel;

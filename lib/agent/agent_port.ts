@@ -1,6 +1,10 @@
-// Whether the guest has opened the agent's virtio-serial port, from QMP's VSERPORT_CHANGE events.
-// Bytes written to the port's socket before the guest opens it wait in QEMU, so the client waits
-// for the port instead of for a reply that no agent is there to send.
+/**
+ * Whether the guest has opened the agent's virtio-serial port, from QMP's `VSERPORT_CHANGE`
+ * events. Bytes written to the port's socket before the guest opens it wait in QEMU, so the
+ * client waits for the port instead of for a reply that no agent is there to send.
+ *
+ * @module
+ */
 
 import type { QmpClient } from "../qmp/client.ts";
 
