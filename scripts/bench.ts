@@ -518,7 +518,12 @@ if (want("debian")) {
     try {
       let raw: RawQga | undefined;
       while (raw === undefined) {
-        raw = await Deno.lstat(socket).then(() => RawQga.open(socket), () => undefined);
+        // QEMU makes the socket file a moment before it listens on it.
+        raw = await RawQga.open(socket).catch((error) => {
+          if (error instanceof Deno.errors.NotFound) return undefined;
+          if (error instanceof Deno.errors.ConnectionRefused) return undefined;
+          throw error;
+        });
         if (raw === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
       }
       const agent = performance.now() - t;
