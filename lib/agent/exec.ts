@@ -7,6 +7,7 @@
 
 import { checkTimeout, type WaitOptions } from "../_deadline.ts";
 import { decodeBase64, encodeBase64 } from "../_base64.ts";
+import { linuxSignalName } from "../_signals.ts";
 import type { GuestAgent } from "./client.ts";
 import { GuestAgentTimeoutError } from "./errors.ts";
 
@@ -42,45 +43,22 @@ export interface AgentExecResult {
   pid: number;
 }
 
-/** Linux's signal numbers, for the names of the signals that kill a program. */
-const SIGNALS = [
-  "",
-  "SIGHUP",
-  "SIGINT",
-  "SIGQUIT",
-  "SIGILL",
-  "SIGTRAP",
-  "SIGABRT",
-  "SIGBUS",
-  "SIGFPE",
-  "SIGKILL",
-  "SIGUSR1",
-  "SIGSEGV",
-  "SIGUSR2",
-  "SIGPIPE",
-  "SIGALRM",
-  "SIGTERM",
-  "SIGSTKFLT",
-  "SIGCHLD",
-  "SIGCONT",
-  "SIGSTOP",
-  "SIGTSTP",
-  "SIGTTIN",
-  "SIGTTOU",
-  "SIGURG",
-  "SIGXCPU",
-  "SIGXFSZ",
-  "SIGVTALRM",
-  "SIGPROF",
-  "SIGWINCH",
-  "SIGIO",
-  "SIGPWR",
-  "SIGSYS",
-];
-
-/** The name of Linux signal `n`, or `SIG<n>` for a real-time one. */
+/**
+ * The name of the Linux signal that killed a program, as {@linkcode AgentExecResult.signal}
+ * gives it.
+ *
+ * @param n The signal number (`guest-exec-status`'s `signal`).
+ * @returns `"SIGKILL"` for 9, `"SIGRTMIN+3"` for a real-time one, `"signal 70"` for a number
+ *   that names no signal.
+ *
+ * @example
+ * ```ts
+ * import { signalName } from "@vmkit/vmkit";
+ * console.log(signalName(9)); // "SIGKILL"
+ * ```
+ */
 export function signalName(n: number): string {
-  return SIGNALS[n] || `SIG${n}`;
+  return linuxSignalName(n);
 }
 
 /** Waits between status polls: fast while short programs finish, then at most 100 ms. */

@@ -7,6 +7,7 @@
 
 import { checkTimeout, type WaitOptions } from "../_deadline.ts";
 import { decodeBase64, encodeBase64 } from "../_base64.ts";
+import { concatBytes } from "../_bytes.ts";
 import type { GuestAgent } from "./client.ts";
 import { GuestAgentError } from "./errors.ts";
 
@@ -222,13 +223,7 @@ export async function readGuestFile(
   const total = await readChunks(agent, path, options, (chunk) => {
     parts.push(chunk);
   });
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length;
-  }
-  return all;
+  return concatBytes(parts, total);
 }
 
 /**

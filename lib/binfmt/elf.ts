@@ -89,6 +89,8 @@ export interface ElfSegment {
   type: number;
   /** `p_offset`: where the segment's bytes start in the file. */
   offset: number;
+  /** `p_vaddr`: the address it is mapped at (the address of its first byte in memory). */
+  vaddr: number;
   /** `p_filesz`: how many bytes it has in the file. */
   size: number;
 }
@@ -117,11 +119,13 @@ export function elfSegments(bytes: Uint8Array): ElfSegment[] {
         ? {
           type: view.getUint32(at, le),
           offset: Number(view.getBigUint64(at + 8, le)),
+          vaddr: Number(view.getBigUint64(at + 16, le)),
           size: Number(view.getBigUint64(at + 32, le)),
         }
         : {
           type: view.getUint32(at, le),
           offset: view.getUint32(at + 4, le),
+          vaddr: view.getUint32(at + 8, le),
           size: view.getUint32(at + 16, le),
         },
     );

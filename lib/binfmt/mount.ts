@@ -5,6 +5,7 @@
  */
 
 import { BinfmtPermissionError } from "./errors.ts";
+import { programOutput } from "../_command.ts";
 import { pathExists } from "../_fs.ts";
 
 /** Where binfmt_misc lives. */
@@ -41,23 +42,14 @@ export async function ensureMounted(options: MountOptions = {}): Promise<boolean
       `Cannot mount binfmt_misc: ${mountPoint} does not exist, so the kernel has no binfmt_misc support loaded (run "modprobe binfmt_misc" as root)`,
     );
   }
-  let output: Deno.CommandOutput;
-  try {
-    output = await new Deno.Command("mount", {
-      args: ["-t", "binfmt_misc", "binfmt_misc", mountPoint],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new Deno.errors.NotFound(
-        `Cannot mount binfmt_misc on ${mountPoint}: the "mount" command is not installed (Debian package mount)`,
-        { cause: error },
-      );
-    }
-    throw error;
-  }
+  const output = await programOutput("mount", {
+    args: ["-t", "binfmt_misc", "binfmt_misc", mountPoint],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    missing:
+      `Cannot mount binfmt_misc on ${mountPoint}: the "mount" command is not installed (Debian package mount)`,
+  });
   if (output.success) return true;
   const stderr = new TextDecoder().decode(output.stderr).trim();
   if (/permission denied|must be superuser|only root|operation not permitted/i.test(stderr)) {

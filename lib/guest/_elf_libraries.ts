@@ -1,7 +1,7 @@
 // The shared libraries an ELF executable loads, found the way glibc's ld.so finds them in the
 // common case: for an initramfs that must carry a host program with everything it needs.
 
-import { parseElfHeader } from "../binfmt/elf.ts";
+import { elfSegments, parseElfHeader } from "../binfmt/elf.ts";
 
 const PT_LOAD = 1;
 const PT_DYNAMIC = 2;
@@ -31,44 +31,6 @@ export interface ElfDynamic {
   runpath: string[];
 }
 
-interface Segment {
-  type: number;
-  offset: number;
-  vaddr: number;
-  size: number;
-}
-
-function segmentsOf(
-  bytes: Uint8Array,
-): { segments: Segment[]; header: ReturnType<typeof parseElfHeader> } {
-  const header = parseElfHeader(bytes);
-  if (bytes.length < header.headBytes) {
-    throw new TypeError(`the program headers end at byte ${header.headBytes}, past the file's end`);
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const le = header.endian === "little";
-  const segments: Segment[] = [];
-  for (let i = 0; i < header.programHeaderCount; i++) {
-    const at = header.programHeaderOffset + i * header.programHeaderSize;
-    segments.push(
-      header.bits === 64
-        ? {
-          type: view.getUint32(at, le),
-          offset: Number(view.getBigUint64(at + 8, le)),
-          vaddr: Number(view.getBigUint64(at + 16, le)),
-          size: Number(view.getBigUint64(at + 32, le)),
-        }
-        : {
-          type: view.getUint32(at, le),
-          offset: view.getUint32(at + 4, le),
-          vaddr: view.getUint32(at + 8, le),
-          size: view.getUint32(at + 16, le),
-        },
-    );
-  }
-  return { segments, header };
-}
-
 /**
  * Reads the dynamic-linking facts of a whole ELF file: interpreter, `DT_NEEDED`, `DT_RPATH` and
  * `DT_RUNPATH`.
@@ -78,7 +40,8 @@ function segmentsOf(
  * @throws {TypeError} When the bytes are not ELF, or the dynamic section is cut short.
  */
 export function readElfDynamic(bytes: Uint8Array): ElfDynamic {
-  const { segments, header } = segmentsOf(bytes);
+  const header = parseElfHeader(bytes);
+  const segments = elfSegments(bytes);
   const le = header.endian === "little";
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const decoder = new TextDecoder();

@@ -1,7 +1,9 @@
 // Running qemu-img: argv as an array (no shell), stdout read as it comes (for -p progress),
 // stderr kept for the error, the child killed and awaited on a cancel or timeout.
 
+import { spawnProgram } from "../_command.ts";
 import { checkTimeout, type WaitOptions } from "../_deadline.ts";
+import { killOnLimit } from "../_kill_on_limit.ts";
 import { ImageTimeoutError, QemuImgError } from "./errors.ts";
 
 /** What a qemu-img run is about, for its messages. */
@@ -89,49 +91,19 @@ export async function runQemuImg(
   options: RunQemuImgOptions = {},
 ): Promise<QemuImgOutput> {
   limit.signal?.throwIfAborted();
-  const left = limit.end === undefined ? undefined : Math.max(0, limit.end - performance.now());
   const argv = ["qemu-img", ...args];
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command("qemu-img", {
-      args: [...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new Deno.errors.NotFound(
-        `${task.what}: qemu-img is not installed; install it with: apt-get install qemu-utils`,
-        { cause: error },
-      );
-    }
-    throw error;
-  }
-
-  let stopped: unknown;
-  let killTimer: ReturnType<typeof setTimeout> | undefined;
-  const stop = (reason: unknown) => {
-    if (stopped !== undefined) return;
-    stopped = reason;
-    try {
-      child.kill("SIGTERM");
-      killTimer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // It exited meanwhile.
-        }
-      }, 1000);
-    } catch {
-      // It exited meanwhile.
-    }
-  };
-  const onAbort = () => stop(limit.signal!.reason);
-  limit.signal?.addEventListener("abort", onAbort, { once: true });
-  const timer = left === undefined
-    ? undefined
-    : setTimeout(() => stop(new ImageTimeoutError(limit.action, limit.timeout!)), left);
+  const child = spawnProgram("qemu-img", {
+    args: [...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    missing: `${task.what}: qemu-img is not installed; install it with: apt-get install qemu-utils`,
+  });
+  const watch = killOnLimit(child, {
+    signal: limit.signal,
+    end: limit.end,
+    onTimeout: () => new ImageTimeoutError(limit.action, limit.timeout!),
+  });
 
   const read = async (stream: ReadableStream<Uint8Array>, each?: (text: string) => void) => {
     let text = "";
@@ -147,6 +119,7 @@ export async function runQemuImg(
       read(child.stderr),
       child.status,
     ]);
+    const stopped = watch.stopped();
     if (stopped !== undefined) throw stopped;
     if (status.code !== 0 && !(options.okCodes ?? []).includes(status.code)) {
       throw new QemuImgError(task.what, {
@@ -158,8 +131,6 @@ export async function runQemuImg(
     }
     return { stdout, stderr, code: status.code };
   } finally {
-    clearTimeout(timer);
-    clearTimeout(killTimer);
-    limit.signal?.removeEventListener("abort", onAbort);
+    watch.done();
   }
 }

@@ -2,14 +2,13 @@
 // stdout and stderr read whole; on a cancel or timeout the client is killed (SIGTERM, then
 // SIGKILL after a second) and awaited before the call rejects, so no ssh process is left.
 
+import { spawnProgram } from "../_command.ts";
+import { type KillLimit, killOnLimit } from "../_kill_on_limit.ts";
+
+// The ssh client and its ControlMaster watch their children with these.
+export { killOnLimit };
 /** The time limit and cancel signal of one run. */
-export interface RunLimit {
-  signal?: AbortSignal;
-  /** When it passes (`performance.now()` time). */
-  end?: number;
-  /** The error to reject with when `end` passes. */
-  onTimeout: () => Error;
-}
+export type RunLimit = KillLimit;
 
 /** What one run printed and how it exited. */
 export interface RunOutput {
@@ -23,59 +22,11 @@ export function spawnSsh(
   args: readonly string[],
   io: Pick<Deno.CommandOptions, "stdin" | "stdout" | "stderr">,
 ): Deno.ChildProcess {
-  try {
-    return new Deno.Command("ssh", { args: [...args], ...io }).spawn();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new Deno.errors.NotFound(
-        "Cannot run ssh: the ssh client is not installed; install Debian's openssh-client",
-        { cause: error },
-      );
-    }
-    throw error;
-  }
-}
-
-/**
- * Kills `child` when the signal aborts or the time passes: SIGTERM, then SIGKILL a second later.
- * Returns a `stopped()` that tells why it was killed (undefined if it was not), and `done()` to
- * call once the child has exited.
- */
-export function killOnLimit(
-  child: Deno.ChildProcess,
-  limit: RunLimit,
-): { stopped: () => unknown; done: () => void } {
-  let reason: unknown;
-  let killTimer: ReturnType<typeof setTimeout> | undefined;
-  const stop = (why: unknown) => {
-    if (reason !== undefined) return;
-    reason = why;
-    try {
-      child.kill("SIGTERM");
-      killTimer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // It exited meanwhile.
-        }
-      }, 1000);
-    } catch {
-      // It exited meanwhile.
-    }
-  };
-  const onAbort = () => stop(limit.signal!.reason);
-  if (limit.signal?.aborted) onAbort();
-  else limit.signal?.addEventListener("abort", onAbort, { once: true });
-  const left = limit.end === undefined ? undefined : Math.max(0, limit.end - performance.now());
-  const timer = left === undefined ? undefined : setTimeout(() => stop(limit.onTimeout()), left);
-  return {
-    stopped: () => reason,
-    done: () => {
-      clearTimeout(timer);
-      clearTimeout(killTimer);
-      limit.signal?.removeEventListener("abort", onAbort);
-    },
-  };
+  return spawnProgram("ssh", {
+    args: [...args],
+    ...io,
+    missing: "Cannot run ssh: the ssh client is not installed; install Debian's openssh-client",
+  });
 }
 
 /** Reads a stream whole as UTF-8 text, until it ends or `cancel` is called. */

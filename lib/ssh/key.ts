@@ -4,6 +4,7 @@
  * @module
  */
 
+import { programOutput } from "../_command.ts";
 import { pathExists } from "../_fs.ts";
 
 /** A key pair on disk. */
@@ -70,23 +71,14 @@ export async function generateSshKey(
     }
   }
   const argv = ["-t", "ed25519", "-N", "", "-q", "-C", comment, "-f", privateKey];
-  let output: Deno.CommandOutput;
-  try {
-    output = await new Deno.Command("ssh-keygen", {
-      args: argv,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new Deno.errors.NotFound(
-        "Cannot generate an ssh key: ssh-keygen is not installed; install Debian's openssh-client",
-        { cause: error },
-      );
-    }
-    throw error;
-  }
+  const output = await programOutput("ssh-keygen", {
+    args: argv,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    missing:
+      "Cannot generate an ssh key: ssh-keygen is not installed; install Debian's openssh-client",
+  });
   if (!output.success) {
     const said = new TextDecoder().decode(output.stderr).trim() ||
       `it exited with code ${output.code}`;

@@ -1,48 +1,8 @@
 // The pure parts of a guest job: the command as the init reads it, the status report busybox
 // time writes, and the job's output cut from the console's transcript.
 
-/** Linux's signal names by number (x86_64 and aarch64 share them). */
-const SIGNALS = [
-  "",
-  "SIGHUP",
-  "SIGINT",
-  "SIGQUIT",
-  "SIGILL",
-  "SIGTRAP",
-  "SIGABRT",
-  "SIGBUS",
-  "SIGFPE",
-  "SIGKILL",
-  "SIGUSR1",
-  "SIGSEGV",
-  "SIGUSR2",
-  "SIGPIPE",
-  "SIGALRM",
-  "SIGTERM",
-  "SIGSTKFLT",
-  "SIGCHLD",
-  "SIGCONT",
-  "SIGSTOP",
-  "SIGTSTP",
-  "SIGTTIN",
-  "SIGTTOU",
-  "SIGURG",
-  "SIGXCPU",
-  "SIGXFSZ",
-  "SIGVTALRM",
-  "SIGPROF",
-  "SIGWINCH",
-  "SIGIO",
-  "SIGPWR",
-  "SIGSYS",
-];
-
-/** The name of a Linux signal number: `SIGKILL`, or `SIGRTMIN+3`, or `signal 70`. */
-export function signalName(number: number): string {
-  if (number > 0 && number < SIGNALS.length) return SIGNALS[number];
-  if (number >= 34 && number <= 64) return number === 34 ? "SIGRTMIN" : `SIGRTMIN+${number - 34}`;
-  return `signal ${number}`;
-}
+import { linuxSignalName } from "../_signals.ts";
+import { KERNEL_PANIC_LINE } from "./_vm_failure.ts";
 
 /** Quotes a word for the guest's shell. */
 function quote(word: string): string {
@@ -85,7 +45,7 @@ export type JobStatus = { exitCode: number; signal: null } | { exitCode: null; s
  */
 export function parseJobStatus(report: string): JobStatus | undefined {
   const signal = /^Command terminated by signal (\d+)$/m.exec(report);
-  if (signal !== null) return { exitCode: null, signal: signalName(Number(signal[1])) };
+  if (signal !== null) return { exitCode: null, signal: linuxSignalName(Number(signal[1])) };
   const exit = /^exit (\d+)$/m.exec(report);
   if (exit !== null) return { exitCode: Number(exit[1]), signal: null };
   return undefined;
@@ -111,7 +71,7 @@ export function jobOutput(transcript: string, nonce: string): string | undefined
  */
 export function panicLines(transcript: string): string {
   const lines = transcript.replaceAll("\r\n", "\n").split("\n");
-  const at = lines.findLastIndex((line) => line.includes("Kernel panic - not syncing"));
+  const at = lines.findLastIndex((line) => KERNEL_PANIC_LINE.test(line));
   if (at < 0) return lines.slice(-40).join("\n");
   return lines.slice(Math.max(0, at - 5), at + 195).join("\n");
 }

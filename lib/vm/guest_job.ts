@@ -18,6 +18,7 @@ import {
   parseJobStatus,
   tailLines,
 } from "./_guest_job_status.ts";
+import { KERNEL_PANIC_LINE } from "./_vm_failure.ts";
 
 /** Options of {@linkcode runGuestJob}. */
 export interface GuestJobOptions extends WaitOptions {
@@ -161,7 +162,7 @@ export async function runGuestJob(
       const report = await Deno.readTextFile(statusFile).catch(() => "");
       const status = parseJobStatus(report);
       if (status === undefined) {
-        if (/Kernel panic - not syncing/.test(transcript)) {
+        if (KERNEL_PANIC_LINE.test(transcript)) {
           throw new GuestPanicError(panicLines(transcript), "console");
         }
         throw new GuestJobError(
@@ -204,7 +205,7 @@ async function watch(
     machine.exited.then((exit) => ({ kind: "exit", exit })),
     machine.qmp.waitForEvent("GUEST_PANICKED", { signal: stop.signal, keepAlive: false })
       .then(() => ({ kind: "panic", by: "pvpanic" }), () => new Promise<never>(() => {})),
-    machine.console.expect(/Kernel panic - not syncing/, { signal: stop.signal })
+    machine.console.expect(KERNEL_PANIC_LINE, { signal: stop.signal })
       .then(async () => {
         // The guest reboots on a panic (panic=-1) and -no-reboot ends QEMU: let the trace
         // reach the console first.

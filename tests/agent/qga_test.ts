@@ -16,6 +16,7 @@ import {
   type QgaTypeRef,
   readQgaManual,
 } from "../../scripts/gen_qga.ts";
+import { HOST_SAFE_COMMANDS, startHostAgent } from "./_host_agent.ts";
 
 const roff = await readQgaManual();
 const manual = parseQgaManual(roff);
@@ -309,162 +310,90 @@ function conforms(manual: QgaManual, value: unknown, command: string): string[] 
   return problems;
 }
 
-// Only these run on the host's agent; every other command is blocked (-b), so nothing here can
-// shut down, suspend, freeze, trim, set the clock or change users, CPUs or memory of the host.
-const SAFE = new Set<string>([
-  "guest-exec",
-  "guest-exec-status",
-  "guest-file-close",
-  "guest-file-flush",
-  "guest-file-open",
-  "guest-file-read",
-  "guest-file-seek",
-  "guest-file-write",
-  "guest-fsfreeze-status",
-  "guest-get-cpustats",
-  "guest-get-disks",
-  "guest-get-diskstats",
-  "guest-get-fsinfo",
-  "guest-get-host-name",
-  "guest-get-memory-block-info",
-  "guest-get-memory-blocks",
-  "guest-get-osinfo",
-  "guest-get-time",
-  "guest-get-timezone",
-  "guest-get-users",
-  "guest-get-vcpus",
-  "guest-info",
-  "guest-network-get-interfaces",
-  "guest-ping",
-  "guest-sync",
-  "guest-sync-delimited",
-]);
-
 Deno.test("every reply of the real qemu-ga has its generated type, and its command list is the manual's", async () => {
   // The agent that runs in guests, run on this host over a UNIX socket: the same program and
-  // replies, without a guest boot.
-  const dir = await Deno.makeTempDir({ prefix: "vmkit-test-qga-" });
-  const socket = `${dir}/qga.sock`;
-  const blocked = QGA_COMMAND_NAMES.filter((name) => !SAFE.has(name));
-  const agent = new Deno.Command("qemu-ga", {
-    args: [
-      "-m",
-      "unix-listen",
-      "-p",
-      socket,
-      "-f",
-      `${dir}/pid`,
-      "-t",
-      dir,
-      "-l",
-      `${dir}/log`,
-      "-b",
-      blocked.join(","),
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  let conn: Deno.UnixConn | undefined;
-  try {
-    for (let i = 0; conn === undefined; i++) {
-      try {
-        conn = await Deno.connect({ transport: "unix", path: socket });
-      } catch (error) {
-        if (i === 100) {
-          throw new Error(
-            `qemu-ga did not listen: ${await Deno.readTextFile(`${dir}/log`).catch(() => "")}`,
-            { cause: error },
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
-    const qga = new Agent(conn);
+  // replies, without a guest boot; only the commands that cannot change the host are enabled.
+  await using host = await startHostAgent();
+  using conn = await host.connect();
+  const qga = new Agent(conn);
 
-    // The agent lists every command it has (blocked ones as disabled): the manual's, and which
-    // send no response on success.
-    const info = await qga.call("guest-info");
-    assert.equal(info.version, QGA_QEMU_VERSION);
-    assert.deepEqual(info.supported_commands.map((c) => c.name).sort(), [...QGA_COMMAND_NAMES]);
-    assert.deepEqual(
-      info.supported_commands.filter((c) => !c["success-response"]).map((c) => c.name).sort(),
-      [...QGA_NO_REPLY_COMMANDS],
-    );
-    assert.deepEqual(
-      info.supported_commands.filter((c) => c.enabled).map((c) => c.name).sort(),
-      [...SAFE].sort(),
-    );
+  // The agent lists every command it has (blocked ones as disabled): the manual's, and which
+  // send no response on success.
+  const info = await qga.call("guest-info");
+  assert.equal(info.version, QGA_QEMU_VERSION);
+  assert.deepEqual(info.supported_commands.map((c) => c.name).sort(), [...QGA_COMMAND_NAMES]);
+  assert.deepEqual(
+    info.supported_commands.filter((c) => !c["success-response"]).map((c) => c.name).sort(),
+    [...QGA_NO_REPLY_COMMANDS],
+  );
+  assert.deepEqual(
+    info.supported_commands.filter((c) => c.enabled).map((c) => c.name).sort(),
+    [...HOST_SAFE_COMMANDS].sort(),
+  );
 
-    assert.equal(await qga.call("guest-sync", { id: 4242 }), 4242);
-    assert.equal(await qga.call("guest-sync-delimited", { id: 4343 }), 4343);
-    assert.ok(qga.sawSentinel, "guest-sync-delimited's reply starts with 0xFF");
-    assert.deepEqual(await qga.call("guest-ping"), {});
-    const time = await qga.call("guest-get-time");
-    assert.ok(Math.abs(time / 1e6 - Date.now()) < 60_000, String(time));
-    assert.equal(await qga.call("guest-fsfreeze-status"), "thawed");
-    assert.equal((await qga.call("guest-get-osinfo")).machine, Deno.build.arch);
-    assert.equal((await qga.call("guest-get-host-name"))["host-name"], Deno.hostname());
-    const interfaces = await qga.call("guest-network-get-interfaces");
-    assert.ok(interfaces.some((i) => i.name === "lo"));
-    assert.ok((await qga.call("guest-get-vcpus")).length >= 1);
-    for (
-      const command of [
-        "guest-get-timezone",
-        "guest-get-users",
-        "guest-get-fsinfo",
-        "guest-get-disks",
-        "guest-get-memory-blocks",
-        "guest-get-memory-block-info",
-        "guest-get-diskstats",
-        "guest-get-cpustats",
-      ] as const
-    ) {
-      await qga.call(command);
-    }
-
-    // guest-exec and guest-exec-status, output captured.
-    const { pid } = await qga.call("guest-exec", {
-      path: "/bin/sh",
-      arg: ["-c", "echo out; echo err >&2; exit 3"],
-      "capture-output": true,
-    });
-    let status = await qga.call("guest-exec-status", { pid });
-    for (let i = 0; !status.exited && i < 100; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      status = await qga.call("guest-exec-status", { pid });
-    }
-    assert.equal(status.exitcode, 3);
-    assert.equal(atob(status["out-data"]!), "out\n");
-    assert.equal(atob(status["err-data"]!), "err\n");
-
-    // A file: both kinds of whence (the alternate's two branches), read, flush, close.
-    const handle = await qga.call("guest-file-open", { path: `${dir}/file`, mode: "w+" });
-    assert.deepEqual(await qga.call("guest-file-write", { handle, "buf-b64": btoa("hello") }), {
-      count: 5,
-      eof: false,
-    });
-    assert.equal(
-      (await qga.call("guest-file-seek", { handle, offset: 1, whence: "set" })).position,
-      1,
-    );
-    assert.equal((await qga.call("guest-file-seek", { handle, offset: 0, whence: 0 })).position, 0);
-    const read = await qga.call("guest-file-read", { handle, count: 100 });
-    assert.deepEqual(read, { count: 5, "buf-b64": btoa("hello"), eof: true });
-    assert.deepEqual(await qga.call("guest-file-flush", { handle }), {});
-    assert.deepEqual(await qga.call("guest-file-close", { handle }), {});
-
-    // The validator itself is not lenient: a wrong reply does not conform.
-    assert.deepEqual(conforms(manual, { exited: "yes", extra: 1 }, "guest-exec-status"), [
-      'guest-exec-status.exited: "yes" is no boolean',
-      'guest-exec-status: GuestExecStatus has no "extra"',
-    ]);
-    const blockedReply = await qga.raw("guest-shutdown");
-    assert.match(JSON.stringify(blockedReply.error), /disabled/);
-  } finally {
-    conn?.close();
-    agent.kill("SIGTERM");
-    await agent.status;
-    await Deno.remove(dir, { recursive: true });
+  assert.equal(await qga.call("guest-sync", { id: 4242 }), 4242);
+  assert.equal(await qga.call("guest-sync-delimited", { id: 4343 }), 4343);
+  assert.ok(qga.sawSentinel, "guest-sync-delimited's reply starts with 0xFF");
+  assert.deepEqual(await qga.call("guest-ping"), {});
+  const time = await qga.call("guest-get-time");
+  assert.ok(Math.abs(time / 1e6 - Date.now()) < 60_000, String(time));
+  assert.equal(await qga.call("guest-fsfreeze-status"), "thawed");
+  assert.equal((await qga.call("guest-get-osinfo")).machine, Deno.build.arch);
+  assert.equal((await qga.call("guest-get-host-name"))["host-name"], Deno.hostname());
+  const interfaces = await qga.call("guest-network-get-interfaces");
+  assert.ok(interfaces.some((i) => i.name === "lo"));
+  assert.ok((await qga.call("guest-get-vcpus")).length >= 1);
+  for (
+    const command of [
+      "guest-get-timezone",
+      "guest-get-users",
+      "guest-get-fsinfo",
+      "guest-get-disks",
+      "guest-get-memory-blocks",
+      "guest-get-memory-block-info",
+      "guest-get-diskstats",
+      "guest-get-cpustats",
+    ] as const
+  ) {
+    await qga.call(command);
   }
+
+  // guest-exec and guest-exec-status, output captured.
+  const { pid } = await qga.call("guest-exec", {
+    path: "/bin/sh",
+    arg: ["-c", "echo out; echo err >&2; exit 3"],
+    "capture-output": true,
+  });
+  let status = await qga.call("guest-exec-status", { pid });
+  for (let i = 0; !status.exited && i < 100; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    status = await qga.call("guest-exec-status", { pid });
+  }
+  assert.equal(status.exitcode, 3);
+  assert.equal(atob(status["out-data"]!), "out\n");
+  assert.equal(atob(status["err-data"]!), "err\n");
+
+  // A file: both kinds of whence (the alternate's two branches), read, flush, close.
+  const handle = await qga.call("guest-file-open", { path: `${host.dir}/file`, mode: "w+" });
+  assert.deepEqual(await qga.call("guest-file-write", { handle, "buf-b64": btoa("hello") }), {
+    count: 5,
+    eof: false,
+  });
+  assert.equal(
+    (await qga.call("guest-file-seek", { handle, offset: 1, whence: "set" })).position,
+    1,
+  );
+  assert.equal((await qga.call("guest-file-seek", { handle, offset: 0, whence: 0 })).position, 0);
+  const read = await qga.call("guest-file-read", { handle, count: 100 });
+  assert.deepEqual(read, { count: 5, "buf-b64": btoa("hello"), eof: true });
+  assert.deepEqual(await qga.call("guest-file-flush", { handle }), {});
+  assert.deepEqual(await qga.call("guest-file-close", { handle }), {});
+
+  // The validator itself is not lenient: a wrong reply does not conform.
+  assert.deepEqual(conforms(manual, { exited: "yes", extra: 1 }, "guest-exec-status"), [
+    'guest-exec-status.exited: "yes" is no boolean',
+    'guest-exec-status: GuestExecStatus has no "extra"',
+  ]);
+  const blockedReply = await qga.raw("guest-shutdown");
+  assert.match(JSON.stringify(blockedReply.error), /disabled/);
 });

@@ -4,6 +4,7 @@
 // channel; with `--terminate`, swtpm exits as soon as QEMU lets go of it, so a QEMU that is
 // killed takes its TPM with it. Until QEMU connects, the reaper kills swtpm if the script ends.
 
+import { spawnProgram } from "../../_command.ts";
 import { settledWithin } from "../../_deadline.ts";
 import { VmLaunchError } from "../errors.ts";
 import { own } from "../_reaper.ts";
@@ -124,7 +125,7 @@ function swtpmArgs(version: SwtpmOptions["version"]): string[] {
 /** Starts the process, naming a missing binary or permission. */
 function spawnSwtpm(args: string[], runtimeDir: string, stateDir: string): Deno.ChildProcess {
   try {
-    return new Deno.Command("swtpm", {
+    return spawnProgram("swtpm", {
       args,
       cwd: runtimeDir,
       env: { TPM_PATH: stateDir },
@@ -133,14 +134,10 @@ function spawnSwtpm(args: string[], runtimeDir: string, stateDir: string): Deno.
       stdin: "null",
       stdout: "null",
       stderr: "piped",
-    }).spawn();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new Deno.errors.NotFound(
+      missing:
         "Cannot start the TPM: swtpm is not installed; install it with: apt-get install swtpm",
-        { cause: error },
-      );
-    }
+    });
+  } catch (error) {
     if (error instanceof Deno.errors.NotCapable) {
       throw new Deno.errors.NotCapable(
         `Cannot start the TPM: Deno may not run swtpm; grant --allow-run=swtpm (${error.message})`,

@@ -7,13 +7,12 @@
  */
 
 import type { DeviceKind } from "./_kind.ts";
-import { busOf } from "./_plan.ts";
-import { virtioDriver } from "../machine.ts";
 import { optionList } from "../qemu_opts.ts";
-import { VIRTIO_SERIAL_CONTROLLER_ID } from "./virtio_serial.ts";
+import { VIRTIO_SERIAL_CONTROLLER_ID, virtioSerialController } from "./virtio_serial.ts";
 
 /** The guest agent's channel (`.guestAgent()`); `vm.agent` talks to the agent through it. */
 export interface GuestAgentDevice {
+  /** The kind of this description: `"guest-agent"`. */
   kind: "guest-agent";
 }
 
@@ -34,14 +33,7 @@ export const guestAgentKind: DeviceKind<GuestAgentDevice> = {
   },
   plan(_device, ctx) {
     return [
-      {
-        kind: "device",
-        args: {
-          driver: virtioDriver(ctx.transport, "serial"),
-          id: VIRTIO_SERIAL_CONTROLLER_ID,
-          ...busOf(ctx),
-        },
-      },
+      virtioSerialController(ctx),
       {
         kind: "arg",
         argv: [

@@ -11,7 +11,7 @@ import { defined, type Field, optionalBoolean } from "../_validate.ts";
 import { virtioDriver } from "../machine.ts";
 import { chardevClaims, type ChardevOptions, chardevStep, parseChardev } from "./chardev.ts";
 import type { DeviceKind, InputFile } from "./_kind.ts";
-import { busOf } from "./_plan.ts";
+import { busOf, type PlanContext, type Step } from "./_plan.ts";
 
 /**
  * A virtio-serial port: the guest finds it by `name` under `/sys/class/virtio-ports/` (and
@@ -30,6 +30,7 @@ import { busOf } from "./_plan.ts";
  * ```
  */
 export interface VirtioSerialPortDevice {
+  /** The kind of this description: `"virtio-serial-port"`. */
   kind: "virtio-serial-port";
   /**
    * The port's name, as the guest sees it: 1 to 127 letters, digits, `.`, `_`, `-` and `:`,
@@ -47,6 +48,24 @@ export interface VirtioSerialPortDevice {
 
 /** The id of the virtio-serial controller all ports share. */
 export const VIRTIO_SERIAL_CONTROLLER_ID = "vmkit-virtio-serial";
+
+/**
+ * The step that adds the virtio-serial controller every port shares: each port's plan (and the
+ * guest agent's) starts with it, and the command line has it once.
+ *
+ * @param ctx The plan's context: its virtio transport and bus.
+ * @returns The controller's `-device` step, with id {@linkcode VIRTIO_SERIAL_CONTROLLER_ID}.
+ */
+export function virtioSerialController(ctx: PlanContext): Step {
+  return {
+    kind: "device",
+    args: {
+      driver: virtioDriver(ctx.transport, "serial"),
+      id: VIRTIO_SERIAL_CONTROLLER_ID,
+      ...busOf(ctx),
+    },
+  };
+}
 
 /** Port numbers a controller has (QEMU's `max_ports`); number 0 is kept for a console. */
 const MAX_PORTS = 31;
@@ -129,14 +148,7 @@ export const virtioSerialPortKind: DeviceKind<VirtioSerialPortDevice> = {
     }
     const chardev = portChardevId(device, index);
     return [
-      {
-        kind: "device",
-        args: {
-          driver: virtioDriver(ctx.transport, "serial"),
-          id: VIRTIO_SERIAL_CONTROLLER_ID,
-          ...busOf(ctx),
-        },
-      },
+      virtioSerialController(ctx),
       chardevStep(chardev, device.chardev),
       {
         kind: "device",
