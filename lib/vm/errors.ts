@@ -4,6 +4,8 @@
  * @module
  */
 
+import { KERNEL_PANIC_LINE } from "./_vm_failure.ts";
+
 import type { VmExit } from "./vm.ts";
 
 /** QEMU exited, or did not come up, during start-up. */
@@ -203,7 +205,7 @@ export class GuestPanicError extends Error {
    * @param detectedBy How the panic was seen.
    */
   constructor(consoleTail: string, detectedBy: "pvpanic" | "console") {
-    const line = /Kernel panic - not syncing:[^\n]*/.exec(consoleTail)?.[0];
+    const line = KERNEL_PANIC_LINE.exec(consoleTail)?.[0];
     super(
       `The guest kernel panicked during the guest job${
         line === undefined ? "" : `: ${line.trim()}`
