@@ -12,12 +12,31 @@
  * the manual (see {@linkcode parseQgaManual}), and `tests/agent/qga_test.ts` checks every reply of
  * the real `qemu-ga` against it.
  *
+ * The roff reading is `_qapi_manual.ts`, which `gen_qapi.ts` shares for qemu-qmp-ref(7).
+ *
  * Usage: `deno task gen:qga [--manual /usr/share/man/man7/qemu-ga-ref.7.gz] [--out lib/agent/qga.ts]`
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
+import {
+  BUILTIN_TYPES,
+  bulletList,
+  jsdoc,
+  type ManualAlternate,
+  type ManualCommand,
+  type ManualDefinitionBase,
+  type ManualEnum,
+  type ManualFormat,
+  type ManualMember,
+  type ManualObject,
+  ManualReader,
+  type ManualTypeRef,
+  NOT_DOCUMENTED,
+  parseManual,
+  readManual,
+} from "./_qapi_manual.ts";
 
 /** Where Debian's `qemu-guest-agent` installs the agent's reference manual. */
 export const QGA_MANUAL_PATH = "/usr/share/man/man7/qemu-ga-ref.7.gz";
@@ -63,45 +82,16 @@ export const RETURN_TYPES: Readonly<Record<string, string>> = {
 };
 
 /** A type as the manual writes it: a built-in (`int`, `string`, ...) or a named type, or a list. */
-export interface QgaTypeRef {
-  /** `int`, `number`, `string`, `boolean`, `any`, `null`, or a type the manual defines. */
-  name: string;
-  /** `true` for the manual's `array of <name>`. */
-  array: boolean;
-}
+export type QgaTypeRef = ManualTypeRef;
 
 /** An argument of a command, a member of an object or a branch of an alternate. */
-export interface QgaMember {
-  /** The name on the wire. */
-  name: string;
-  /** Its type. */
-  type: QgaTypeRef;
-  /** `true` when the manual says "(optional)". */
-  optional: boolean;
-  /** The manual's description, as Markdown; "Not documented" where the manual says so. */
-  doc: string;
-}
+export type QgaMember = ManualMember;
 
 /** What every definition of the manual has. */
-export interface QgaDefinitionBase {
-  /** The command's or type's name. */
-  name: string;
-  /** The description, notes and other prose, as Markdown paragraphs. */
-  doc: string;
-  /** The manual's "Since" text, if any. */
-  since?: string;
-  /** The manual's "If" text (a build condition such as `CONFIG_POSIX`), if any. */
-  condition?: string;
-}
+export type QgaDefinitionBase = ManualDefinitionBase;
 
 /** A command of the agent. */
-export interface QgaCommand extends QgaDefinitionBase {
-  /** Discriminates the definitions. */
-  kind: "command";
-  /** Its arguments, in the manual's order. */
-  arguments: QgaMember[];
-  /** The manual's "Returns" prose, if it has a "Returns" section. */
-  returns?: string;
+export interface QgaCommand extends ManualCommand {
   /** What the command returns, or `undefined` for nothing (`{}`). */
   returnType?: QgaTypeRef;
   /** `true` when the manual says the command sends no response on success. */
@@ -109,32 +99,13 @@ export interface QgaCommand extends QgaDefinitionBase {
 }
 
 /** An enumeration: a string that is one of `values`. */
-export interface QgaEnum extends QgaDefinitionBase {
-  /** Discriminates the definitions. */
-  kind: "enum";
-  /** Its values and their descriptions. */
-  values: { name: string; doc: string }[];
-}
+export type QgaEnum = ManualEnum;
 
 /** An object; a union when it has `branches`. */
-export interface QgaObject extends QgaDefinitionBase {
-  /** Discriminates the definitions. */
-  kind: "object";
-  /** Its members (for a union, including the tag). */
-  members: QgaMember[];
-  /** For a union: the member whose value selects a branch. */
-  tag?: string;
-  /** For a union: the object whose members are added for a value of the tag. */
-  branches: { value: string; type: string }[];
-}
+export type QgaObject = ManualObject;
 
 /** An alternate: a value of any one of its members' types. */
-export interface QgaAlternate extends QgaDefinitionBase {
-  /** Discriminates the definitions. */
-  kind: "alternate";
-  /** Its branches. */
-  members: QgaMember[];
-}
+export type QgaAlternate = ManualAlternate;
 
 /** A definition of the manual. */
 export type QgaDefinition = QgaCommand | QgaEnum | QgaObject | QgaAlternate;
@@ -149,130 +120,16 @@ export interface QgaManual {
   definitions: QgaDefinition[];
 }
 
-const BUILTIN_TYPES: Record<string, string> = {
-  int: "number",
-  number: "number",
-  string: "string",
-  boolean: "boolean",
-  any: "unknown",
-  null: "null",
+/** What qemu-ga-ref(7) holds: no events, and no examples, features or TODOs. */
+const QGA_FORMAT: ManualFormat = {
+  title: "qemu-ga-ref(7)",
+  kinds: ["command", "enum", "object", "alternate"],
+  extraSections: [],
 };
 
-const KINDS: Record<string, QgaDefinition["kind"]> = {
-  Command: "command",
-  Enum: "enum",
-  Object: "object",
-  Alternate: "alternate",
-};
-
-// The title of the section that lists a definition's arguments, values or members.
-const LIST_TITLES: Record<QgaDefinition["kind"], string> = {
-  command: "Arguments",
-  enum: "Values",
-  object: "Members",
-  alternate: "Members",
-};
-
-const NOT_DOCUMENTED = "Not documented";
-
+const reader = new ManualReader(QGA_FORMAT.title);
 function fail(reason: string): never {
-  throw new TypeError(`Cannot parse qemu-ga-ref(7): ${reason}`);
-}
-
-// roff escapes to text; fonts become Markdown (`code`, *emphasis*) unless `plain`.
-function unescape(raw: string, plain = false): string {
-  const text = raw
-    .replace(/\\fB(.*?)\\fP/g, plain ? "$1" : "`$1`")
-    .replace(/\\fI(.*?)\\fP/g, plain ? "$1" : "*$1*")
-    .replace(/\\\(dq/g, '"')
-    .replace(/\\\(aq/g, "'")
-    .replace(/\\\(bu/g, "-")
-    .replace(/\\-/g, "-")
-    .replace(/\\[&%]/g, "");
-  const left = /\\(\(..|.)/.exec(text.replace(/\\\\/g, ""));
-  if (left !== null) fail(`unknown escape "\\${left[1]}" in line "${raw}"`);
-  return text;
-}
-
-// Running text, lists included, as Markdown.
-function prose(lines: string[]): string {
-  const out: string[] = [];
-  let depth = 0;
-  let item = false; // the next text line starts the item just opened
-  for (const line of lines) {
-    if (line === ".sp") {
-      out.push("");
-    } else if (line.startsWith(".INDENT")) {
-      if (depth === 0) out.push("");
-      depth++;
-    } else if (line === ".UNINDENT") {
-      depth--;
-      if (depth === 0) out.push("");
-    } else if (line.startsWith(".IP ")) {
-      const match = /^\.IP (\S+) \d+$/.exec(line) ?? fail(`unknown list item "${line}"`);
-      const bullet = match[1] === "\\(bu" ? "-" : match[1];
-      out.push(`${"  ".repeat(Math.max(depth - 1, 0))}${bullet} `);
-      item = true;
-    } else if (line.startsWith(".")) {
-      fail(`unknown request "${line}" in running text`);
-    } else if (item) {
-      out[out.length - 1] += unescape(line);
-      item = false;
-    } else {
-      out.push(`${"  ".repeat(depth)}${unescape(line)}`);
-    }
-  }
-  if (depth !== 0) fail(`unbalanced .INDENT in "${lines.join(" ")}"`);
-  // A line of the manual starting with "@" must not start a JSDoc tag.
-  return out.join("\n").replace(/\n{3,}/g, "\n\n").replace(/[ \t]+$/gm, "").trim()
-    .replace(/^(\s*)@/gm, "$1\\@");
-}
-
-// A definition list (`.INDENT 0.0`, `.TP`, `.B term`, description, `.UNINDENT`), then any text
-// after it.
-function definitionList(
-  lines: string[],
-  where: string,
-): { items: { term: string; body: string[] }[]; rest: string[] } {
-  if (lines[0] !== ".INDENT 0.0") fail(`${where} is not a definition list`);
-  const items: { term: string; body: string[] }[] = [];
-  let depth = 1;
-  let i = 1;
-  for (; i < lines.length; i++) {
-    const line = lines[i];
-    if (depth === 1 && line === ".TP") {
-      const term = lines[++i] ?? "";
-      if (!term.startsWith(".B ")) fail(`${where} has a term without .B: "${term}"`);
-      items.push({ term: term.slice(3), body: [] });
-      continue;
-    }
-    if (line.startsWith(".INDENT")) depth++;
-    if (line === ".UNINDENT" && --depth === 0) break;
-    if (items.length === 0) fail(`${where} has text before its first term: "${line}"`);
-    items[items.length - 1].body.push(line);
-  }
-  if (depth !== 0) fail(`${where} does not end`);
-  return { items, rest: lines.slice(i + 1) };
-}
-
-function typeRef(raw: string, where: string): QgaTypeRef {
-  const match = /^(array of )?([A-Za-z][A-Za-z0-9_-]*)$/.exec(unescape(raw, true)) ??
-    fail(`${where} has the type "${unescape(raw, true)}"`);
-  return { name: match[2], array: match[1] !== undefined };
-}
-
-const MEMBER = /^\\fB(.+?)\\fP: \\fB(.+?)\\fP( \(optional\))?$/;
-const BRANCH = /^The members of \\fB(.+?)\\fP when \\fB(.+?)\\fP is \\fB\\\(dq(.+?)\\\(dq\\fP$/;
-
-function member(item: { term: string; body: string[] }, where: string): QgaMember {
-  const match = MEMBER.exec(item.term) ?? fail(`${where} has the term "${item.term}"`);
-  const name = unescape(match[1], true);
-  return {
-    name,
-    type: typeRef(match[2], `${where} member "${name}"`),
-    optional: match[3] !== undefined,
-    doc: prose(item.body),
-  };
+  return reader.fail(reason);
 }
 
 /**
@@ -288,131 +145,36 @@ function member(item: { term: string; body: string[] }, where: string): QgaMembe
  * {@linkcode RETURN_TYPES}: then the generator needs updating, not the output.
  */
 export function parseQgaManual(roff: string): QgaManual {
-  const lines = roff.split("\n");
-  const th = lines.find((line) => line.startsWith(".TH ")) ?? fail("it has no .TH line");
-  const version = [...th.matchAll(/"([^"]*)"/g)].map((m) => m[1])[3] ??
-    fail(`its .TH line has no version: ${th}`);
-
-  // Sections (.SH) and, in the protocol section, definitions (.SS \fBname\fP (Kind)).
-  const noteStart = lines.findIndex((line) => /^\.SH GENERAL NOTE/.test(line));
-  const start = lines.findIndex((line) => /^\.SH QEMU GUEST AGENT PROTOCOL/.test(line));
-  if (noteStart < 0 || start < noteStart) fail("its sections are not the expected ones");
-  const end = lines.findIndex((line, i) => i > start && line.startsWith(".SH "));
-  const note = prose(lines.slice(noteStart + 1, start));
-  const chunks: { name: string; kind: string; lines: string[] }[] = [];
-  for (const line of lines.slice(start + 1, end < 0 ? undefined : end)) {
-    const header = /^\.SS \\fB(.+?)\\fP \((\w+)\)$/.exec(line);
-    if (header !== null) {
-      chunks.push({ name: unescape(header[1], true), kind: header[2], lines: [] });
-    } else if (chunks.length === 0) {
-      fail(`text before the first definition: "${line}"`);
-    } else {
-      chunks[chunks.length - 1].lines.push(line);
-    }
+  const parsed = parseManual(roff, QGA_FORMAT);
+  const noteSection = parsed.sections.findIndex((s) => /^GENERAL NOTE/.test(s.title));
+  const protocol = parsed.sections.findIndex((s) => /^QEMU GUEST AGENT PROTOCOL/.test(s.title));
+  if (noteSection < 0 || protocol !== noteSection + 1) {
+    fail("its sections are not the expected ones");
   }
+  const { intro, definitions: parsedDefinitions } = parsed.sections[protocol];
+  if (intro.length > 0) fail(`text before the first definition: "${intro[0]}"`);
+  const elsewhere = parsed.sections.find((s, i) => i !== protocol && s.definitions.length > 0);
+  if (elsewhere !== undefined) fail(`the section "${elsewhere.title}" has definitions`);
+  const note = reader.prose(parsed.sections[noteSection].intro);
 
-  const definitions = chunks.map((chunk): QgaDefinition => {
-    const kind = KINDS[chunk.kind] ??
-      fail(`"${chunk.name}" is a ${chunk.kind}, which this generator does not know`);
-    const where = `${chunk.kind.toLowerCase()} "${chunk.name}"`;
-    const sections: { title: string; lines: string[] }[] = [{ title: "", lines: [] }];
-    for (const line of chunk.lines) {
-      const title = /^\.SS (.+)$/.exec(line);
-      if (title !== null) sections.push({ title: unescape(title[1], true), lines: [] });
-      else sections[sections.length - 1].lines.push(line);
-    }
-    const paragraphs: string[] = [];
-    const notes: string[] = [];
-    let items: { term: string; body: string[] }[] = [];
-    let since: string | undefined;
-    let condition: string | undefined;
-    let returns: string | undefined;
-    const listTitle = LIST_TITLES[kind];
-    for (const section of sections) {
-      const text = () => prose(section.lines);
-      if (section.title === "") paragraphs.push(text());
-      else if (section.title === listTitle) {
-        const list = definitionList(section.lines, `${where}'s ${section.title}`);
-        items = list.items;
-        paragraphs.push(prose(list.rest));
-      } else if (section.title === "Since") since = text();
-      else if (section.title === "If") condition = text();
-      else if (section.title === "Note" || section.title === "Notes") {
-        notes.push(`${section.title}: ${text()}`);
-      } else if (section.title === "Returns" && kind === "command") returns = text();
-      else fail(`${where} has a section "${section.title}"`);
-    }
-    const doc = [...paragraphs, ...notes].filter((p) => p !== "").join("\n\n");
-    const base = { name: chunk.name, doc, since, condition };
-    if (kind === "enum") {
-      return {
-        ...base,
-        kind,
-        values: items.map((item) => {
-          const match = /^\\fB(.+?)\\fP$/.exec(item.term) ??
-            fail(`${where} has the value "${item.term}"`);
-          return { name: unescape(match[1], true), doc: prose(item.body) };
-        }),
-      };
-    }
-    if (kind === "object") {
-      const members: QgaMember[] = [];
-      const branches: { value: string; type: string }[] = [];
-      let tag: string | undefined;
-      for (const item of items) {
-        const branch = BRANCH.exec(item.term);
-        if (branch === null) {
-          members.push(member(item, where));
-          continue;
-        }
-        const [type, on, value] = [branch[1], branch[2], branch[3]].map((s) => unescape(s, true));
-        if (tag !== undefined && tag !== on) fail(`${where} branches on both ${tag} and ${on}`);
-        tag = on;
-        branches.push({ value, type });
+  const definitions = parsedDefinitions.map((definition): QgaDefinition => {
+    if (definition.kind === "event") fail(`"${definition.name}" is an event`);
+    if (definition.kind !== "alternate" && definition.kind !== "enum") {
+      const base = definition.bases?.[0];
+      if (base !== undefined) {
+        fail(`"${definition.name}" has the members of "${base}", which gen:qga does not handle`);
       }
-      if (tag !== undefined && !members.some((m) => m.name === tag)) {
-        fail(`${where} branches on "${tag}", which is not one of its members`);
-      }
-      return { ...base, kind, members, tag, branches };
     }
-    if (kind === "alternate") {
-      return { ...base, kind, members: items.map((item) => member(item, where)) };
-    }
-    return {
-      ...base,
-      kind,
-      arguments: items.map((item) => member(item, where)),
-      returns,
-      noReply: /does NOT return a response on success/.test(doc),
-    };
+    if (definition.kind !== "command") return definition;
+    return { ...definition, noReply: /does NOT return a response on success/.test(definition.doc) };
   });
 
-  // Every type named is built in or defined; the hand-written returns agree with the prose.
+  // The hand-written returns agree with the prose.
   const types = new Map(
     definitions.filter((d) => d.kind !== "command").map((d) => [d.name, d]),
   );
-  const checkRef = (ref: QgaTypeRef, where: string) => {
-    if (!(ref.name in BUILTIN_TYPES) && !types.has(ref.name)) {
-      fail(`${where} has the type "${ref.name}", which the manual does not define`);
-    }
-  };
   const commandNames = new Set<string>();
   for (const definition of definitions) {
-    if (definition.kind === "enum") continue;
-    const members = definition.kind === "command" ? definition.arguments : definition.members;
-    for (const m of members) checkRef(m.type, `"${definition.name}" member "${m.name}"`);
-    if (definition.kind === "object") {
-      for (const branch of definition.branches) {
-        if (types.get(branch.type)?.kind !== "object") {
-          fail(`"${definition.name}" has the branch "${branch.type}", which is not an object`);
-        }
-        const tag = definition.members.find((m) => m.name === definition.tag)!;
-        const tagType = types.get(tag.type.name);
-        if (tagType?.kind !== "enum" || !tagType.values.some((v) => v.name === branch.value)) {
-          fail(`"${definition.name}" has a branch for "${branch.value}", no value of its tag`);
-        }
-      }
-    }
     if (definition.kind !== "command") continue;
     commandNames.add(definition.name);
     const hand = RETURN_TYPES[definition.name];
@@ -428,8 +190,11 @@ export function parseQgaManual(roff: string): QgaManual {
       fail(`"${definition.name}" returns nothing, but RETURN_TYPES says "${hand}"`);
     }
     if (hand === undefined) continue;
-    const ref = typeRef(hand, `RETURN_TYPES["${definition.name}"]`);
-    checkRef(ref, `RETURN_TYPES["${definition.name}"]`);
+    const where = `RETURN_TYPES["${definition.name}"]`;
+    const ref = reader.typeRef(hand, where);
+    if (!(ref.name in BUILTIN_TYPES) && !types.has(ref.name)) {
+      fail(`${where} has the type "${ref.name}", which the manual does not define`);
+    }
     const named = [...types.keys()].filter((name) =>
       new RegExp(`(^|[^\\w-])${name}($|[^\\w-])`).test(definition.returns!)
     );
@@ -444,7 +209,7 @@ export function parseQgaManual(roff: string): QgaManual {
   for (const name of Object.keys(RETURN_TYPES)) {
     if (!commandNames.has(name)) fail(`RETURN_TYPES names "${name}", which is no command`);
   }
-  return { version, note, definitions };
+  return { version: parsed.version, note, definitions };
 }
 
 function pascal(text: string): string {
@@ -459,17 +224,6 @@ function key(name: string): string {
 function ts(ref: QgaTypeRef): string {
   const name = BUILTIN_TYPES[ref.name] ?? ref.name;
   return ref.array ? `${name}[]` : name;
-}
-
-// A JSDoc block of Markdown text, in which `*/` cannot end it early.
-function jsdoc(text: string, indent = ""): string {
-  const lines = text.replace(/\*\//g, "*\\/").split("\n");
-  if (lines.length === 1 && !lines[0].includes("@since")) {
-    return `${indent}/** ${lines[0]} */\n`;
-  }
-  return `${indent}/**\n${
-    lines.map((line) => `${indent} *${line === "" ? "" : ` ${line}`}`).join("\n")
-  }\n${indent} */\n`;
 }
 
 function definitionDoc(definition: QgaDefinition, extra: string[] = []): string {
@@ -490,11 +244,6 @@ function fields(members: QgaMember[]): string {
   return members.map((m) =>
     `${jsdoc(m.doc, "  ")}  ${key(m.name)}${m.optional ? "?" : ""}: ${ts(m.type)};\n`
   ).join("");
-}
-
-// A Markdown list of `label: doc` items.
-function bulletList(items: { label: string; doc: string }[]): string {
-  return items.map((item) => `- ${item.label}: ${item.doc.replace(/\n/g, "\n  ")}`).join("\n");
 }
 
 /** Counts of what a manual holds, as the generator reports them. */
@@ -700,10 +449,8 @@ async function formatTypeScript(text: string): Promise<string> {
  * @returns Its text.
  * @throws {Deno.errors.NotFound} When it is missing: install Debian's `qemu-guest-agent`.
  */
-export async function readQgaManual(path: string = QGA_MANUAL_PATH): Promise<string> {
-  const file = await Deno.open(path);
-  const stream = file.readable.pipeThrough(new DecompressionStream("gzip"));
-  return await new Response(stream).text();
+export function readQgaManual(path: string = QGA_MANUAL_PATH): Promise<string> {
+  return readManual(path);
 }
 
 if (import.meta.main) {
