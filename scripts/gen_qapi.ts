@@ -433,6 +433,7 @@ function definitionDoc(
   features: string[] | undefined,
 ): string {
   const out = [definition?.doc ?? "", ...parts].filter((p) => p !== "");
+  if (out.length === 0 && definition !== undefined) out.push("No description in qemu-qmp-ref(7).");
   if (definition?.features !== undefined) {
     out.push(
       `Features:\n${
@@ -454,6 +455,8 @@ function memberDoc(member: ManualMember | undefined, features: string[] | undefi
   if (member?.condition !== undefined) parts.push(`If: ${member.condition}`);
   if (features?.includes("unstable")) parts.push("Unstable: QEMU may change or drop it.");
   if (features?.includes("deprecated")) parts.push("@deprecated QEMU marks this deprecated.");
+  // The manual lists it and says nothing more: say so, rather than leave it bare.
+  if (parts.length === 0 && member !== undefined) parts.push("Not documented in qemu-qmp-ref(7).");
   return parts.join("\n\n");
 }
 

@@ -2442,6 +2442,8 @@ export interface QmpCommands {
     return: QueryBlockReturnItem[];
   };
   /**
+   * No description in qemu-qmp-ref(7).
+   *
    * @since 5.2
    */
   "query-block-exports": {
@@ -7859,6 +7861,7 @@ export interface BlockdevRemoveMediumArguments {
 
 /** The arguments of {@linkcode QmpCommands} `"blockdev-reopen"`. */
 export interface BlockdevReopenArguments {
+  /** Not documented in qemu-qmp-ref(7). */
   options: BlockdevAddArguments[];
 }
 
@@ -8538,6 +8541,7 @@ export interface JobPauseArguments {
 
 /** The arguments of {@linkcode QmpCommands} `"job-resume"`. */
 export interface JobResumeArguments {
+  /** Not documented in qemu-qmp-ref(7). */
   id: string;
 }
 
@@ -8703,6 +8707,7 @@ export interface MigrateSetParametersArguments {
    * tls-hostname instead.
    */
   "tls-hostname"?: MigrateSetParametersArgumentsTlsCreds;
+  /** Not documented in qemu-qmp-ref(7). */
   "tls-authz"?: MigrateSetParametersArgumentsTlsCreds;
   /**
    * to set maximum speed for migration. maximum speed in
@@ -9470,7 +9475,9 @@ export interface QueryCpuDefinitionsReturnItem {
 
 /** The arguments of {@linkcode QmpCommands} `"query-cpu-model-expansion"`. */
 export interface QueryCpuModelExpansionArguments {
+  /** Not documented in qemu-qmp-ref(7). */
   type: QueryCpuModelExpansionArgumentsType;
+  /** Not documented in qemu-qmp-ref(7). */
   model: QueryCpuModelExpansionArgumentsModel;
 }
 
@@ -9661,6 +9668,7 @@ export interface QueryDumpReturn {
  * @since 2.0
  */
 export interface QueryDumpGuestMemoryCapabilityReturn {
+  /** Not documented in qemu-qmp-ref(7). */
   formats: DumpGuestMemoryArgumentsFormat[];
 }
 
@@ -10483,6 +10491,7 @@ export interface QueryReplayReturn {
 
 /** The arguments of {@linkcode QmpCommands} `"query-rocker"`. */
 export interface QueryRockerArguments {
+  /** Not documented in qemu-qmp-ref(7). */
   name: string;
 }
 
@@ -10585,6 +10594,7 @@ export interface QueryRockerOfDpaGroupsReturnItem {
 
 /** The arguments of {@linkcode QmpCommands} `"query-rocker-ports"`. */
 export interface QueryRockerPortsArguments {
+  /** Not documented in qemu-qmp-ref(7). */
   name: string;
 }
 
@@ -10820,6 +10830,7 @@ export interface QuerySpiceReturn {
 
 /** The members of every {@linkcode QueryStatsArguments}. */
 export interface QueryStatsArgumentsBase {
+  /** Not documented in qemu-qmp-ref(7). */
   providers?: QueryStatsArgumentsProvidersItem[];
 }
 
@@ -10863,6 +10874,7 @@ export interface QueryStatsReturnItem {
 
 /** The arguments of {@linkcode QmpCommands} `"query-stats-schemas"`. */
 export interface QueryStatsSchemasArguments {
+  /** Not documented in qemu-qmp-ref(7). */
   provider?: QueryStatsReturnItemProvider;
 }
 
@@ -11433,6 +11445,7 @@ export interface TransactionArguments {
 
 /** The arguments of {@linkcode QmpCommands} `"watchdog-set-action"`. */
 export interface WatchdogSetActionArguments {
+  /** Not documented in qemu-qmp-ref(7). */
   action: SetActionArgumentsWatchdog;
 }
 
@@ -11497,7 +11510,9 @@ export interface XDebugBlockDirtyBitmapSha256Return {
  * @since 4.0
  */
 export interface XDebugQueryBlockGraphReturn {
+  /** Not documented in qemu-qmp-ref(7). */
   nodes: XDebugQueryBlockGraphReturnNodesItem[];
+  /** Not documented in qemu-qmp-ref(7). */
   edges: XDebugQueryBlockGraphReturnEdgesItem[];
 }
 
@@ -11767,6 +11782,7 @@ export interface XenSetReplicationArguments {
 
 /** The arguments of {@linkcode QmpCommands} `"yank"`. */
 export interface YankArguments {
+  /** Not documented in qemu-qmp-ref(7). */
   instances: QueryYankReturnItem[];
 }
 
@@ -12144,6 +12160,7 @@ export interface RdmaGidStatusChangedData {
   "gid-status": boolean;
   /** Subnet Prefix */
   "subnet-prefix": number;
+  /** Not documented in qemu-qmp-ref(7). */
   "interface-id": number;
 }
 
@@ -16570,6 +16587,7 @@ export type QueryMemoryDevicesReturnItemType =
  * @since 2.1
  */
 export interface QueryMemoryDevicesReturnItemDimm {
+  /** Not documented in qemu-qmp-ref(7). */
   data: QueryMemoryDevicesReturnItemDimmData;
 }
 
@@ -16579,6 +16597,7 @@ export interface QueryMemoryDevicesReturnItemDimm {
  * @since 2.1
  */
 export interface QueryMemoryDevicesReturnItemVirtioPmem {
+  /** Not documented in qemu-qmp-ref(7). */
   data: QueryMemoryDevicesReturnItemVirtioPmemData;
 }
 
@@ -16588,6 +16607,7 @@ export interface QueryMemoryDevicesReturnItemVirtioPmem {
  * @since 2.1
  */
 export interface QueryMemoryDevicesReturnItemVirtioMem {
+  /** Not documented in qemu-qmp-ref(7). */
   data: QueryMemoryDevicesReturnItemVirtioMemData;
 }
 
@@ -16597,6 +16617,7 @@ export interface QueryMemoryDevicesReturnItemVirtioMem {
  * @since 6.2
  */
 export interface QueryMemoryDevicesReturnItemSgxEpc {
+  /** Not documented in qemu-qmp-ref(7). */
   data: QueryMemoryDevicesReturnItemSgxEpcData;
 }
 
@@ -19409,6 +19430,7 @@ export type ChardevAddArgumentsBackendType =
  * @since 1.4
  */
 export interface ChardevAddArgumentsBackendFile {
+  /** Not documented in qemu-qmp-ref(7). */
   data: ChardevAddArgumentsBackendFileData;
 }
 
@@ -19418,6 +19440,7 @@ export interface ChardevAddArgumentsBackendFile {
  * @since 1.4
  */
 export interface ChardevAddArgumentsBackendSerial {
+  /** Not documented in qemu-qmp-ref(7). */
   data: ChardevAddArgumentsBackendSerialData;
 }
 
@@ -19427,6 +19450,7 @@ export interface ChardevAddArgumentsBackendSerial {
  * @since 1.4
  */
 export interface ChardevAddArgumentsBackendSocket {
+  /** Not documented in qemu-qmp-ref(7). */
   data: ChardevAddArgumentsBackendSocketData;
 }
 
@@ -19436,6 +19460,7 @@ export interface ChardevAddArgumentsBackendSocket {
  * @since 1.5
  */
 export interface ChardevAddArgumentsBackendUdp {
+  /** Not documented in qemu-qmp-ref(7). */
   data: ChardevAddArgumentsBackendUdpData;
 }
 
@@ -19445,6 +19470,7 @@ export interface ChardevAddArgumentsBackendUdp {
  * @since 2.6
  */
 export interface ChardevAddArgumentsBackendPty {
+  /** Not documented in qemu-qmp-ref(7). */
   data: ChardevAddArgumentsBackendPtyData;
 }
 
@@ -19454,6 +19480,7 @@ export interface ChardevAddArgumentsBackendPty {
  * @since 1.5
  */
 export interface ChardevAddArgumentsBackendMux {
+  /** Not documented in qemu-qmp-ref(7). */
   data: ChardevAddArgumentsBackendMuxData;
 }
 
@@ -19463,6 +19490,7 @@ export interface ChardevAddArgumentsBackendMux {
  * @since 1.5
  */
 export interface ChardevAddArgumentsBackendStdio {
+  /** Not documented in qemu-qmp-ref(7). */
   data: ChardevAddArgumentsBackendStdioData;
 }
 
@@ -19474,6 +19502,7 @@ export interface ChardevAddArgumentsBackendStdio {
  * @since 1.5
  */
 export interface ChardevAddArgumentsBackendSpicevmc {
+  /** Not documented in qemu-qmp-ref(7). */
   data: ChardevAddArgumentsBackendSpicevmcData;
 }
 
@@ -19485,6 +19514,7 @@ export interface ChardevAddArgumentsBackendSpicevmc {
  * @since 1.5
  */
 export interface ChardevAddArgumentsBackendSpiceport {
+  /** Not documented in qemu-qmp-ref(7). */
   data: ChardevAddArgumentsBackendSpiceportData;
 }
 
@@ -19496,6 +19526,7 @@ export interface ChardevAddArgumentsBackendSpiceport {
  * @since 6.1
  */
 export interface ChardevAddArgumentsBackendQemuVdagent {
+  /** Not documented in qemu-qmp-ref(7). */
   data: ChardevAddArgumentsBackendQemuVdagentData;
 }
 
@@ -19507,6 +19538,7 @@ export interface ChardevAddArgumentsBackendQemuVdagent {
  * @since 7.0
  */
 export interface ChardevAddArgumentsBackendDbus {
+  /** Not documented in qemu-qmp-ref(7). */
   data: ChardevAddArgumentsBackendDbusData;
 }
 
@@ -19516,6 +19548,7 @@ export interface ChardevAddArgumentsBackendDbus {
  * @since 1.5
  */
 export interface ChardevAddArgumentsBackendVc {
+  /** Not documented in qemu-qmp-ref(7). */
   data: ChardevAddArgumentsBackendVcData;
 }
 
@@ -19525,6 +19558,7 @@ export interface ChardevAddArgumentsBackendVc {
  * @since 1.5
  */
 export interface ChardevAddArgumentsBackendRingbuf {
+  /** Not documented in qemu-qmp-ref(7). */
   data: ChardevAddArgumentsBackendRingbufData;
 }
 
@@ -19545,6 +19579,7 @@ export type InputSendEventArgumentsEventsItemType =
  * @since 2.0
  */
 export interface InputSendEventArgumentsEventsItemKey {
+  /** Not documented in qemu-qmp-ref(7). */
   data: InputSendEventArgumentsEventsItemKeyData;
 }
 
@@ -19554,6 +19589,7 @@ export interface InputSendEventArgumentsEventsItemKey {
  * @since 2.0
  */
 export interface InputSendEventArgumentsEventsItemBtn {
+  /** Not documented in qemu-qmp-ref(7). */
   data: InputSendEventArgumentsEventsItemBtnData;
 }
 
@@ -19563,6 +19599,7 @@ export interface InputSendEventArgumentsEventsItemBtn {
  * @since 2.0
  */
 export interface InputSendEventArgumentsEventsItemRel {
+  /** Not documented in qemu-qmp-ref(7). */
   data: InputSendEventArgumentsEventsItemRelData;
 }
 
@@ -19613,6 +19650,7 @@ export type NbdServerStartArgumentsAddrType =
  * @since 1.3
  */
 export interface NbdServerStartArgumentsAddrInet {
+  /** Not documented in qemu-qmp-ref(7). */
   data: BlockdevAddArgumentsSshServer;
 }
 
@@ -19622,6 +19660,7 @@ export interface NbdServerStartArgumentsAddrInet {
  * @since 1.3
  */
 export interface NbdServerStartArgumentsAddrUnix {
+  /** Not documented in qemu-qmp-ref(7). */
   data: QueryMigrateReturnSocketAddressItemUnix;
 }
 
@@ -19631,6 +19670,7 @@ export interface NbdServerStartArgumentsAddrUnix {
  * @since 2.8
  */
 export interface NbdServerStartArgumentsAddrVsock {
+  /** Not documented in qemu-qmp-ref(7). */
   data: QueryMigrateReturnSocketAddressItemVsock;
 }
 
@@ -19640,6 +19680,7 @@ export interface NbdServerStartArgumentsAddrVsock {
  * @since 1.3
  */
 export interface NbdServerStartArgumentsAddrFd {
+  /** Not documented in qemu-qmp-ref(7). */
   data: NetdevAddArgumentsUserDnssearchItem;
 }
 
@@ -19651,6 +19692,7 @@ export interface NbdServerStartArgumentsAddrFd {
  * @since 1.2
  */
 export interface NetdevAddArgumentsUserDnssearchItem {
+  /** Not documented in qemu-qmp-ref(7). */
   str: string;
 }
 
@@ -20238,6 +20280,7 @@ export interface QueryPciReturnItemDevicesItemRegionsItem {
    * - 'memory' if the region is a MMIO region
    */
   type: string;
+  /** Not documented in qemu-qmp-ref(7). */
   address: number;
   /** memory size */
   size: number;
@@ -20401,6 +20444,7 @@ export type QueryStatsSchemasReturnItemStatsItemUnit =
  * @since 1.5
  */
 export interface QueryTpmReturnItemOptionsPassthrough {
+  /** Not documented in qemu-qmp-ref(7). */
   data: QueryTpmReturnItemOptionsPassthroughData;
 }
 
@@ -20412,6 +20456,7 @@ export interface QueryTpmReturnItemOptionsPassthrough {
  * @since 2.11
  */
 export interface QueryTpmReturnItemOptionsEmulator {
+  /** Not documented in qemu-qmp-ref(7). */
   data: QueryTpmReturnItemOptionsEmulatorData;
 }
 
@@ -20430,6 +20475,7 @@ export type SendKeyArgumentsKeysItemType =
  * @since 1.3
  */
 export interface SendKeyArgumentsKeysItemNumber {
+  /** Not documented in qemu-qmp-ref(7). */
   data: number;
 }
 
@@ -20439,6 +20485,7 @@ export interface SendKeyArgumentsKeysItemNumber {
  * @since 1.3
  */
 export interface SendKeyArgumentsKeysItemQcode {
+  /** Not documented in qemu-qmp-ref(7). */
   data: SendKeyArgumentsKeysItemQcodeData;
 }
 
@@ -20574,6 +20621,7 @@ export type TransactionArgumentsActionsItemType =
  * @since 1.6
  */
 export interface TransactionArgumentsActionsItemAbort {
+  /** Not documented in qemu-qmp-ref(7). */
   data: Record<string, never>;
 }
 
@@ -20583,6 +20631,7 @@ export interface TransactionArgumentsActionsItemAbort {
  * @since 2.5
  */
 export interface TransactionArgumentsActionsItemBlockDirtyBitmapAdd {
+  /** Not documented in qemu-qmp-ref(7). */
   data: BlockDirtyBitmapAddArguments;
 }
 
@@ -20592,6 +20641,7 @@ export interface TransactionArgumentsActionsItemBlockDirtyBitmapAdd {
  * @since 2.5
  */
 export interface TransactionArgumentsActionsItemBlockDirtyBitmapRemove {
+  /** Not documented in qemu-qmp-ref(7). */
   data: BlockDirtyBitmapClearArguments;
 }
 
@@ -20601,6 +20651,7 @@ export interface TransactionArgumentsActionsItemBlockDirtyBitmapRemove {
  * @since 4.0
  */
 export interface TransactionArgumentsActionsItemBlockDirtyBitmapMerge {
+  /** Not documented in qemu-qmp-ref(7). */
   data: BlockDirtyBitmapMergeArguments;
 }
 
@@ -20610,6 +20661,7 @@ export interface TransactionArgumentsActionsItemBlockDirtyBitmapMerge {
  * @since 2.3
  */
 export interface TransactionArgumentsActionsItemBlockdevBackup {
+  /** Not documented in qemu-qmp-ref(7). */
   data: BlockdevBackupArguments;
 }
 
@@ -20619,6 +20671,7 @@ export interface TransactionArgumentsActionsItemBlockdevBackup {
  * @since 2.5
  */
 export interface TransactionArgumentsActionsItemBlockdevSnapshot {
+  /** Not documented in qemu-qmp-ref(7). */
   data: BlockdevSnapshotArguments;
 }
 
@@ -20628,6 +20681,7 @@ export interface TransactionArgumentsActionsItemBlockdevSnapshot {
  * @since 1.7
  */
 export interface TransactionArgumentsActionsItemBlockdevSnapshotInternalSync {
+  /** Not documented in qemu-qmp-ref(7). */
   data: BlockdevSnapshotInternalSyncArguments;
 }
 
@@ -20637,6 +20691,7 @@ export interface TransactionArgumentsActionsItemBlockdevSnapshotInternalSync {
  * @since 1.1
  */
 export interface TransactionArgumentsActionsItemBlockdevSnapshotSync {
+  /** Not documented in qemu-qmp-ref(7). */
   data: BlockdevSnapshotSyncArguments;
 }
 
@@ -20646,6 +20701,7 @@ export interface TransactionArgumentsActionsItemBlockdevSnapshotSync {
  * @since 1.6
  */
 export interface TransactionArgumentsActionsItemDriveBackup {
+  /** Not documented in qemu-qmp-ref(7). */
   data: DriveBackupArguments;
 }
 
@@ -20727,6 +20783,7 @@ export interface XBlockdevAmendArgumentsOptionsLuks {
  * @since 5.1
  */
 export interface XBlockdevAmendArgumentsOptionsQcow2 {
+  /** Not documented in qemu-qmp-ref(7). */
   encrypt?: XBlockdevAmendArgumentsOptionsQcow2Encrypt;
 }
 
@@ -20787,10 +20844,15 @@ export type GuestCrashloadedDataInfoType =
  * @since 2.9
  */
 export interface GuestCrashloadedDataInfoHyperV {
+  /** Not documented in qemu-qmp-ref(7). */
   arg1: number;
+  /** Not documented in qemu-qmp-ref(7). */
   arg2: number;
+  /** Not documented in qemu-qmp-ref(7). */
   arg3: number;
+  /** Not documented in qemu-qmp-ref(7). */
   arg4: number;
+  /** Not documented in qemu-qmp-ref(7). */
   arg5: number;
 }
 
@@ -20924,13 +20986,21 @@ export interface BlockdevAddArgumentsQcow2OverlapCheckBranch1 {
    * flags, defaults to 'cached'
    */
   template?: BlockdevAddArgumentsQcow2OverlapCheckBranch2;
+  /** Not documented in qemu-qmp-ref(7). */
   "main-header"?: boolean;
+  /** Not documented in qemu-qmp-ref(7). */
   "active-l1"?: boolean;
+  /** Not documented in qemu-qmp-ref(7). */
   "active-l2"?: boolean;
+  /** Not documented in qemu-qmp-ref(7). */
   "refcount-table"?: boolean;
+  /** Not documented in qemu-qmp-ref(7). */
   "refcount-block"?: boolean;
+  /** Not documented in qemu-qmp-ref(7). */
   "snapshot-table"?: boolean;
+  /** Not documented in qemu-qmp-ref(7). */
   "inactive-l1"?: boolean;
+  /** Not documented in qemu-qmp-ref(7). */
   "inactive-l2"?: boolean;
   /** since 3.0 */
   "bitmap-directory"?: boolean;
@@ -21711,6 +21781,7 @@ export type QueryNamedBlockNodesReturnItemImageFormatSpecificType =
  * @since 1.7
  */
 export interface QueryNamedBlockNodesReturnItemImageFormatSpecificQcow2 {
+  /** Not documented in qemu-qmp-ref(7). */
   data: QueryNamedBlockNodesReturnItemImageFormatSpecificQcow2Data;
 }
 
@@ -21720,6 +21791,7 @@ export interface QueryNamedBlockNodesReturnItemImageFormatSpecificQcow2 {
  * @since 6.1
  */
 export interface QueryNamedBlockNodesReturnItemImageFormatSpecificVmdk {
+  /** Not documented in qemu-qmp-ref(7). */
   data: QueryNamedBlockNodesReturnItemImageFormatSpecificVmdkData;
 }
 
@@ -21729,6 +21801,7 @@ export interface QueryNamedBlockNodesReturnItemImageFormatSpecificVmdk {
  * @since 2.7
  */
 export interface QueryNamedBlockNodesReturnItemImageFormatSpecificLuks {
+  /** Not documented in qemu-qmp-ref(7). */
   data: QueryNamedBlockNodesReturnItemImageFormatSpecificLuksData;
 }
 
@@ -21738,6 +21811,7 @@ export interface QueryNamedBlockNodesReturnItemImageFormatSpecificLuks {
  * @since 6.1
  */
 export interface QueryNamedBlockNodesReturnItemImageFormatSpecificRbd {
+  /** Not documented in qemu-qmp-ref(7). */
   data: QueryNamedBlockNodesReturnItemImageFormatSpecificRbdData;
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ArchProfile } from "./arch.ts";
+import { type ArchProfile, fastKernelAppend } from "./arch.ts";
 import type { ImageFormat } from "./image_format.ts";
 import type { VmState } from "./_vm_state.ts";
 import type { MemoryBackend } from "./_machine_options.ts";
@@ -304,7 +304,11 @@ function kernelArgs(
   argv.push("-kernel", s.kernel.path);
   if (s.kernel.initrd !== undefined) argv.push("-initrd", s.kernel.initrd);
   const append = s.profile === "fast"
-    ? [`console=${p.console}`, p.fastAppend, accel === "tcg" ? p.tcgAppend : "", s.kernel.append]
+    ? [
+      `console=${p.console}`,
+      fastKernelAppend(p, { accel, cpus: s.smp?.cpus, maxCpus: s.smp?.maxcpus }),
+      s.kernel.append,
+    ]
       .filter(Boolean).join(" ")
     : s.kernel.append;
   if (append !== undefined && append !== "") argv.push("-append", append);

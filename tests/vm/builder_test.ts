@@ -42,6 +42,9 @@ Deno.test("the fast profile adds its TCG-only kernel options under TCG only", ()
   assert.ok(append("tcg").includes("noapictimer"));
   assert.ok(!append("kvm").includes("noapictimer"));
   assert.ok(append("kvm").includes("noreplace-smp"));
+  // With two CPUs the local APIC timer stays: without it no CPU can go tickless.
+  const smp = vm({ arch: "x86_64" }).kernel("/k").smp(2).accel("tcg").toArgv();
+  assert.ok(!smp[smp.indexOf("-append") + 1].split(" ").includes("noapictimer"));
 });
 
 Deno.test("the fast profile boots a kernel on q35 with qboot, and leaves other cases to QEMU", () => {
