@@ -27,7 +27,7 @@ done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/vmkit-debian-XXXXXX")
 trap 'rm -rf "$work"' EXIT
-packages=systemd-sysv,udev,linux-image-cloud-amd64,initramfs-tools,cloud-init,qemu-guest-agent,openssh-server,iproute2,dbus,ifupdown,isc-dhcp-client,systemd-boot-efi
+packages=systemd-sysv,udev,linux-image-cloud-amd64,initramfs-tools,cloud-init,qemu-guest-agent,openssh-server,sudo,iproute2,dbus,ifupdown,isc-dhcp-client,systemd-boot-efi
 # The root partition's GPT id (the UEFI entry boots root=PARTUUID=), fixed so the build is
 # reproducible; every copy of the image carries it, as every copy carries the label "root".
 root_partuuid=6a1f3b52-8c1e-4d2a-9b3f-7e5d0c4a1b01

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { checkTimeout, type WaitOptions } from "../_deadline.ts";
+import { checkTimeout, settledWithin, type WaitOptions } from "../_deadline.ts";
 import { KeepAlive } from "../_keep_alive.ts";
 import { AgentFraming } from "./_framing.ts";
 import type { AgentPort } from "./agent_port.ts";
@@ -123,6 +123,7 @@ export class GuestAgent implements AsyncDisposable {
   readonly #alive: KeepAlive;
   readonly #framing: AgentFraming;
   readonly #gone: Promise<string>;
+  readonly #linkGone?: Promise<string>;
   readonly #closed: Promise<void>;
   #goneReason?: string;
   readonly #goneListeners = new Set<(reason: string) => void>();
@@ -183,6 +184,7 @@ export class GuestAgent implements AsyncDisposable {
       inflight?.reject(this.#unavailable(inflight.command.execute, reason));
       for (const listener of [...this.#goneListeners]) listener(reason);
     });
+    this.#linkGone = link.gone;
     link.gone?.then((reason) => this.#setGone(reason));
     link.port?.onClose(() => {
       this.#needsSync = true;
@@ -361,7 +363,8 @@ export class GuestAgent implements AsyncDisposable {
   }
 
   /**
-   * Writes a whole file in the guest, made or replaced.
+   * Writes a whole file in the guest, made or replaced, and flushed: a write the guest's
+   * filesystem refuses (no space left) is an error, never a short file.
    *
    * @param path Absolute path in the guest; its directory must exist.
    * @param data Text (as UTF-8) or bytes.
@@ -378,7 +381,8 @@ export class GuestAgent implements AsyncDisposable {
 
   /**
    * Copies a host file into the guest in chunks (memory holds one chunk), with the host file's
-   * mode unless `mode` is given.
+   * mode unless `mode` is given. The guest file appears whole or not at all: it is written
+   * beside (`<path>.vmkit-part`) and moved into place (except with `append`).
    *
    * @param hostPath The host file.
    * @param guestPath Absolute path in the guest.
@@ -697,6 +701,10 @@ export class GuestAgent implements AsyncDisposable {
           error instanceof Error ? error.message : String(error)
         }`;
       }
+    }
+    // A VM says why better than a reset socket does (QEMU exited), and says it a moment later.
+    if (this.#linkGone !== undefined && this.#goneReason === undefined) {
+      reason = await settledWithin(this.#linkGone, 1000) ?? reason;
     }
     this.#setGone(reason);
     try {

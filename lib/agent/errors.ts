@@ -71,12 +71,19 @@ export class GuestAgentTimeoutError extends Error {
    * @param waitingFor What was waited for.
    * @param timeout The limit in milliseconds.
    * @param detail What is known of why, appended to the message.
+   * @param options The cause.
    */
-  constructor(waitingFor: string, timeout: number, detail = "") {
+  constructor(
+    waitingFor: string,
+    timeout: number,
+    detail = "",
+    options: { cause?: unknown } = {},
+  ) {
     super(
       `Timed out after ${Math.round(timeout)} ms waiting for ${waitingFor}${
         detail ? `: ${detail}` : ""
       }`,
+      options,
     );
     this.waitingFor = waitingFor;
     this.timeout = timeout;

@@ -70,7 +70,7 @@ const decoder = new TextDecoder();
 function checkArgv(argv: unknown): string[] {
   const list = typeof argv === "string" ? ["/bin/sh", "-c", argv] : argv;
   if (
-    !Array.isArray(list) || list.length === 0 ||
+    !Array.isArray(list) || list.length === 0 || (typeof argv === "string" && argv.trim() === "") ||
     list.some((arg) => typeof arg !== "string" || arg.includes("\0"))
   ) {
     throw new TypeError(
@@ -153,6 +153,16 @@ export async function execInGuest(
     }).catch(async (error) => {
       if (error instanceof GuestAgentTimeoutError || options.signal?.aborted) {
         await killInGuest(agent, pid);
+      }
+      const out = left();
+      if (error instanceof GuestAgentTimeoutError && out !== undefined && out <= 0) {
+        // The caller's limit ran out while a status was asked: the program ran too long.
+        throw new GuestAgentTimeoutError(
+          `${JSON.stringify(list[0])} (pid ${pid}) to exit in the guest`,
+          options.timeout!,
+          "it was killed",
+          { cause: error },
+        );
       }
       throw error;
     });

@@ -9,7 +9,7 @@ import { checkTimeout, type WaitOptions } from "../_deadline.ts";
 import { decodeBase64, encodeBase64 } from "../_base64.ts";
 import { concatBytes } from "../_bytes.ts";
 import type { GuestAgent } from "./client.ts";
-import { GuestAgentError } from "./errors.ts";
+import { GuestAgentError, GuestAgentTimeoutError } from "./errors.ts";
 
 /** Options of the file operations. */
 export interface AgentFileOptions extends WaitOptions {
@@ -24,8 +24,10 @@ export interface AgentFileOptions extends WaitOptions {
 /** Options of {@linkcode GuestAgent.writeFile} and {@linkcode GuestAgent.copyIn}. */
 export interface AgentWriteOptions extends AgentFileOptions {
   /**
-   * The file's permission bits, such as `0o755`. Default for `writeFile`: the agent's (0600 for a
-   * new file, unchanged for an existing one); for `copyIn`: the host file's.
+   * The file's permission bits, such as `0o755`. Default for `writeFile`: unchanged for an
+   * existing file, and for a new one what the agent gives (0666 less its umask; qemu-ga's umask
+   * is often 0, making the file world-writable: pass `mode` for anything that matters); for
+   * `copyIn`: the host file's.
    */
   mode?: number;
   /** Add to the end of an existing file instead of replacing it. Default false. */
@@ -77,31 +79,65 @@ function leftOf(options: WaitOptions): () => WaitOptions {
 }
 
 /**
- * An open guest file, closed after `use` whatever happens. A failed open names the file as the
- * host's `Deno.errors` do.
+ * Runs a whole file operation under its caller's time limit: a command that ran out of the time
+ * left is reported as the operation running past the limit the caller gave.
+ */
+async function withinLimit<T>(
+  what: string,
+  options: WaitOptions,
+  work: (left: () => WaitOptions) => Promise<T>,
+): Promise<T> {
+  const left = leftOf(options);
+  try {
+    return await work(left);
+  } catch (error) {
+    if (error instanceof GuestAgentTimeoutError && options.timeout !== undefined) {
+      throw new GuestAgentTimeoutError(what, options.timeout, "it was cut short", {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+/**
+ * An open guest file, closed after `use` whatever happens; a file written to is flushed first,
+ * so a write the guest's filesystem refuses (no space left) is an error, not a short file. A
+ * failure names the file as the host's `Deno.errors` do.
  */
 async function withGuestFile<T>(
   agent: GuestAgent,
   action: string,
-  path: string,
+  file: { path: string; shown: string },
   mode: string,
   left: () => WaitOptions,
   use: (handle: number) => Promise<T>,
 ): Promise<T> {
+  const { path, shown } = file;
   let handle: number;
   try {
     handle = await agent.execute("guest-file-open", { path, mode }, left());
   } catch (error) {
-    throw openError(action, path, error);
+    throw fileError(action, shown, error);
+  }
+  let result: T;
+  try {
+    result = await use(handle);
+    // qemu-ga writes through stdio: its buffer meets the filesystem at the flush.
+    if (mode !== "r") await agent.execute("guest-file-flush", { handle }, left());
+  } catch (error) {
+    await agent.execute("guest-file-close", { handle }, { timeout: 5000 }).catch(() => {});
+    throw fileError(action, shown, error);
   }
   try {
-    return await use(handle);
-  } finally {
-    await agent.execute("guest-file-close", { handle }, { timeout: 5000 }).catch(() => {});
+    await agent.execute("guest-file-close", { handle }, left());
+  } catch (error) {
+    throw fileError(action, shown, error);
   }
+  return result;
 }
 
-function openError(action: string, path: string, error: unknown): unknown {
+function fileError(action: string, path: string, error: unknown): unknown {
   if (!(error instanceof GuestAgentError)) return error;
   const message = `Cannot ${action} ${JSON.stringify(path)} in the guest`;
   if (/No such file or directory/i.test(error.desc)) {
@@ -121,6 +157,9 @@ function openError(action: string, path: string, error: unknown): unknown {
       cause: error,
     });
   }
+  if (/No space left on device/i.test(error.desc)) {
+    return new Error(`${message}: no space left on its filesystem`, { cause: error });
+  }
   return new Error(`${message}: ${error.desc}`, { cause: error });
 }
 
@@ -133,35 +172,60 @@ async function readChunks(
 ): Promise<number> {
   const action = "read guest file";
   const count = chunkSize(action, options);
-  const left = leftOf(options);
-  return await withGuestFile(agent, action, checkGuestPath(action, path), "r", left, async (h) => {
-    let total = 0;
-    while (true) {
-      const read = await agent.execute("guest-file-read", { handle: h, count }, left());
-      if (read.count > 0) {
-        await sink(decodeBase64(read["buf-b64"]));
-        total += read.count;
-      }
-      if (read.eof || read.count === 0) return total;
-    }
-  });
+  checkGuestPath(action, path);
+  return await withinLimit(
+    `guest file ${JSON.stringify(path)} to be read`,
+    options,
+    (left) =>
+      withGuestFile(agent, action, { path, shown: path }, "r", left, async (h) => {
+        let total = 0;
+        while (true) {
+          const read = await agent.execute("guest-file-read", { handle: h, count }, left());
+          if (read.count > 0) {
+            await sink(decodeBase64(read["buf-b64"]));
+            total += read.count;
+          }
+          if (read.eof || read.count === 0) return total;
+        }
+      }),
+  );
 }
 
-/** Writes chunks from `source` to a guest file, then sets its mode. */
+/**
+ * Writes chunks from `source` to a guest file, then sets its mode. `shown` is the path errors
+ * name (the file a copy is written beside is named after the file it becomes).
+ */
 async function writeChunks(
   agent: GuestAgent,
   path: string,
   options: AgentWriteOptions,
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  shown = path,
 ): Promise<number> {
   const action = "write guest file";
   checkGuestPath(action, path);
   const mode = checkMode(action, options.mode);
-  const left = leftOf(options);
+  return await withinLimit(
+    `guest file ${JSON.stringify(shown)} to be written`,
+    options,
+    (left) => writeWithin(agent, action, { path, shown }, mode, options, source, left),
+  );
+}
+
+async function writeWithin(
+  agent: GuestAgent,
+  action: string,
+  file: { path: string; shown: string },
+  mode: number | undefined,
+  options: AgentWriteOptions,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  left: () => WaitOptions,
+): Promise<number> {
+  const { path, shown } = file;
   const total = await withGuestFile(
     agent,
     action,
-    path,
+    file,
     options.append ? "a" : "w",
     left,
     async (h) => {
@@ -177,7 +241,7 @@ async function writeChunks(
           );
           if (wrote.count <= 0) {
             throw new Error(
-              `Cannot write guest file ${JSON.stringify(path)}: the agent wrote nothing`,
+              `Cannot write guest file ${JSON.stringify(shown)}: the agent wrote nothing`,
             );
           }
           at += wrote.count;
@@ -192,7 +256,7 @@ async function writeChunks(
     if (result.exitCode !== 0) {
       throw new Error(
         `Cannot set the mode of guest file ${
-          JSON.stringify(path)
+          JSON.stringify(shown)
         }: chmod failed: ${result.stderr.trim()}`,
       );
     }
@@ -300,7 +364,31 @@ export async function copyIntoGuest(
       if (filled < size) return;
     }
   }
-  return await writeChunks(agent, guestPath, { ...options, mode }, chunks());
+  if (options.append) return await writeChunks(agent, guestPath, { ...options, mode }, chunks());
+  // Written beside and moved into place, so the guest sees the whole file or none of it.
+  const part = `${guestPath}.vmkit-part`;
+  const started = performance.now();
+  try {
+    const total = await writeChunks(agent, part, { ...options, mode }, chunks(), guestPath);
+    const left = options.timeout === undefined
+      ? undefined
+      : Math.max(0, options.timeout - (performance.now() - started));
+    const moved = await agent.exec(["mv", "-f", part, guestPath], {
+      timeout: left,
+      signal: options.signal,
+    });
+    if (moved.exitCode !== 0) {
+      throw new Error(
+        `Cannot copy ${JSON.stringify(hostPath)} to guest file ${
+          JSON.stringify(guestPath)
+        }: mv failed: ${moved.stderr.trim()}`,
+      );
+    }
+    return total;
+  } catch (error) {
+    await agent.exec(["rm", "-f", part], { timeout: 5000 }).catch(() => {});
+    throw error;
+  }
 }
 
 /**
@@ -320,6 +408,7 @@ export async function copyFromGuest(
   options: AgentFileOptions = {},
 ): Promise<number> {
   checkGuestPath("read guest file", guestPath);
+  await checkHostTarget(guestPath, hostPath);
   const part = `${hostPath}.vmkit-part`;
   const file = await Deno.open(part, { write: true, create: true, truncate: true });
   try {
@@ -338,5 +427,24 @@ export async function copyFromGuest(
     }
     await Deno.remove(part).catch(() => {});
     throw error;
+  }
+}
+
+/** The host file a copy out writes: not a directory, in a directory that exists. */
+async function checkHostTarget(guestPath: string, hostPath: string): Promise<void> {
+  const action = `Cannot copy guest file ${JSON.stringify(guestPath)} to ${
+    JSON.stringify(hostPath)
+  }`;
+  const info = await Deno.stat(hostPath).catch(() => undefined);
+  if (info?.isDirectory) {
+    throw new Deno.errors.IsADirectory(`${action}: it is a directory; name the file to write`);
+  }
+  const slash = hostPath.lastIndexOf("/");
+  const dir = slash < 0 ? "." : slash === 0 ? "/" : hostPath.slice(0, slash);
+  const parent = await Deno.stat(dir).catch(() => undefined);
+  if (parent === undefined || !parent.isDirectory) {
+    throw new Deno.errors.NotFound(
+      `${action}: its directory ${JSON.stringify(dir)} does not exist`,
+    );
   }
 }

@@ -16,6 +16,12 @@ export const AGENT_PORT_NAME = "org.qemu.guest_agent.0";
  */
 export const JOB_STATUS_PORT_NAME = "org.vmkit.job.status";
 
+/**
+ * What the default init prints when the machine has the guest agent's port and the image has no
+ * qemu-ga: `vm.agent` then fails at once instead of waiting for an agent that cannot come.
+ */
+export const NO_AGENT_LINE = "the machine has a guest agent port, but this image has no qemu-ga";
+
 /** The shell prompt of the default init's shell. */
 export const GUEST_PROMPT = "vmkit# ";
 
@@ -180,7 +186,7 @@ if [ -n "$serial" ]; then
     waited=$((waited + 1))
   done
   if [ -n "$agent" ] && ! command -v qemu-ga > /dev/null; then
-    echo "vmkit-init: the machine has a guest agent port, but this image has no qemu-ga" >&2
+    echo "vmkit-init: ${NO_AGENT_LINE}" >&2
   elif [ -n "$agent" ]; then
     until [ -c "$agent" ]; do sleep 0.01; done
     # qemu-ga's guest-shutdown runs /sbin/shutdown -P|-H|-r +0 "message": signal init as

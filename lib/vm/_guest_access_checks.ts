@@ -39,6 +39,14 @@ export function checkGuestAccess(s: VmState): void {
       );
     }
   }
+  if (
+    ssh?.user === "root" && seed !== undefined &&
+    !(typeof seed.userData === "object" && seed.userData.disable_root === false)
+  ) {
+    throw new TypeError(
+      'Cannot add ssh user "root": cloud-init refuses root logins (disable_root), running "Please login as the user ..." instead of any command; use the default user vmkit (with sudo), or set disable_root: false in the user-data',
+    );
+  }
   if (seed?.via === "http") {
     if (userNets.length === 0) {
       throw new TypeError(

@@ -144,7 +144,18 @@ function planStage(ctx: ReadyContext, stage: ReadyStage, fallback: number): Plan
     if (typeof stage.probe !== "function" || typeof stage.name !== "string" || !stage.name) {
       throw bad("a probe needs a function `probe` and a `name`");
     }
-    return { name: stage.name, timeout, run: (signal) => probeUntil(stage.probe, signal) };
+    const last: { error?: unknown } = {};
+    return {
+      name: stage.name,
+      timeout,
+      run: (signal) => probeUntil(stage.probe, signal, last),
+      late: () =>
+        last.error === undefined
+          ? "the probe never returned anything but false"
+          : `the probe's last error: ${
+            last.error instanceof Error ? last.error.message : String(last.error)
+          }`,
+    };
   }
   if (typeof stage === "object" && stage !== null && "console" in stage) {
     const pattern = stage.console;
@@ -200,7 +211,7 @@ function planStage(ctx: ReadyContext, stage: ReadyStage, fallback: number): Plan
     }
     default:
       throw bad(
-        'use "qemu", "console", "agent", "cloud-init", { console: /pattern/ } or { probe, name }',
+        'use "qemu", "console", "agent", "ssh", "cloud-init", { stage, timeout }, { console: /pattern/ } or { probe, name }',
       );
   }
 }
@@ -242,6 +253,7 @@ const PROBE_MS = [0, 10, 20, 50, 100, 200, 500];
 async function probeUntil(
   probe: (signal: AbortSignal) => Promise<unknown> | unknown,
   signal: AbortSignal,
+  last: { error?: unknown },
 ): Promise<void> {
   let lastError: unknown;
   for (let attempt = 0;; attempt++) {
@@ -251,6 +263,7 @@ async function probeUntil(
     } catch (error) {
       if (signal.aborted) throw error;
       lastError = error;
+      last.error = error;
     }
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -275,6 +288,16 @@ async function probeUntil(
  */
 export async function readyVm(ctx: ReadyContext, options: ReadyOptions): Promise<ReadyResult> {
   checkTimeout("wait for the VM to be ready", options.timeout);
+  const unknown = Object.keys(options).filter((key) =>
+    !["stages", "timeout", "signal"].includes(key)
+  );
+  if (unknown.length > 0) {
+    throw new TypeError(
+      `Cannot wait for the VM to be ready with option ${
+        JSON.stringify(unknown[0])
+      }: use stages, timeout and signal`,
+    );
+  }
   const stages = options.stages ?? [
     "qemu",
     ...ctx.agent === undefined ? [] : ["agent" as const],

@@ -56,6 +56,7 @@ import { GUEST_AGENT_PORT_ID } from "./devices/guest_agent.ts";
 import { watchFailure } from "./_vm_failure.ts";
 import { type ReadyOptions, type ReadyResult, readyVm } from "./ready.ts";
 import { VmSsh } from "./vm_ssh.ts";
+import { NO_AGENT_LINE } from "../guest/default_init.ts";
 
 export type { ShutdownOptions, ShutdownResult, VmExit, VmParts, VmStatus } from "./vm_types.ts";
 
@@ -83,7 +84,14 @@ export class Vm implements AsyncDisposable {
       this.#agent = GuestAgent.fromLink({
         conn: parts.agentConn,
         port: new AgentPort(parts.qmp, GUEST_AGENT_PORT_ID),
-        gone: this.#failure,
+        // The tiny guest's init says so when the image has no agent for the port.
+        gone: Promise.race([
+          this.#failure,
+          parts.console.seen(NO_AGENT_LINE, { keepAlive: false }).then(
+            () => `the guest has no agent: its init says "${NO_AGENT_LINE}"`,
+            () => new Promise<never>(() => {}),
+          ),
+        ]),
         poweredOff: () => guestStopped(parts),
       });
     }
@@ -153,8 +161,8 @@ export class Vm implements AsyncDisposable {
    * are followed at once, as events (no polling of seconds); a QEMU exit or a guest panic during
    * any of them fails the wait at once with the reason.
    *
-   * @param options The stages (default: `"qemu"`, and `"agent"` when the VM has one), the
-   *   default time limit of each (120 s), signal.
+   * @param options The stages (default: `"qemu"`, plus `"agent"` when the VM has one and
+   *   `"ssh"` when it has `.ssh()`), the default time limit of each (120 s), signal.
    * @returns When each stage was reached, in ms since launch.
    * @throws {VmReadyError} Naming the stage not reached, why, and the console's last lines.
    *

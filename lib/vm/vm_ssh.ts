@@ -37,6 +37,30 @@ export interface VmSshParts {
   failure: Promise<string>;
 }
 
+/** A login that works but does not run commands: `true` did not exit 0. */
+export class SshLoginError extends Error {
+  /** Always `"SshLoginError"`. */
+  override readonly name = "SshLoginError";
+  /** What the login printed instead. */
+  readonly output: string;
+
+  /**
+   * Makes the error.
+   *
+   * @param user The user.
+   * @param login What `true` gave.
+   */
+  constructor(user: string, login: SshExecResult) {
+    const output = `${login.stdout}${login.stderr}`.trim();
+    super(
+      `Cannot use ssh as "${user}": a login runs "true" and gets ${
+        login.exitCode === null ? "a signal" : `exit code ${login.exitCode}`
+      }${output ? `, saying ${JSON.stringify(output)}` : ""}`,
+    );
+    this.output = output;
+  }
+}
+
 /** SSH into a running VM (`vm.ssh`); it closes with the VM. */
 export class VmSsh implements AsyncDisposable {
   readonly #parts: VmSshParts;
@@ -144,8 +168,14 @@ export class VmSsh implements AsyncDisposable {
         await this.#client.waitUntilReady({ signal: options.signal, timeout: left() });
         this.#lastAttempt = "sshd answers; no login has worked yet";
         try {
-          await this.#client.exec("true", { signal: options.signal, timeout: left() });
-          return;
+          const login = await this.#client.exec("true", {
+            signal: options.signal,
+            timeout: left(),
+          });
+          if (login.exitCode === 0) return;
+          // A key with a forced command (cloud-init's disable_root) logs in and runs something
+          // else: no wait makes that a working login.
+          throw new SshLoginError(this.#parts.ssh.user, login);
         } catch (error) {
           // sshd starts before cloud-init has made the user or written its key.
           if (!(error instanceof SshError) || error.failure === "host-key") throw error;

@@ -32,6 +32,25 @@ Deno.test("vm.agent drives the tiny guest's qemu-ga: ready, exec, files, OS info
   await guest.agent.setTime(new Date("2031-02-03T04:05:06Z"));
   assert.match((await guest.agent.exec(["date", "-u", "+%F %H"])).stdout, /^2031-02-03 04\n$/);
   assert.equal(await guest.agent.fsfreezeStatus(), "thawed");
+  // A full filesystem: a write is an error, never a short file, and a copy leaves nothing.
+  await guest.agent.exec(
+    "mkdir -p /mnt/s && mount -t tmpfs -o size=64k tmpfs /mnt/s && dd if=/dev/zero of=/mnt/s/fill bs=1k count=100",
+  );
+  await assert.rejects(
+    guest.agent.writeFile("/mnt/s/small.txt", "important\n"),
+    /Cannot write guest file "\/mnt\/s\/small\.txt" in the guest: no space left on its filesystem/,
+  );
+  const host = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(host, "x".repeat(100_000));
+    await assert.rejects(
+      guest.agent.copyIn(host, "/mnt/s/copy"),
+      /"\/mnt\/s\/copy".*no space left/,
+    );
+  } finally {
+    await Deno.remove(host);
+  }
+  assert.equal((await guest.agent.exec("ls /mnt/s")).stdout, "fill\nsmall.txt\n");
   const result = await guest.shutdown({ timeout: 30_000 });
   assert.equal(result.method, "agent");
   assert.equal(result.exit.code, 0);
@@ -66,8 +85,13 @@ Deno.test("vm.ready names the stage that is missing, why, and the console's last
   }).catch((e) => e);
   assert.ok(error instanceof VmReadyError, String(error));
   assert.equal(error.stage, "agent");
-  assert.match(error.reason, /has not opened the agent's port/);
-  assert.match(error.consoleTail, /vmkit: guest ready|no qemu-ga/);
+  // The init says the image has no agent: the stage fails then, not at its time limit.
+  assert.match(
+    error.reason,
+    /the guest has no agent: its init says "the machine has a guest agent port, but this image has no qemu-ga"/,
+  );
+  assert.match(error.consoleTail, /no qemu-ga/);
+  await assert.rejects(guest.agent.ping(), /the guest has no agent/);
 });
 
 Deno.test("a VM built without .guestAgent() says how to get an agent", async () => {
@@ -80,6 +104,19 @@ Deno.test("a VM built without .guestAgent() says how to get an agent", async () 
     /the VM has none; build it with \.guestAgent\(\)/,
   );
   assert.deepEqual((await guest.ready()).stages.map((s) => s.name), ["qemu"]);
+  const probe = await guest.ready({
+    stages: [{ name: "thrower", probe: () => Promise.reject(new Error("boom")), timeout: 500 }],
+  }).catch((e) => e);
+  assert.ok(probe instanceof VmReadyError);
+  assert.match(probe.reason, /not reached within 500 ms: the probe's last error: boom/);
+  await assert.rejects(
+    guest.ready({ stage: ["agent"] } as never),
+    /with option "stage": use stages, timeout and signal/,
+  );
+  await assert.rejects(
+    guest.ready({ stages: ["bogus" as never] }),
+    /use "qemu", "console", "agent", "ssh"/,
+  );
 });
 
 Deno.test("16 VMs with agents in parallel from one process: every command answered by its own guest", async () => {

@@ -16,9 +16,18 @@ Deno.test("recipes/cloud-vm.ts answers wrong flags with its usage, and names a k
   assert.match(cpus.stderr, /--cpus two: give a whole number of CPUs/);
   const key = await runRecipe("cloud-vm.ts", ["--key", "/root/.ssh/nope"], { cwd: "/" });
   assert.equal(key.code, 1);
+  // --allow-read replaces the set's list: the line names the recipe's own paths too.
   assert.match(
     key.stderr,
-    /--key \/root\/\.ssh\/nope\.pub: Deno may not read it; run deno run -P=cloud-vm --allow-read=\/root\/\.ssh\/nope\.pub/,
+    /--key \/root\/\.ssh\/nope: Deno may not read it; run: deno run -q -P=cloud-vm --allow-read=\S*\/\.cache\/vmkit,\/tmp\/vmkit-cloud-vm,\/root\/\.ssh\/nope,\/root\/\.ssh\/nope\.pub \S*recipes\/cloud-vm\.ts --key \/root\/\.ssh\/nope/,
+  );
+  const memory = await runRecipe("cloud-vm.ts", ["--memory", "lots"], { cwd: "/" });
+  assert.equal(memory.code, 1);
+  assert.match(memory.stderr, /^cloud-vm: Cannot set memory to "lots"/);
+  const root = await runRecipe("cloud-vm.ts", ["--user", "root"], { cwd: "/" });
+  assert.match(
+    root.stderr,
+    /^cloud-vm: Cannot add ssh user "root": cloud-init refuses root logins/,
   );
   await assert.rejects(Deno.stat("/tmp/vmkit-cloud-vm"), Deno.errors.NotFound);
 });

@@ -81,6 +81,12 @@ Deno.test("a seed and ssh in a JSON description round-trip, and their mistakes s
   );
   assert.throws(read([{ kind: "cloud-init", via: "http" }]), /has no user-mode network/);
   assert.throws(
+    () => vm({ arch: "x86_64" }).cloudInit({ userData }).ssh({ user: "root" }).toArgv(),
+    /Cannot add ssh user "root": cloud-init refuses root logins/,
+  );
+  vm({ arch: "x86_64" }).cloudInit({ userData: { disable_root: false } }).ssh({ user: "root" })
+    .toArgv();
+  assert.throws(
     () =>
       vm({ arch: "x86_64" }).network({ type: "user" }).smbios({ type: 1, serial: "x" })
         .cloudInit({ via: "http" }).toArgv(),
