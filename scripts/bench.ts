@@ -8,11 +8,22 @@
  * Usage: deno task bench [--only qmp,boot,launch,hotplug,migration,agent,debian]
  */
 import { parseArgs } from "node:util";
-import { cloudInit, debianGuest, GuestAgent, image, QmpClient, tinyGuest, vm } from "../mod.ts";
+import {
+  cloudInit,
+  debianGuest,
+  GuestAgent,
+  image,
+  QmpClient,
+  SshClient,
+  tinyGuest,
+  vm,
+  writeKnownHosts,
+} from "../mod.ts";
 import { agentGuest } from "../tests/agent/_agent_guest.ts";
+import { startSshd } from "../tests/ssh/_sshd.ts";
 import { qcow2, scratchDir } from "../tests/vm/_disks.ts";
 
-const SECTIONS = ["qmp", "boot", "launch", "hotplug", "migration", "agent", "debian"];
+const SECTIONS = ["qmp", "boot", "launch", "hotplug", "migration", "agent", "ssh", "debian"];
 const { values: flags } = parseArgs({ args: Deno.args, options: { only: { type: "string" } } });
 const only = flags.only?.split(",") ?? SECTIONS;
 for (const name of only) {
@@ -476,6 +487,45 @@ if (want("agent")) {
 // or more under TCG). Both tell readiness the same way: a guest-sync-delimited answered, then
 // `cloud-init status --wait` run through the agent. And how late vmkit's agent stage resolves
 // after the guest opened the port (QEMU's VSERPORT_CHANGE timestamp).
+// ssh: vmkit's exec("true") against the plain ssh client run with the same options (the line
+// `command()` gives, one connection per command, as users type it), on a real sshd (the tests'
+// own, on 127.0.0.1).
+if (want("ssh")) {
+  await using sshd = await startSshd();
+  const knownHostsFile = `${sshd.dir}/known_hosts`;
+  await writeKnownHosts(knownHostsFile, [sshd.hostKey], { port: sshd.port });
+  await using client = new SshClient({
+    port: sshd.port,
+    user: sshd.user,
+    identity: sshd.key.privateKey,
+    knownHostsFile,
+  });
+  await client.exec("true");
+  const line = client.command("true");
+  const plain = async () => {
+    const out = await new Deno.Command("sh", { args: ["-c", line], stdin: "null" }).output();
+    if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+  };
+  const N = 20;
+  const [plainRate, vmkitRate] = await rates(
+    async () => {
+      for (let i = 0; i < N; i++) await plain();
+    },
+    async () => {
+      for (let i = 0; i < N; i++) await client.exec("true");
+    },
+    N,
+    5,
+  );
+  rows.push([
+    'ssh exec("true"), local sshd',
+    `${(1000 / plainRate).toFixed(0)} ms (plain ssh, same options)`,
+    `${(1000 / vmkitRate).toFixed(0)} ms (one ControlMaster connection)`,
+    `${(plainRate / vmkitRate).toFixed(2)}×`,
+    "≤ 1.1×",
+  ]);
+}
+
 if (want("debian")) {
   const debian = await debianGuest();
   await using dir = await scratchDir();
