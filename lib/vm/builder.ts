@@ -354,7 +354,8 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
   /**
    * Gives the guest a cloud-init seed made at launch: NoCloud (or ConfigDrive) on a read-only
    * virtio disk, or served over HTTP (`via: "http"`) until the VM stops. With
-   * {@linkcode VmBuilder.ssh}, the seed also carries the VM's login and host keys.
+   * {@linkcode VmBuilder.ssh}, the seed also carries the VM's login and host keys. A VM has one
+   * seed: a second call replaces the first.
    *
    * @param options User-data (an object or text), meta-data, network config, vendor-data,
    *   format, how it reaches the guest.

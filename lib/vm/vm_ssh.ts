@@ -122,7 +122,8 @@ export class VmSsh implements AsyncDisposable {
    * host key is known, and fails at once when QEMU exits or the guest panics.
    *
    * @param command A shell line, or an argv quoted for the remote shell.
-   * @param options Standard input, time limit, signal.
+   * @param options Standard input, time limit, signal (on either, the ssh client is killed;
+   *   sshd does not stop the remote command, which may run on: `vm.agent.exec` kills it).
    * @returns Exit status (or that a signal killed it), standard output and error.
    * @throws {SshError} When ssh itself fails: refused connection, refused key, host key mismatch.
    * @throws {SshTimeoutError} When it runs past `timeout`.
