@@ -180,8 +180,13 @@ export class GuestAgent implements AsyncDisposable {
     this.#gone.then((reason) => {
       this.#goneReason = reason;
       const inflight = this.#inflight;
-      this.#inflight = undefined;
-      inflight?.reject(this.#unavailable(inflight.command.execute, reason));
+      // A command with no reply (guest-shutdown) that the end confirms is done, not failed.
+      if (inflight?.onPortClose !== undefined && this.#poweredOff === undefined) {
+        inflight.onPortClose();
+      } else {
+        this.#inflight = undefined;
+        inflight?.reject(this.#unavailable(inflight.command.execute, reason));
+      }
       for (const listener of [...this.#goneListeners]) listener(reason);
     });
     this.#linkGone = link.gone;
@@ -538,7 +543,12 @@ export class GuestAgent implements AsyncDisposable {
         () => fail(new GuestAgentTimeoutError(this.#waitingFor(call), timeout, this.#whyWaiting())),
         Math.max(0, deadline - performance.now()),
       );
-      const onGone = (reason: string) => fail(this.#unavailable(call.command, reason));
+      const onGone = (reason: string) => {
+        // Without a VM, the end of the connection is how a shutdown shows.
+        if (call.noReply === undefined || this.#poweredOff !== undefined) {
+          fail(this.#unavailable(call.command, reason));
+        }
+      };
       this.#goneListeners.add(onGone);
       const finish = () => {
         clearTimeout(timer);

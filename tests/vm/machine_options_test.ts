@@ -155,8 +155,11 @@ Deno.test("fromJSON names the path of the bad field and what is allowed", () => 
     [{ arch: "x86_64", memory: "12Q" }, /memory: set memory to "12Q": unknown unit/],
     [{ arch: "x86_64", memory: { size: "1G", backend: { type: "x" } } }, /memory: .*backend type/],
     [
-      { arch: "x86_64", networks: [{ type: "user", forwards: [{ hostPort: 0, guestPort: 22 }] }] },
-      /networks\[0\].*hostPort 0/,
+      {
+        arch: "x86_64",
+        networks: [{ type: "user", forwards: [{ hostPort: 70000, guestPort: 22 }] }],
+      },
+      /networks\[0\].*hostPort 70000/,
     ],
     [
       { arch: "x86_64", devices: [{ kind: "gpu" }] },

@@ -1,0 +1,16 @@
+// The public API's documentation, checked as JSR checks it: every export documented, no public
+// type referring to a private one (`deno doc --lint`), here so CI runs it with the tests.
+import assert from "node:assert/strict";
+
+Deno.test("deno doc --lint finds every export of mod.ts documented and no private type referenced", async () => {
+  const root = new URL("../", import.meta.url).pathname;
+  const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "--lint", "mod.ts"],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const said = new TextDecoder().decode(stderr) + new TextDecoder().decode(stdout);
+  assert.ok(success, said.split("\n").slice(0, 40).join("\n"));
+});
