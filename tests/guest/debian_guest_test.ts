@@ -14,7 +14,7 @@ async function filesystemState(overlay: string, dir: string): Promise<string> {
   return state?.[1].trim() ?? "unknown";
 }
 
-Deno.test("the Debian guest end to end: a seed made at launch, the agent, ssh with a host key known before boot, cloud-init done, a clean shutdown through the agent, and an untouched base", async () => {
+Deno.test("the Debian guest end to end: a seed served over HTTP from launch, the agent, ssh with a host key known before boot, cloud-init done, a clean shutdown through the agent, and an untouched base", async () => {
   const debian = await debianGuest();
   const dir = await Deno.makeTempDir({ prefix: "vmkit-test-" });
   try {
@@ -31,6 +31,8 @@ Deno.test("the Debian guest end to end: a seed made at launch, the agent, ssh wi
             runcmd: ["echo VMKIT-RUNCMD-$(hostname)-$(cat /etc/vmkit-seeded) > /dev/ttyS0"],
           },
           metaData: { "local-hostname": "vmkit-seeded-vm" },
+          // Served over HTTP from launch (the SMBIOS serial names it), no seed disk.
+          via: "http",
         })
         .ssh()
         .guestAgent()
