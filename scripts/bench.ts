@@ -39,20 +39,13 @@ import { startQemuPeer } from "../tests/qmp/_qemu.ts";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** The floor: bytes straight over Deno.connect, oob negotiated, replies counted by newline. */
-class RawQmp {
+/** A floor's connection: bytes straight over Deno.connect, replies read by newline. */
+class RawLines {
   #buffer = new Uint8Array(1 << 20);
   #pending = "";
   constructor(readonly conn: Deno.Conn) {}
-  static async open(path: string): Promise<RawQmp> {
-    const raw = new RawQmp(await Deno.connect({ transport: "unix", path }));
-    await raw.lines(1);
-    await raw.send('{"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":0}\n');
-    await raw.lines(1);
-    return raw;
-  }
-  async send(text: string): Promise<void> {
-    const bytes = encoder.encode(text);
+  async send(data: string | Uint8Array): Promise<void> {
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
     let written = 0;
     while (written < bytes.length) written += await this.conn.write(bytes.subarray(written));
   }
@@ -67,9 +60,21 @@ class RawQmp {
       }
       const n = await this.conn.read(this.#buffer);
       if (n === null) throw new Error("EOF");
-      this.#pending += decoder.decode(this.#buffer.subarray(0, n));
+      // The agent's sync delimiter (0xFF) is not part of any line.
+      this.#pending += decoder.decode(this.#buffer.subarray(0, n)).replaceAll("\xff", "");
     }
     return out;
+  }
+}
+
+/** The floor of QMP: oob negotiated, replies counted by newline. */
+class RawQmp extends RawLines {
+  static async open(path: string): Promise<RawQmp> {
+    const raw = new RawQmp(await Deno.connect({ transport: "unix", path }));
+    await raw.lines(1);
+    await raw.send('{"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":0}\n');
+    await raw.lines(1);
+    return raw;
   }
 }
 
@@ -361,11 +366,8 @@ if (want("migration")) {
  * The floor for the agent: a hand-written QGA client, one sync, then `guest-exec` and
  * `guest-exec-status` polled back to back with no wait, replies read by newline.
  */
-class RawQga {
-  #buffer = new Uint8Array(1 << 16);
-  #pending = "";
+class RawQga extends RawLines {
   #id = 0;
-  constructor(readonly conn: Deno.Conn) {}
   static async open(path: string): Promise<RawQga> {
     const raw = new RawQga(await Deno.connect({ transport: "unix", path }));
     const sync = 4242;
@@ -376,31 +378,12 @@ class RawQga {
       if (JSON.parse(line).return === sync) return raw;
     }
   }
-  async send(bytes: Uint8Array): Promise<void> {
-    let written = 0;
-    while (written < bytes.length) written += await this.conn.write(bytes.subarray(written));
-  }
   async call(command: string, args: unknown): Promise<Record<string, unknown>> {
     const id = ++this.#id;
     await this.send(
       encoder.encode(JSON.stringify({ execute: command, arguments: args, id }) + "\n"),
     );
     return JSON.parse((await this.lines(1))[0]).return;
-  }
-  async lines(count: number): Promise<string[]> {
-    const out: string[] = [];
-    while (out.length < count) {
-      const nl = this.#pending.indexOf("\n");
-      if (nl >= 0) {
-        out.push(this.#pending.slice(0, nl));
-        this.#pending = this.#pending.slice(nl + 1);
-        continue;
-      }
-      const n = await this.conn.read(this.#buffer);
-      if (n === null) throw new Error("EOF");
-      this.#pending += decoder.decode(this.#buffer.subarray(0, n)).replaceAll("\xff", "");
-    }
-    return out;
   }
 }
 
