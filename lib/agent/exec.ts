@@ -197,14 +197,27 @@ function decode(base64: string | undefined): string {
   return base64 === undefined ? "" : decoder.decode(decodeBase64(base64));
 }
 
-/** Kills a program that outlived its caller's patience, and reaps it; best effort. */
+/**
+ * Kills a program that outlived its caller's patience, and waits (up to 3 s) until the kill ran
+ * and the agent reaped the program, so it is gone when the caller hears of the timeout; best
+ * effort.
+ */
 async function killInGuest(agent: GuestAgent, pid: number): Promise<void> {
   try {
-    await agent.execute("guest-exec", {
+    const { pid: killer } = await agent.execute("guest-exec", {
       path: "/bin/sh",
       arg: ["-c", `kill -KILL ${pid}`],
     }, { timeout: 2000 });
-    await agent.execute("guest-exec-status", { pid }, { timeout: 2000 });
+    const until = performance.now() + 3000;
+    for (const process of [killer, pid]) {
+      while (performance.now() < until) {
+        const status = await agent.execute("guest-exec-status", { pid: process }, {
+          timeout: 2000,
+        });
+        if (status.exited) break;
+        await sleep(10);
+      }
+    }
   } catch {
     // The VM may be gone, or the program ended on its own: nothing more can be done.
   }
