@@ -730,3 +730,31 @@ export async function readManual(path: string): Promise<string> {
   const stream = file.readable.pipeThrough(new DecompressionStream("gzip"));
   return await new Response(stream).text();
 }
+
+/**
+ * Formats a generated module as `deno fmt` would, so the committed file passes
+ * `deno fmt --check` and regenerating it gives the same bytes. Runs `deno` from `PATH` (the
+ * generators' tasks may run only that).
+ *
+ * @param text The module's text.
+ * @param what Whose types, for the error: `"QAPI"` or `"QGA"`.
+ * @returns The formatted text.
+ */
+export async function formatTypeScript(text: string, what: string): Promise<string> {
+  const child = new Deno.Command("deno", {
+    args: ["fmt", "--line-width=100", "--ext=ts", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  await writer.close();
+  const { success, stdout, stderr } = await child.output();
+  if (!success) {
+    throw new Error(
+      `Cannot format the generated ${what} types: ${new TextDecoder().decode(stderr)}`,
+    );
+  }
+  return new TextDecoder().decode(stdout);
+}

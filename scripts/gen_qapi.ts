@@ -28,6 +28,7 @@ import type { QemuVersion } from "../lib/qmp/client.ts";
 import {
   allMembers,
   bulletList,
+  formatTypeScript,
   jsdoc,
   type ManualCommand,
   type ManualDefinition,
@@ -737,7 +738,7 @@ export async function generateQapiModule(
   options: GenerateQapiOptions = {},
 ): Promise<string> {
   checkVersions(source, options.manual);
-  return await formatTypeScript(buildQapiModule(schema, source, options.manual).text);
+  return await formatTypeScript(buildQapiModule(schema, source, options.manual).text, "QAPI");
 }
 
 /**
@@ -760,25 +761,6 @@ function checkVersions(source: SchemaSource, manual: QmpManual | undefined): voi
       `qemu-qmp-ref(7) of QEMU ${manual.version}: install the manual of the same QEMU, or pass ` +
       "--manual with it",
   );
-}
-
-// The generated module is formatted as `deno fmt` would, so the committed file passes
-// `deno fmt --check` and regenerating it gives the same bytes.
-async function formatTypeScript(text: string): Promise<string> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["fmt", "--line-width=100", "--ext=ts", "-"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const { success, stdout, stderr } = await child.output();
-  if (!success) {
-    throw new Error(`Cannot format the generated QAPI types: ${new TextDecoder().decode(stderr)}`);
-  }
-  return new TextDecoder().decode(stdout);
 }
 
 /**
