@@ -15,7 +15,7 @@ import { defined } from "./_validate.ts";
 import { checkPath } from "./_checks.ts";
 import { escapeOptionValue, optionList } from "./qemu_opts.ts";
 import { fastKernelBios, machineHotplug, machineTransport, machineType } from "./machine.ts";
-import { planArgv, type PlanContext, type Step } from "./devices/_plan.ts";
+import { listening, planArgv, type PlanContext, type Step } from "./devices/_plan.ts";
 import type { LaunchFacts } from "./devices/_kind.ts";
 import { checkGuestAccess } from "./_guest_access_checks.ts";
 import { drivesPlan } from "./devices/disk.ts";
@@ -49,6 +49,13 @@ export interface ToArgvOptions {
    * it. Without it, such values are written as placeholders.
    */
   facts?: LaunchFacts;
+  /**
+   * QEMU listens on vmkit's sockets (console, QMP, guest agent: `server=on,wait=off`) instead of
+   * connecting to vmkit, so the VM outlives the process that started it and anyone may connect
+   * later, as a background instance needs. Default false: vmkit listens, and holds every
+   * connection from the first byte.
+   */
+  qemuListens?: boolean;
 }
 
 /** The options that describe the machine itself: type, accelerator, CPU, memory, SMP. */
@@ -259,19 +266,24 @@ function firmwareArgs(s: VmState, runtimeDir: string): string[] {
 }
 
 /** vmkit's console and QMP sockets, and the extra QMP monitors. */
-function monitorArgs(s: VmState, runtimeDir: string): string[] {
+function monitorArgs(s: VmState, runtimeDir: string, qemuListens?: boolean): string[] {
   const argv = [
     "-chardev",
     optionList("socket", [
       ["id", CONSOLE_CHARDEV],
       ["path", `${runtimeDir}/console.sock`, "runtimeDir"],
+      ...listening(qemuListens),
       ["logfile", s.consoleLog, "consoleLog"],
       ["logappend", s.consoleLog === undefined ? undefined : false],
     ]),
     "-serial",
     `chardev:${CONSOLE_CHARDEV}`,
     "-chardev",
-    optionList("socket", [["id", QMP_CHARDEV], ["path", `${runtimeDir}/qmp.sock`, "runtimeDir"]]),
+    optionList("socket", [
+      ["id", QMP_CHARDEV],
+      ["path", `${runtimeDir}/qmp.sock`, "runtimeDir"],
+      ...listening(qemuListens),
+    ]),
     "-mon",
     `chardev=${QMP_CHARDEV},mode=control`,
   ];
@@ -279,10 +291,7 @@ function monitorArgs(s: VmState, runtimeDir: string): string[] {
     const id = `${QMP_CHARDEV}${index + 1}`;
     argv.push(
       "-chardev",
-      optionList("socket", [["id", id], ["path", path, "qmp socket"], ["server", true], [
-        "wait",
-        false,
-      ]]),
+      optionList("socket", [["id", id], ["path", path, "qmp socket"], ...listening(true)]),
       "-mon",
       `chardev=${id},mode=control`,
     );
@@ -399,10 +408,11 @@ export function descriptionArgv(
     runtimeDir,
     sharedMemory: s.memoryBackend?.share === true,
     facts: options.facts ?? {},
+    qemuListens: options.qemuListens === true,
   };
   const argv = [
     ...machineArgs(p, s, accel),
-    ...monitorArgs(s, runtimeDir),
+    ...monitorArgs(s, runtimeDir, options.qemuListens),
     ...firmwareArgs(s, runtimeDir),
     ...kernelArgs(p, s, accel),
     ...s.objects.flatMap((object) => ["-object", JSON.stringify(object)]),

@@ -157,6 +157,13 @@ export interface PlanContext {
   bus?: string;
   /** What the devices learned while prepared at launch; empty outside `launch()`. */
   facts?: LaunchFacts;
+  /** QEMU listens on the runtime directory's sockets (a background instance), not vmkit. */
+  qemuListens?: boolean;
+}
+
+/** The options that make a chardev socket the listening side, when QEMU listens. */
+export function listening(qemuListens: boolean | undefined): [string, boolean][] {
+  return qemuListens ? [["server", true], ["wait", false]] : [];
 }
 
 /** The `bus` property of a hot-added device, if any. */

@@ -8,6 +8,7 @@
 
 import type { DeviceKind } from "./_kind.ts";
 import { optionList } from "../qemu_opts.ts";
+import { listening } from "./_plan.ts";
 import { VIRTIO_SERIAL_CONTROLLER_ID, virtioSerialController } from "./virtio_serial.ts";
 
 /** The guest agent's channel (`.guestAgent()`); `vm.agent` talks to the agent through it. */
@@ -41,9 +42,12 @@ export const guestAgentKind: DeviceKind<GuestAgentDevice> = {
           optionList("socket", [
             ["id", CHARDEV_ID],
             ["path", `${ctx.runtimeDir}/${GUEST_AGENT_SOCKET}`, "runtimeDir"],
+            ...listening(ctx.qemuListens),
           ]),
         ],
-        why: "vmkit listens on the agent's socket from launch only",
+        why: ctx.qemuListens
+          ? "QEMU listens on the agent's socket, for whoever connects later"
+          : "vmkit listens on the agent's socket from launch only",
       },
       {
         kind: "device",
