@@ -1,0 +1,82 @@
+/**
+ * The `vmkit` command: every subcommand on one commander program, with vmkit's exit statuses.
+ *
+ * @module
+ */
+
+import { Command, CommanderError } from "npm:commander@^14.0.3";
+import { CliError } from "./errors.ts";
+import { EXIT } from "./exit_codes.ts";
+import { registerValidate } from "./commands/validate.ts";
+import { registerShow } from "./commands/show.ts";
+import { registerRun } from "./commands/run.ts";
+import { registerKernel } from "./commands/kernel.ts";
+import { registerInstanceCommands } from "./commands/instance.ts";
+import { registerImg } from "./commands/img.ts";
+import { registerSeed } from "./commands/seed.ts";
+import { registerBinfmt } from "./commands/binfmt.ts";
+import { registerCompletions } from "./commands/completions.ts";
+
+/** vmkit's version, as `vmkit --version` prints it. */
+export const VERSION = "0.1.0";
+
+/** The exit statuses, as `vmkit --help` lists them. */
+const EXIT_HELP = `
+Exit status:
+  0    done
+  1    the operation failed (QEMU, the guest, a file, a time limit)
+  2    wrong usage: an unknown flag, a missing argument, an invalid VM definition
+  125  run/kernel/exec could not run the guest command (QEMU failed, the guest panicked...);
+       otherwise they exit with the guest command's status (128+N when signal N killed it)
+  130  interrupted (Ctrl-C); the VM was shut down first`;
+
+/**
+ * Makes the `vmkit` program. Colours are off: commander would read `NO_COLOR`/`FORCE_COLOR`,
+ * which needs `--allow-env` for them.
+ *
+ * @returns The program, ready for `parseAsync(args, { from: "user" })`.
+ */
+export function vmkitProgram(): Command {
+  const program = new Command("vmkit")
+    .description("Define, boot and drive QEMU virtual machines")
+    .version(VERSION)
+    .configureOutput({ getOutHasColors: () => false, getErrHasColors: () => false })
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .addHelpText("after", EXIT_HELP);
+  registerRun(program);
+  registerKernel(program);
+  registerInstanceCommands(program);
+  registerValidate(program);
+  registerShow(program);
+  registerImg(program);
+  registerSeed(program);
+  registerBinfmt(program);
+  registerCompletions(program);
+  return program;
+}
+
+/**
+ * Runs `vmkit` with these arguments: prints what went wrong as `vmkit: MESSAGE` on stderr.
+ *
+ * @param args The arguments after `vmkit`.
+ * @returns The exit status (see `EXIT`).
+ */
+export async function main(args: readonly string[]): Promise<number> {
+  const program = vmkitProgram();
+  try {
+    await program.parseAsync([...args], { from: "user" });
+    return typeof Deno.exitCode === "number" ? Deno.exitCode : EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version end with exit code 0; commander has printed the message already.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof CliError) {
+      console.error(`vmkit: ${error.message}`);
+      return error.exitCode;
+    }
+    console.error(`vmkit: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT.failure;
+  }
+}
