@@ -3,7 +3,7 @@
  * console and QMP, and have it cleaned up whatever happens.
  *
  * @example Boot the tiny guest and run a command
- * ```ts ignore
+ * ```ts
  * import { tinyGuest, vm } from "@vmkit/vmkit";
  * const { kernel, initrd } = await tinyGuest("x86_64");
  * await using guest = await vm({ arch: "x86_64" })

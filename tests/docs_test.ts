@@ -14,3 +14,26 @@ Deno.test("deno doc --lint finds every export of mod.ts documented and no privat
   const said = new TextDecoder().decode(stderr) + new TextDecoder().decode(stdout);
   assert.ok(success, said.split("\n").slice(0, 40).join("\n"));
 });
+
+Deno.test("every example in the JSDoc and the README type-checks against the real API", async () => {
+  const root = new URL("../", import.meta.url).pathname;
+  const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["check", "--doc-only", "mod.ts", "lib/", "README.md"],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const said = new TextDecoder().decode(stderr) + new TextDecoder().decode(stdout);
+  assert.ok(
+    success,
+    said.split("\n").filter((l) => !l.startsWith("Check ")).slice(0, 40).join("\n"),
+  );
+  // Every block is checked: none is marked `ignore`, which would hide an example gone stale.
+  const ignored = await new Deno.Command("grep", {
+    args: ["-rln", "```ts ignore", "mod.ts", "lib/", "README.md"],
+    cwd: root,
+    stdout: "piped",
+  }).output();
+  assert.equal(new TextDecoder().decode(ignored.stdout), "");
+});

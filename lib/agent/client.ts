@@ -111,7 +111,9 @@ interface Call {
  * `VSERPORT_CHANGE`), and fail at once, naming the reason, when QEMU exits or the guest panics.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { vm } from "@vmkit/vmkit";
+ * declare const initrd: string, kernel: string;
  * await using guest = await vm({ arch: "x86_64" }).kernel(kernel, { initrd }).guestAgent().launch();
  * const { exitCode, stdout } = await guest.agent.exec(["uname", "-r"]);
  * ```
@@ -334,7 +336,9 @@ export class GuestAgent implements AsyncDisposable {
    * @throws {GuestAgentTimeoutError} When it runs past `timeout`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import type { Vm } from "@vmkit/vmkit";
+   * declare const guest: Vm;
    * const { exitCode, stdout } = await guest.agent.exec(["cat", "/etc/hostname"]);
    * const piped = await guest.agent.exec("tr a-z A-Z", { stdin: "hello" }); // "HELLO"
    * ```

@@ -16,7 +16,9 @@ export interface GuestAgentCommand {
  * The guest agent answered a command with an error.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import type { Vm } from "@vmkit/vmkit";
+ * declare const guest: Vm;
  * import { GuestAgentError } from "@vmkit/vmkit";
  * try {
  *   await guest.agent.execute("guest-no-such-command");

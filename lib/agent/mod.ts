@@ -4,7 +4,7 @@
  * port, typed from the agent's own reference manual.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { tinyGuest, vm } from "@vmkit/vmkit";
  * const g = await tinyGuest("x86_64");
  * await using guest = await vm({ arch: "x86_64" }).kernel(g.kernel, { initrd: g.initrd })

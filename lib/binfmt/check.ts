@@ -70,7 +70,7 @@ export interface CheckOptions extends MountOptions {
  * @throws {Deno.errors.NotFound} When `binary` does not exist.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { binfmt } from "@vmkit/vmkit";
  * console.log(await binfmt.check("aarch64"));
  * // { target: "aarch64", state: "working", entry: "qemu-aarch64", interpreter: "/usr/bin/...", exitCode: 42 }
@@ -188,7 +188,7 @@ export interface CheckReport {
  * @throws {RangeError} When a target is unknown.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { binfmt } from "@vmkit/vmkit";
  * console.log(JSON.stringify(await binfmt.checkAll(), null, 2));
  * ```

@@ -12,7 +12,7 @@ import type { BinfmtStatus } from "./entry_status.ts";
  * `{ replace: true }` to replace it.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { binfmt, BinfmtConflictError } from "@vmkit/vmkit";
  * try {
  *   await binfmt.register(binfmt.entry("aarch64", { persistent: true }));

@@ -72,7 +72,7 @@ export function exportFile(entry: BinfmtEntry, format: ExportFormat): ExportFile
  * @throws {TypeError | RangeError} When an entry is invalid; nothing is written then.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { binfmt } from "@vmkit/vmkit";
  * await binfmt.exportEntries([binfmt.entry("riscv64")], "systemd", { dir: "/etc/binfmt.d" });
  * ```

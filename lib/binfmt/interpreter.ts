@@ -18,7 +18,7 @@ import type { BinfmtEntry } from "./entry.ts";
  *   linked (or non-ELF) interpreter; the message says why `F` needs a static binary.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { binfmt, checkInterpreter } from "@vmkit/vmkit";
  * await checkInterpreter(binfmt.entry("aarch64", { qemuSuffix: "-static", persistent: true }));
  * ```

@@ -111,7 +111,7 @@ export async function get(
  * @returns The entries, sorted by name.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { binfmt } from "@vmkit/vmkit";
  * for (const e of await binfmt.list()) console.log(e.name, e.enabled, e.interpreter);
  * ```
@@ -180,7 +180,7 @@ export type RegisterOutcome = "registered" | "unchanged" | "enabled" | "replaced
  * @throws {BinfmtPermissionError} When not running as root.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { binfmt } from "@vmkit/vmkit";
  * const e = binfmt.entry("aarch64", { qemuSuffix: "-static", persistent: true });
  * console.log(await binfmt.register(e)); // "registered", then "unchanged"

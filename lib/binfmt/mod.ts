@@ -5,7 +5,7 @@
  * running one foreign binary without root.
  *
  * @example Register aarch64 and prove it works
- * ```ts ignore
+ * ```ts
  * import { binfmt } from "@vmkit/vmkit";
  * await binfmt.register(binfmt.entry("aarch64", { qemuSuffix: "-static", persistent: true }));
  * console.log((await binfmt.check("aarch64")).state); // "working"

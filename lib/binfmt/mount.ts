@@ -29,7 +29,7 @@ export interface MountOptions {
  * @throws {Error} When `mount` fails otherwise; the message has what it printed.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { binfmt } from "@vmkit/vmkit";
  * console.log(await binfmt.ensureMounted()); // false when systemd already mounted it
  * ```

@@ -60,7 +60,7 @@ export type ForeignProcess = Deno.ChildProcess & {
  * @throws {TypeError} When the file is not an ELF binary of a known QEMU target.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { runForeign } from "@vmkit/vmkit";
  * const child = await runForeign("./busybox-arm64", ["uname", "-m"], { stdout: "piped" });
  * const { code, stdout } = await child.output();

@@ -143,7 +143,7 @@ async function sha1Base64(bytes: Uint8Array): Promise<string> {
  *   message names the URL and what did not match.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { emulators, runForeign } from "@vmkit/vmkit";
  * const qemu = await emulators.fetch("riscv64");
  * const child = await runForeign("./hello-riscv64", [], { emulator: qemu.path });

@@ -4,7 +4,7 @@
  * and the verified, cached download.
  *
  * @example Download qemu-riscv64 and run a binary with it
- * ```ts ignore
+ * ```ts
  * import { emulators, runForeign } from "@vmkit/vmkit";
  * const qemu = await emulators.fetch("riscv64");
  * await runForeign("./hello-riscv64", [], { emulator: qemu.path });

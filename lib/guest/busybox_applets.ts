@@ -16,7 +16,7 @@ const APPLET_NAME = /^[A-Za-z0-9_.+\-\[\]]+$/;
  * @throws {TypeError} When no applet table is found: the file is not a busybox binary.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { busyboxApplets } from "@vmkit/vmkit";
  * const applets = busyboxApplets(await Deno.readFile("/bin/busybox"));
  * console.log(applets.includes("sh")); // true

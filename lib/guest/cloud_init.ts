@@ -296,7 +296,7 @@ export function cloudConfig(config: CloudConfig): string {
  *   {@linkcode cloudConfig}), or meta-data or the network config is not of its form.
  *
  * @example Seed a VM with a user and a first-boot command
- * ```ts ignore
+ * ```ts
  * import { cloudInit, vm } from "@vmkit/vmkit";
  * const key = (await Deno.readTextFile(`${Deno.env.get("HOME")}/.ssh/id_ed25519.pub`)).trim();
  * const seed = cloudInit({

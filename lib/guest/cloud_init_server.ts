@@ -43,7 +43,7 @@ export interface CloudInitServer extends AsyncDisposable {
  * @throws {TypeError} For a ConfigDrive seed.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { cloudInit, serveCloudInit, vm } from "@vmkit/vmkit";
  * await using seed = await serveCloudInit(cloudInit({ userData: { runcmd: ["true"] } }));
  * await using guest = await vm({ arch: "x86_64" }).network({ type: "user" })

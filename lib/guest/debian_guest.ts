@@ -43,7 +43,7 @@ export interface DebianGuestOptions {
  * @throws {Deno.errors.NotFound} When it has not been built: the message says how.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { debianGuest, vm } from "@vmkit/vmkit";
  * const debian = await debianGuest();
  * // Boot an overlay over the image, never the image itself.

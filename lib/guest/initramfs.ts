@@ -67,7 +67,7 @@ const encoder = new TextEncoder();
  * @returns A builder with `/dev/console` and the usual top-level directories.
  *
  * @example Build a busybox initramfs that loads virtio-blk
- * ```ts ignore
+ * ```ts
  * import { initramfs } from "@vmkit/vmkit";
  * const image: Uint8Array = await initramfs()
  *   .busybox("/bin/busybox")
@@ -209,7 +209,7 @@ export class Initramfs {
    * @throws {TypeError} When a path is not absolute.
    *
    * @example Put the host's QEMU guest agent in an image
-   * ```ts ignore
+   * ```ts
    * import { initramfs } from "@vmkit/vmkit";
    * const image = await initramfs().busybox("/bin/busybox").executable("/usr/sbin/qemu-ga").build();
    * ```

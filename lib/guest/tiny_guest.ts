@@ -188,14 +188,14 @@ async function modulesDirOf(dir: string): Promise<string | undefined> {
  *   host's architecture, with `qemu-guest-agent` installed).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { tinyGuest, vm } from "@vmkit/vmkit";
  * const guest = await tinyGuest("x86_64");
  * await using machine = await vm({ arch: "x86_64" }).kernel(guest.kernel, { initrd: guest.initrd }).launch();
  * ```
  *
  * @example With the QEMU guest agent on its usual port
- * ```ts ignore
+ * ```ts
  * import { tinyGuest, vm } from "@vmkit/vmkit";
  * const guest = await tinyGuest("x86_64", { agent: true });
  * await using machine = await vm({ arch: "x86_64" })

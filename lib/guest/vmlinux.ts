@@ -133,7 +133,7 @@ export function hasPvhEntry(elf: Uint8Array): boolean {
  *   another compression, or the kernel has no PVH entry point.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { extractVmlinux } from "@vmkit/vmkit";
  * const vmlinux = await extractVmlinux(await Deno.readFile("/boot/vmlinuz"));
  * if (vmlinux) await Deno.writeFile("vmlinux", vmlinux);

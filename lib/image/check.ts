@@ -63,7 +63,7 @@ export interface CheckImageOptions extends WaitOptions {
  * @throws {ImageTimeoutError} When `timeout` passes first.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { image } from "@vmkit/vmkit";
  * const result = await image.check("disk.qcow2");
  * if (result.leaks > 0) await image.check("disk.qcow2", { repair: "leaks" });

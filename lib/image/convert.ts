@@ -58,7 +58,7 @@ const FORMATS: readonly ConvertFormat[] = ["qcow2", "raw", "vmdk", "vdi", "vhdx"
  * @throws {ImageTimeoutError} When `timeout` passes first.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { image } from "@vmkit/vmkit";
  * await image.convert("disk.vmdk", "disk.qcow2", {
  *   compress: true,

@@ -63,7 +63,7 @@ const MAX_CHAIN = 64;
  * @throws {ImageTimeoutError} When `timeout` passes first.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { image } from "@vmkit/vmkit";
  * await image.create("base.qcow2", { size: "10G" });
  * await image.create("vm1.qcow2", { backing: "base.qcow2" }); // records -F qcow2

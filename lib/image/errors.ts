@@ -9,7 +9,7 @@
  * (`Cannot resize "x.qcow2": qemu-img: ...`), then the argv that was run.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { image, QemuImgError } from "@vmkit/vmkit";
  * try {
  *   await image.resize("disk.qcow2", "20G");
@@ -89,7 +89,7 @@ export class ImageTimeoutError extends Error {
  * the cache.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { image, ImageFetchError } from "@vmkit/vmkit";
  * try {
  *   await image.fetch("https://example.com/disk.qcow2", { digest: "sha256:..." });

@@ -89,7 +89,7 @@ export interface ImageInfoOptions extends WaitOptions {
  * @throws {ImageTimeoutError} When `timeout` passes first.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { image } from "@vmkit/vmkit";
  * const info = await image.info("overlay.qcow2");
  * console.log(info.format, info.virtualSize, info.backing?.filename, info.chain.length);

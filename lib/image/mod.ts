@@ -4,7 +4,7 @@
  * Debian's `qemu-utils`), and download base images into a cache verified by digest.
  *
  * @example Make an overlay over a base image and grow it
- * ```ts ignore
+ * ```ts
  * import { image } from "@vmkit/vmkit";
  * await image.create("base.qcow2", { size: "2G" });
  * await image.create("vm.qcow2", { backing: "base.qcow2" }); // records -F qcow2

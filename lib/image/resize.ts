@@ -36,7 +36,7 @@ export interface ResizeImageOptions extends WaitOptions {
  * @throws {ImageTimeoutError} When `timeout` passes first.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { image } from "@vmkit/vmkit";
  * await image.resize("disk.qcow2", "+10G");
  * await image.resize("disk.qcow2", "8G", { shrink: true });

@@ -22,7 +22,7 @@ import { type Deadline, deadline, imageOpts, requireFile, runQemuImg } from "./_
  * @throws {ImageTimeoutError} When `timeout` passes first.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { image } from "@vmkit/vmkit";
  * for (const s of await image.snapshots("disk.qcow2")) console.log(s.name, s.date);
  * ```
@@ -51,7 +51,7 @@ export async function listSnapshots(
  * @throws {ImageTimeoutError} When `timeout` passes first.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { image } from "@vmkit/vmkit";
  * await image.snapshot.create("disk.qcow2", "before-upgrade");
  * ```
@@ -94,7 +94,7 @@ export async function createSnapshot(
  * @throws {ImageTimeoutError} When `timeout` passes first.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { image } from "@vmkit/vmkit";
  * await image.snapshot.apply("disk.qcow2", "before-upgrade");
  * ```
@@ -128,7 +128,7 @@ export async function applySnapshot(
  * @throws {ImageTimeoutError} When `timeout` passes first.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { image } from "@vmkit/vmkit";
  * await image.snapshot.delete("disk.qcow2", "before-upgrade");
  * ```

@@ -198,7 +198,7 @@ function deepEqual(a: unknown, b: unknown): boolean {
  * enabled, which lets QEMU keep reading while it works on a command.
  *
  * @example Query a running QEMU
- * ```ts ignore
+ * ```ts
  * import { QmpClient } from "@vmkit/vmkit";
  * await using qmp = await QmpClient.connect("/run/vm/qmp.sock", { timeout: 5000 });
  * console.log(qmp.version, await qmp.execute("query-status"));
@@ -424,7 +424,9 @@ export class QmpClient implements AsyncDisposable {
    * @throws {QmpDisconnectedError} When the connection closes first (a `quit` still resolves).
    *
    * @example Typed arguments and result
-   * ```ts ignore
+   * ```ts
+   * import type { QmpClient } from "@vmkit/vmkit";
+   * declare const qmp: QmpClient;
    * const { status } = await qmp.execute("query-status");
    * await qmp.execute("blockdev-add", {
    *   driver: "qcow2", "node-name": "disk1", file: { driver: "file", filename: "/tmp/disk.qcow2" },
@@ -511,7 +513,9 @@ export class QmpClient implements AsyncDisposable {
    * @returns An async iterator of events; it ends when the connection closes.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import type { QmpClient } from "@vmkit/vmkit";
+   * declare const qmp: QmpClient;
    * for await (const event of qmp.events({ names: ["STOP", "RESUME"] })) console.log(event.event);
    * ```
    */
@@ -537,7 +541,9 @@ export class QmpClient implements AsyncDisposable {
    * @throws {QmpDisconnectedError} When the connection closes first.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import type { QmpClient } from "@vmkit/vmkit";
+   * declare const qmp: QmpClient;
    * const event = await qmp.waitForEvent("DEVICE_DELETED", { match: { device: "disk1" } });
    * console.log(event.data.path);
    * ```
@@ -590,7 +596,9 @@ export class QmpClient implements AsyncDisposable {
    * @throws {QmpTimeoutError} When the reply or the event does not come within `timeout`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import type { QmpClient } from "@vmkit/vmkit";
+   * declare const qmp: QmpClient;
    * await qmp.executeAndWait("device_del", { id: "disk1" }, {
    *   event: "DEVICE_DELETED", match: { device: "disk1" }, timeout: 5000,
    * });

@@ -16,7 +16,9 @@ export interface QmpCommand {
  * QEMU answered a command with an error.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import type { QmpClient } from "@vmkit/vmkit";
+ * declare const qmp: QmpClient;
  * import { QmpError } from "@vmkit/vmkit";
  * try {
  *   await qmp.execute("no-such-command");

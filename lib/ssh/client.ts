@@ -85,7 +85,8 @@ const SOCKET_PATH_MAX = 90;
  * not read (`-F none`). Close it (or `await using`) to stop its ControlMaster.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * declare const dir: string;
  * import { SshClient } from "@vmkit/vmkit";
  * await using ssh = new SshClient({
  *   port: 2222,
@@ -175,7 +176,9 @@ export class SshClient implements AsyncDisposable {
    * @returns The line, such as `ssh -F none -i /run/vm/id_ed25519 -p 2222 -o ... debian@127.0.0.1`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import type { SshClient } from "@vmkit/vmkit";
+   * declare const ssh: SshClient;
    * console.log(ssh.command());            // log in
    * console.log(ssh.command("uptime"));    // run one command
    * ```
@@ -198,7 +201,9 @@ export class SshClient implements AsyncDisposable {
    *   connection error.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import type { SshClient } from "@vmkit/vmkit";
+   * declare const ssh: SshClient;
    * await ssh.waitUntilReady({ timeout: 120_000 });
    * ```
    */
@@ -256,7 +261,9 @@ export class SshClient implements AsyncDisposable {
    * @throws {TypeError} When the command is empty, or the client is closed.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import type { SshClient } from "@vmkit/vmkit";
+   * declare const ssh: SshClient;
    * const { exitCode, stdout } = await ssh.exec(["cat", "/etc/hostname"]);
    * const sorted = await ssh.exec("sort", { stdin: "b\na\n" });
    * ```
@@ -341,7 +348,9 @@ export class SshClient implements AsyncDisposable {
    * @throws {TypeError} When the client is closed.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import type { SshClient } from "@vmkit/vmkit";
+   * declare const ssh: SshClient;
    * const status = await ssh.shell();
    * ```
    */

@@ -21,7 +21,9 @@ export type SshFailure =
  * 255 is not this error: it is an ordinary result.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import type { SshClient } from "@vmkit/vmkit";
+ * declare const ssh: SshClient;
  * import { SshError } from "@vmkit/vmkit";
  * try {
  *   await ssh.exec("true");
@@ -81,7 +83,9 @@ export class SshError extends Error {
  * the server did not answer. Aborting through a signal rejects with the signal's reason instead.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import type { SshClient } from "@vmkit/vmkit";
+ * declare const ssh: SshClient;
  * import { SshTimeoutError } from "@vmkit/vmkit";
  * try {
  *   await ssh.exec("sleep 60", { timeout: 1000 });

@@ -88,7 +88,9 @@ export interface ForwardedPortOptions extends WaitOptions {
  * @throws {QmpError} When QEMU refuses the query.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import type { Vm } from "@vmkit/vmkit";
+ * declare const vm: Vm;
  * import { forwardedPort } from "@vmkit/vmkit";
  * // Launched with forwards: [{ hostPort: 0, guestPort: 22 }]
  * const port = await forwardedPort(vm.qmp, { guestPort: 22 });

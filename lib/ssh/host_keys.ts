@@ -74,7 +74,9 @@ export function parsePublicKeyLine(line: string): PublicKeyLine | undefined {
  *   block is there yet.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import type { Vm } from "@vmkit/vmkit";
+ * declare const vm: Vm;
  * import { hostKeysFromConsole } from "@vmkit/vmkit";
  * await vm.console.expect("-----END SSH HOST KEY KEYS-----", { timeout: 300_000 });
  * const keys = hostKeysFromConsole(vm.console.transcript);

@@ -70,7 +70,9 @@ export function knownHostsText(keys: readonly string[], options: KnownHostsOptio
  * @throws {TypeError} As {@linkcode knownHostsText} does.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import type { Vm } from "@vmkit/vmkit";
+ * declare const vm: Vm;
  * import { hostKeysFromConsole, writeKnownHosts } from "@vmkit/vmkit";
  * await writeKnownHosts(`${vm.runtimeDir}/known_hosts`, hostKeysFromConsole(vm.console.transcript), {
  *   hostKeyAlias: "vmkit-web",

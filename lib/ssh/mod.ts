@@ -5,25 +5,19 @@
  * from QEMU (forward port 0 and the OS picks a free one), and a client that runs commands over
  * one multiplexed connection, opens interactive shells, and prints the line to paste.
  *
- * @example Log into a guest booted with a NoCloud seed carrying the key
- * ```ts ignore
- * import {
- *   forwardedPort, generateSshKey, hostKeysFromConsole, SshClient, writeKnownHosts,
- * } from "@vmkit/vmkit";
- * const key = await generateSshKey(vm.runtimeDir); // key.publicKey goes into the seed
- * // ... boot with forwards: [{ hostPort: 0, guestPort: 22 }] ...
- * const port = await forwardedPort(vm.qmp, { guestPort: 22 });
- * await vm.console.expect("-----END SSH HOST KEY KEYS-----", { timeout: 300_000 });
- * const knownHostsFile = `${vm.runtimeDir}/known_hosts`;
- * await writeKnownHosts(knownHostsFile, hostKeysFromConsole(vm.console.transcript), {
- *   hostKeyAlias: "vmkit-guest",
- * });
- * await using ssh = new SshClient({
- *   port, user: "debian", identity: key.privateKey, knownHostsFile,
- *   hostKeyAlias: "vmkit-guest", runtimeDir: vm.runtimeDir,
- * });
- * await ssh.waitUntilReady({ timeout: 120_000 });
- * console.log((await ssh.exec("id -un")).stdout, ssh.command());
+ * @example Log into the Debian guest with a seed carrying a fresh key
+ * ```ts
+ * import { debianGuest, image, vm } from "@vmkit/vmkit";
+ * const debian = await debianGuest();
+ * await image.create("/tmp/vm1.qcow2", { backing: debian.image });
+ * await using guest = await vm({ arch: "x86_64" }).memory("1G")
+ *   .kernel(debian.kernel, { initrd: debian.initrd, append: debian.append })
+ *   .drive("/tmp/vm1.qcow2")
+ *   .cloudInit() // user "vmkit" with the VM's key, and a host key vmkit made
+ *   .ssh() // a forward from a free host port, known_hosts written before boot
+ *   .launch();
+ * await guest.ready({ stages: ["ssh"], timeout: 300_000 });
+ * console.log((await guest.ssh.exec("id -un")).stdout, guest.ssh.command());
  * ```
  *
  * @module

@@ -54,7 +54,8 @@ export interface VmOptions {
  * @throws {TypeError} When the architecture is unknown.
  *
  * @example Boot a kernel and run a command
- * ```ts ignore
+ * ```ts
+ * declare const initrdPath: string, kernelPath: string;
  * import { vm } from "@vmkit/vmkit";
  * await using guest = await vm({ arch: "x86_64" })
  *   .memory("256M")
@@ -317,7 +318,8 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
    * @returns A new builder.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * declare const initrd: string, kernel: string;
    * await using guest = await vm({ arch: "x86_64" }).kernel(kernel, { initrd }).guestAgent().launch();
    * console.log((await guest.agent.exec(["uname", "-r"])).stdout);
    * ```
@@ -339,7 +341,7 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
    * @throws {TypeError} For a bad user name or key path.
    *
    * @example
-   * ```ts ignore
+   * ```ts
    * await using guest = await vm({ arch: "x86_64" }).memory("1G").drive("overlay.qcow2")
    *   .cloudInit({ userData: { packages: ["jq"] } }).ssh().launch();
    * await guest.ready({ stages: ["ssh"] });
@@ -511,7 +513,7 @@ export class VmBuilder extends MachineBuilder implements VmSpec {
    * @throws {VmCheckError} Listing everything missing, with similar names QEMU has.
    *
    * @example
-   * ```ts ignore
+   * ```ts
    * const report = await vm({ arch: "x86_64" }).arg("-device", "virtio-gpu-gl-pci").check();
    * ```
    */

@@ -210,7 +210,9 @@ export class Console {
    * @throws {Error} What the VM's check throws when its CPUs are stopped (a paused VM).
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import type { Vm } from "@vmkit/vmkit";
+   * declare const guest: Vm;
    * const { output, exitCode } = await guest.console.exec("uname -m");
    * ```
    */

@@ -91,7 +91,7 @@ type Outcome =
  * @throws {VmLaunchError} When QEMU does not start.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { runGuestJob, tinyGuest, vm } from "@vmkit/vmkit";
  * const guest = await tinyGuest("x86_64");
  * const builder = vm({ arch: "x86_64" }).memory("256M").kernel(guest.kernel, { initrd: guest.initrd });

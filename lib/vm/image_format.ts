@@ -51,7 +51,7 @@ export interface ImageFormatInfo {
  * @throws {Deno.errors.NotFound} When the file does not exist.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { detectImageFormat } from "@vmkit/vmkit";
  * console.log((await detectImageFormat("disk.qcow2")).format); // "qcow2"
  * ```

@@ -297,7 +297,8 @@ export class MachineBuilder extends QemuProcessBuilder {
    * @throws {TypeError} For a bad path or field.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { vm } from "@vmkit/vmkit";
    * await using guest = await vm({ arch: "x86_64" }).firmware("uefi").drive("disk.qcow2").launch();
    * ```
    */

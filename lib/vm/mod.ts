@@ -1,6 +1,22 @@
 /**
  * The VM builder, launching, the running VM and its console.
  *
+ * @example Boot, drive the console and QMP, hot-add a disk, shut down
+ * ```ts
+ * import { image, tinyGuest, vm } from "@vmkit/vmkit";
+ * const g = await tinyGuest("x86_64");
+ * await image.create("/tmp/data.qcow2", { size: "64M" });
+ * await using guest = await vm({ arch: "x86_64" }).memory("256M").smp(2)
+ *   .kernel(g.kernel, { initrd: g.initrd })
+ *   .hotplugSlots(2)
+ *   .launch({ timeout: 60_000 });
+ * console.log((await guest.console.exec("uname -r")).output);
+ * const disk = await guest.addDisk("/tmp/data.qcow2"); // blockdev-add, then device_add
+ * await guest.removeDisk(disk.id);
+ * console.log(await guest.qmp.execute("query-status"));
+ * await guest.shutdown(); // ACPI first, then quit and signals, each with its own wait
+ * ```
+ *
  * @module
  */
 export * from "./accel.ts";

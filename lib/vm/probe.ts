@@ -44,7 +44,7 @@ function debianPackageOf(binary: string): string {
  * @throws {VmLaunchError} When QEMU exits or does not connect in time.
  *
  * @example Ask QEMU for its machine types
- * ```ts ignore
+ * ```ts
  * import { probeQemu } from "@vmkit/vmkit";
  * await using probe = await probeQemu("qemu-system-x86_64");
  * console.log(await probe.qmp.execute("query-machines"));

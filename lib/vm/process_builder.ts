@@ -91,7 +91,8 @@ export class QemuProcessBuilder {
    * @throws {RangeError} When the path is longer than a unix socket path can be (107 bytes).
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { vm } from "@vmkit/vmkit";
    * await using guest = await vm({ arch: "x86_64" }).qmpSocket("/tmp/vm1.qmp").launch();
    * // elsewhere: ./recipes/qmp-shell.ts /tmp/vm1.qmp
    * ```

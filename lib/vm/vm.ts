@@ -118,7 +118,9 @@ export class Vm implements AsyncDisposable {
    * @throws {TypeError} When the VM was built without `.guestAgent()`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import type { Vm } from "@vmkit/vmkit";
+   * declare const guest: Vm;
    * const { exitCode, stdout } = await guest.agent.exec(["uname", "-r"]);
    * await guest.agent.copyIn("build/app", "/usr/local/bin/app");
    * ```
@@ -140,7 +142,9 @@ export class Vm implements AsyncDisposable {
    * @throws {TypeError} When the VM was built without `.ssh()`.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import type { Vm } from "@vmkit/vmkit";
+   * declare const guest: Vm;
    * await guest.ready({ stages: ["ssh"] });
    * const { exitCode, stdout } = await guest.ssh.exec("systemctl is-system-running");
    * console.log(guest.ssh.command()); // ssh -F none -i ... -p 41234 vmkit@127.0.0.1
@@ -167,7 +171,9 @@ export class Vm implements AsyncDisposable {
    * @throws {VmReadyError} Naming the stage not reached, why, and the console's last lines.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import type { Vm } from "@vmkit/vmkit";
+   * declare const guest: Vm;
    * const { stages } = await guest.ready({ stages: ["agent", "cloud-init"], timeout: 300_000 });
    * ```
    */
@@ -298,7 +304,9 @@ export class Vm implements AsyncDisposable {
    *   half-added.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import type { Vm } from "@vmkit/vmkit";
+   * declare const guest: Vm;
    * const disk = await guest.addDisk("/tmp/data.qcow2");
    * await guest.removeDisk(disk.id);
    * ```
@@ -488,7 +496,9 @@ export class Vm implements AsyncDisposable {
    * @throws {VmMigrationError} When the migration fails or is cancelled.
    *
    * @example
-   * ```ts ignore
+   * ```ts
+   * import { vm } from "@vmkit/vmkit";
+   * declare const initrd: string, kernel: string;
    * const builder = vm({ arch: "x86_64" }).memory("256M").kernel(kernel, { initrd });
    * await using source = await builder.launch();
    * await using destination = await builder.incoming().launch();

@@ -2,6 +2,14 @@
  * Devices as data: each kind is a plain, checked description and the plan that makes it, used
  * both on the command line at boot and over QMP when hot-adding.
  *
+ * @example The same description at boot and hot-added
+ * ```ts
+ * import { vm } from "@vmkit/vmkit";
+ * const rng = { kind: "rng", id: "rng0" } as const;
+ * console.log(vm({ arch: "x86_64" }).device(rng).toArgv({ accel: "tcg" }));
+ * // ... later, on a running VM: await guest.addDevice(rng);
+ * ```
+ *
  * @module
  */
 export type {

@@ -25,7 +25,7 @@ import { startSwtpm, SWTPM_SOCKET } from "./_swtpm.ts";
  * `.firmware({ bios: "/usr/share/qemu/qboot.rom" })`).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { tinyGuest, vm } from "@vmkit/vmkit";
  * const { kernel, initrd } = await tinyGuest("x86_64");
  * await using machine = await vm({ arch: "x86_64" }).kernel(kernel, { initrd })
