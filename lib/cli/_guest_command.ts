@@ -1,0 +1,105 @@
+// A command run as a guest job (`vmkit kernel`, `vmkit run` of a tiny guest): its output on
+// stdout, its status as vmkit's, and every way vmkit could not run it as exit 125 with the
+// reason: a panic with its line, a time limit, a kernel without the drivers the job needs.
+
+import { runGuestJob } from "../vm/guest_job.ts";
+import type { VmBuilder } from "../vm/builder.ts";
+import { GuestJobError, GuestJobTimeoutError, GuestPanicError } from "../vm/errors.ts";
+import { JOB_STATUS_PORT_NAME } from "../guest/default_init.ts";
+import { CliError } from "./errors.ts";
+import { EXIT } from "./exit_codes.ts";
+import { InterruptedError, shellStatus } from "./_interrupt.ts";
+
+const encoder = new TextEncoder();
+
+/** Options of {@linkcode guestJobStatus}. */
+export interface GuestCommandOptions {
+  /** Ctrl-C. */
+  signal: AbortSignal;
+  /** The whole job's limit in ms, boot included. */
+  timeout?: number;
+  /** Whether the initramfs has modules (for the hint when the job's port never came). */
+  hasModules?: boolean;
+}
+
+async function writeAll(file: { write(p: Uint8Array): Promise<number> }, text: string) {
+  const bytes = encoder.encode(text);
+  let written = 0;
+  while (written < bytes.length) written += await file.write(bytes.subarray(written));
+}
+
+/** Console lines without the job's start and end markers, ending with a newline. */
+function withoutMarkers(text: string): string {
+  return text.replace(/^vmkit-job: (start|end) [0-9a-f]+\r?\n?/gm, "").replace(/\n?$/, "\n");
+}
+
+/**
+ * Runs the command as the guest's only job, prints its output on stdout, and returns the status
+ * vmkit exits with: its exit code, or 128 + N when signal N killed it.
+ *
+ * @param builder The VM, booting vmkit's default init.
+ * @param command A shell line, or a program and its arguments.
+ * @param options Signal, time limit.
+ * @returns The status.
+ * @throws {InterruptedError} When Ctrl-C came (the VM is gone).
+ * @throws {CliError} With exit 125 when the command could not run or finish: a panic (with its
+ *   line; the console's last lines go to stderr first), the time limit, QEMU's failure.
+ */
+export async function guestJobStatus(
+  builder: VmBuilder,
+  command: string | readonly string[],
+  options: GuestCommandOptions,
+): Promise<number> {
+  const shown = typeof command === "string" ? command : command.join(" ");
+  const what = `Cannot run ${JSON.stringify(shown)} in the guest`;
+  try {
+    const result = await runGuestJob(builder, command, {
+      signal: options.signal,
+      ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+    });
+    await writeAll(Deno.stdout, result.output);
+    return shellStatus(result.exitCode, result.signal);
+  } catch (error) {
+    if (error instanceof InterruptedError || options.signal.aborted) throw options.signal.reason;
+    if (error instanceof GuestPanicError) {
+      await writeAll(Deno.stderr, withoutMarkers(error.consoleTail));
+      const line = /Kernel panic - not syncing:[^\r\n]*/.exec(error.consoleTail)?.[0].trim();
+      throw new CliError(
+        `${what}: the guest kernel panicked${line === undefined ? "" : `: ${line}`}`,
+        EXIT.guestCommandNotRun,
+        { cause: error },
+      );
+    }
+    if (error instanceof GuestJobTimeoutError) {
+      await writeAll(Deno.stderr, withoutMarkers(error.consoleTail));
+      throw new CliError(
+        `${what}: it did not finish within ${
+          error.timeout / 1000
+        } s (--timeout); the VM was killed`,
+        EXIT.guestCommandNotRun,
+        { cause: error },
+      );
+    }
+    if (error instanceof GuestJobError) {
+      const noPort = error.consoleTail.includes(JOB_STATUS_PORT_NAME);
+      throw new CliError(
+        noPort
+          ? `${what}: the guest has no virtio console, so the job cannot report its status; ${
+            options.hasModules
+              ? "its modules lack virtio_console or virtio_pci"
+              : "build the kernel with CONFIG_VIRTIO_PCI=y and CONFIG_VIRTIO_CONSOLE=y, or give its modules with --modules DIR"
+          }`
+          : `${what}: ${error.message}${
+            error.consoleTail.trim() === ""
+              ? ""
+              : `; the console's last lines:\n${error.consoleTail.trim()}`
+          }`,
+        EXIT.guestCommandNotRun,
+        { cause: error },
+      );
+    }
+    throw new CliError(`${what}: ${(error as Error).message}`, EXIT.guestCommandNotRun, {
+      cause: error,
+    });
+  }
+}

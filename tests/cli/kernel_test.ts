@@ -1,0 +1,149 @@
+// `vmkit kernel` as a kernel developer runs it: a subprocess from another directory, with the
+// tiny guest's Debian kernel, real QEMU, and the mistakes people make.
+import assert from "node:assert/strict";
+import { tinyGuest } from "../../lib/guest/tiny_guest.ts";
+
+const MAIN = new URL("../../lib/cli/main.ts", import.meta.url).pathname;
+const guest = await tinyGuest("x86_64");
+const arm = await tinyGuest("aarch64").catch(() => undefined);
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs vmkit in a temporary directory, as a user would; `input` is piped to stdin. */
+async function vmkit(args: string[], input?: string): Promise<Run> {
+  const cwd = await Deno.makeTempDir({ prefix: "vmkit-cli-kernel-" });
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, ...args],
+      cwd,
+      stdin: input === undefined ? "null" : "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    if (input !== undefined) {
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(input));
+      await writer.close();
+    }
+    const { code, stdout, stderr } = await child.output();
+    const decoder = new TextDecoder();
+    return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+  } finally {
+    await Deno.remove(cwd, { recursive: true });
+  }
+}
+
+/** A kernel option only this run's QEMU has, to find it with pgrep. */
+function tag(): string {
+  return `vmkit.test=${crypto.randomUUID().slice(0, 8)}`;
+}
+
+async function assertNoQemu(mark: string): Promise<void> {
+  const { stdout } = await new Deno.Command("pgrep", { args: ["-af", mark], stdout: "piped" })
+    .output();
+  const left = new TextDecoder().decode(stdout).split("\n").filter((l) => l.includes("qemu"));
+  assert.deepEqual(left, [], "no QEMU of this run is left");
+}
+
+Deno.test("vmkit kernel runs a command as the guest's job and exits with its status", async () => {
+  const mark = tag();
+  const ok = await vmkit(["kernel", guest.kernel, "--append", mark, "--", "true"]);
+  assert.deepEqual([ok.code, ok.stdout, ok.stderr], [0, "", ""]);
+  // vmtest's spelling: -k KERNEL and the command as one shell line.
+  const three = await vmkit(["kernel", "-k", guest.kernel, "-a", mark, "uname -m; exit 3"]);
+  assert.deepEqual([three.code, three.stdout, three.stderr], [3, "x86_64\n", ""]);
+  await assertNoQemu(mark);
+});
+
+Deno.test("vmkit kernel reports a guest kernel panic as such, with exit 125 and the panic line", async () => {
+  const mark = tag();
+  const started = performance.now();
+  const { code, stdout, stderr } = await vmkit([
+    "kernel",
+    guest.kernel,
+    "--append",
+    mark,
+    "--",
+    "sh",
+    "-c",
+    "echo c > /proc/sysrq-trigger; sleep 600",
+  ]);
+  assert.equal(code, 125, stderr);
+  assert.equal(stdout, "");
+  assert.match(
+    stderr,
+    /^vmkit: Cannot run "sh -c echo c > \/proc\/sysrq-trigger; sleep 600" in the guest: the guest kernel panicked: Kernel panic - not syncing: sysrq triggered crash$/m,
+  );
+  assert.match(stderr, /Call Trace:/, "the trace is on stderr");
+  assert.ok(performance.now() - started < 60_000, "a panic ends the run at once");
+  await assertNoQemu(mark);
+});
+
+Deno.test("vmkit kernel without a command gives the guest's shell on the console", async () => {
+  const mark = tag();
+  const { code, stdout } = await vmkit(
+    ["kernel", guest.kernel, "--append", mark, "--memory", "256M", "--cpus", "1"],
+    "echo hello-$((6*7))\nexit\n",
+  );
+  assert.equal(code, 0, stdout);
+  assert.match(stdout, /^hello-42\r?$/m, "the piped line ran in the guest's shell");
+  assert.match(stdout, /reboot: Power down/, "exit powered the guest off");
+  await assertNoQemu(mark);
+});
+
+Deno.test("vmkit kernel refuses the mistakes people make, with exit 2 and what to do", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const text = `${dir}/bzImage`;
+    await Deno.writeTextFile(text, "not a kernel at all\n".repeat(100));
+    const cases: [string[], RegExp][] = [
+      [
+        ["kernel", `${dir}/missing-bzImage`, "--", "true"],
+        /^vmkit: Cannot boot kernel ".*missing-bzImage": the file does not exist/,
+      ],
+      [
+        ["kernel", text, "--", "true"],
+        /^vmkit: Cannot boot kernel ".*bzImage": it is not a Linux kernel image/,
+      ],
+      [
+        ["kernel", guest.kernel, "--arch", "aarch64", "--", "true"],
+        /^vmkit: Cannot boot kernel ".*" as aarch64: it is a kernel for x86_64 \(elf\); drop --arch/,
+      ],
+      [
+        ["kernel", guest.kernel, "--memory", "1", "GB", "--", "true"],
+        /^vmkit: Cannot use --memory "1": that is 1 MiB, too little to boot Linux .*1G, not 1 GB/,
+      ],
+      [
+        ["kernel", guest.kernel, "--memroy", "1G"],
+        /unknown option '--memroy'\n\(Did you mean --memory\?\)/,
+      ],
+      [
+        ["kernel", guest.kernel, "--arch", "sparc"],
+        /^vmkit: Cannot use --arch "sparc": give x86_64 or aarch64/,
+      ],
+      [
+        ["kernel", "--", "true"],
+        /^vmkit: Cannot boot a kernel: name its file, as in: vmkit kernel/,
+      ],
+    ];
+    if (arm !== undefined) {
+      cases.push([
+        ["kernel", arm.kernel, "--arch", "x86_64", "--", "true"],
+        /^vmkit: Cannot boot kernel ".*" as x86_64: it is a kernel for aarch64 \(arm64-image\)/,
+      ]);
+    }
+    for (const [args, message] of cases) {
+      const { code, stdout, stderr } = await vmkit(args);
+      assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
+      assert.equal(stdout, "");
+      assert.match(stderr, message, args.join(" "));
+      assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
