@@ -1,0 +1,377 @@
+import assert from "node:assert/strict";
+import {
+  definitionBuilder,
+  DefinitionError,
+  loadDefinition,
+  vmDefinitionJsonSchema,
+} from "../../lib/cli/definition/mod.ts";
+import { schemaFileText } from "../../scripts/gen_schema.ts";
+import { vm } from "../../lib/vm/builder.ts";
+import { tinyGuest } from "../../lib/guest/tiny_guest.ts";
+import { createImage } from "../../lib/image/create.ts";
+import { detectImageFormat } from "../../lib/vm/image_format.ts";
+
+const FIX = decodeURIComponent(new URL("./fixtures/definition", import.meta.url).pathname);
+const ROOT = decodeURIComponent(new URL("../..", import.meta.url).pathname).replace(/\/$/, "");
+
+/** The message of the DefinitionError loading a definition throws. */
+async function problems(path: string, set: string[] = []): Promise<string> {
+  try {
+    await loadDefinition(path, { set });
+  } catch (error) {
+    if (error instanceof DefinitionError) return error.message;
+    throw error;
+  }
+  throw new assert.AssertionError({ message: `${path} loaded without a problem` });
+}
+
+async function scratch(): Promise<AsyncDisposable & { path: string }> {
+  const path = await Deno.makeTempDir({ prefix: "vmkit-definition-test-" });
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
+// Files with syntax errors are written by the tests: deno fmt would fix (or refuse) fixtures.
+
+Deno.test("a YAML syntax error keeps js-yaml's line and column", async () => {
+  await using dir = await scratch();
+  await Deno.writeTextFile(
+    `${dir.path}/vm.yaml`,
+    "arch: x86_64\nmemory: 512M\ndisks: [\n  - size: 1G\n",
+  );
+  assert.equal(
+    await problems(`${dir.path}/vm.yaml`),
+    `${dir.path}/vm.yaml:4:3: missed comma between flow collection entries (YAML syntax)`,
+  );
+});
+
+Deno.test("an unknown key is an error at the key that names the nearest known one", async () => {
+  assert.equal(
+    await problems(`${FIX}/unknown_key.yaml`),
+    [
+      `${FIX}/unknown_key.yaml:2:1: memry: unknown field, did you mean "memory"?`,
+      `${FIX}/unknown_key.yaml:5:5: disks[0].read_only: unknown field, did you mean "readOnly"?`,
+    ].join("\n"),
+  );
+});
+
+Deno.test("a value of the wrong type says what it is and what is allowed", async () => {
+  assert.equal(
+    await problems(`${FIX}/wrong_type.yaml`),
+    [
+      `${FIX}/wrong_type.yaml:2:1: cpus: "four" is a string, expected a whole number from 1 to 4096`,
+      `${FIX}/wrong_type.yaml:3:1: agent: "yes" is a string, expected true or false`,
+    ].join("\n"),
+  );
+});
+
+Deno.test("a value outside an enum lists the values allowed", async () => {
+  assert.equal(
+    await problems(`${FIX}/bad_enum.yaml`),
+    [
+      `${FIX}/bad_enum.yaml:2:1: firmware: "efi" is not allowed, expected "bios" or "uefi"`,
+      `${FIX}/bad_enum.yaml:5:5: disks[0].interface: "sata" is not allowed, expected "virtio-blk", "scsi", "nvme", "ide", "usb"`,
+    ].join("\n"),
+  );
+});
+
+Deno.test("a bad size says what is wrong with it and how sizes are written", async () => {
+  const disk =
+    'expected a number and a unit such as "10G" or "512M" (K, M, G, T, P: powers of 1024), a whole number of 512-byte sectors';
+  assert.equal(
+    await problems(`${FIX}/bad_size.yaml`),
+    [
+      `${FIX}/bad_size.yaml:3:1: memory: "1.5K" is not a whole number of MiB, expected a whole number of MiB such as "512M" or "2G" (units K, M, G, T: powers of 1024; a bare number is MiB)`,
+      `${FIX}/bad_size.yaml:6:5: disks[1].size: "10X" has an unknown unit "X", ${disk}`,
+      `${FIX}/bad_size.yaml:7:5: disks[2].size: "1024" has no unit, ${disk}`,
+    ].join("\n"),
+  );
+});
+
+Deno.test("a bad forward says how forwards are written, as text or as a mapping", async () => {
+  assert.equal(
+    await problems(`${FIX}/bad_forward.yaml`),
+    [
+      `${FIX}/bad_forward.yaml:4:7: network.forwards[0]: "2222-22" is not a forward, expected "HOST:GUEST" such as "2222:22" (also "ADDRESS:HOST:GUEST" and a "/udp" ending), or a mapping with host and guest ports`,
+      `${FIX}/bad_forward.yaml:5:7: network.forwards[1]: guest port 70000 is out of range, expected a port from 1 to 65535`,
+      `${FIX}/bad_forward.yaml:6:9: network.forwards[2].host: 70000 is too large, expected a port from 0 to 65535 (0: a free port picked at start)`,
+      `${FIX}/bad_forward.yaml:7:7: network.forwards[3].guest: missing, expected a port from 1 to 65535`,
+      `${FIX}/bad_forward.yaml:7:21: network.forwards[3].guset: unknown field, did you mean "guest"?`,
+    ].join("\n"),
+  );
+});
+
+Deno.test("a missing file is an error at load, where it was written, naming the path looked at", async () => {
+  const from = "a relative path is read from the directory of";
+  assert.equal(
+    await problems(`${FIX}/missing_file.yaml`),
+    [
+      `${FIX}/missing_file.yaml:3:3: kernel.path: "${FIX}/files/no-such-vmlinuz" does not exist, expected a kernel image; ${from} ${FIX}/missing_file.yaml`,
+      `${FIX}/missing_file.yaml:6:5: disks[0].overlayOf: "${FIX}/files/no-such-base.qcow2" does not exist, expected a disk image (raw or qcow2); ${from} ${FIX}/missing_file.yaml`,
+    ].join("\n"),
+  );
+});
+
+Deno.test("an extends cycle is an error naming the chain, where it closes", async () => {
+  assert.equal(
+    await problems(`${FIX}/cycle_a.yaml`),
+    `${FIX}/cycle_b.yaml:2:1: extends: the chain of extends loops: ${FIX}/cycle_a.yaml → ${FIX}/cycle_b.yaml → ${FIX}/cycle_a.yaml, expected a chain that ends in a file without extends`,
+  );
+});
+
+Deno.test("a bad --set names the flag: a value of the wrong type, a bad key, a missing value, an index past the end", async () => {
+  assert.equal(
+    await problems(`${FIX}/valid.yaml`, ["cpus=zero"]),
+    `--set cpus=zero: cpus: "zero" is a string, expected a whole number from 1 to 4096`,
+  );
+  assert.equal(
+    await problems(`${FIX}/valid.yaml`, ["memry=2G"]),
+    `--set memry=2G: memry: unknown field, did you mean "memory"?`,
+  );
+  assert.equal(
+    await problems(`${FIX}/valid.yaml`, ["memory", "disks[x]=1", "disks[3].size=1G"]),
+    [
+      "--set memory: no value given, expected key=value, such as memory=2G, cpus=4 or disks[0].size=20G",
+      '--set disks[x]=1: "disks[x]" is not a field path, expected field names joined by "." and list indexes in brackets, such as memory, disks[0].size or ssh.user',
+      "--set disks[3].size=1G: disks[3].size: disks has 1 item, and there is no [3], expected an index from 0 to 1 (1 adds an item)",
+    ].join("\n"),
+  );
+  assert.equal(
+    await problems(`${FIX}/valid.yaml`, ["kernel.path.x=1"]),
+    `--set kernel.path.x=1: kernel.path.x: kernel.path is "files/vmlinuz", which has no field "x", expected --set kernel.path=VALUE with the whole value`,
+  );
+});
+
+Deno.test("a JSON definition reports JSON syntax errors and field errors with their positions", async () => {
+  await using dir = await scratch();
+  await Deno.writeTextFile(`${dir.path}/vm.json`, '{\n  "arch": "x86_64",\n  "memory": "1G",\n}\n');
+  assert.equal(
+    await problems(`${dir.path}/vm.json`),
+    `${dir.path}/vm.json:4:1: Expected double-quoted property name (JSON syntax)`,
+  );
+  assert.equal(
+    await problems(`${FIX}/bad.json`),
+    `${FIX}/bad.json:6:7: disks[1].size: 10 is a number, expected a number and a unit such as "10G" or "512M" (K, M, G, T, P: powers of 1024), a whole number of 512-byte sectors`,
+  );
+});
+
+Deno.test("every problem of a file is reported in order, and the error's fields describe the first", async () => {
+  const error = await loadDefinition(`${FIX}/many.yaml`).then(
+    () => assert.fail("many.yaml loaded"),
+    (error: unknown) => error,
+  );
+  assert.ok(error instanceof DefinitionError);
+  assert.deepEqual(
+    error.problems.map((p) => [p.line, p.column, p.field]),
+    [[1, 1, "arch"], [2, 1, "cpus"], [3, 1, "memory"], [6, 5, "disks[0].overlayOf"], [
+      7,
+      8,
+      "ssh.user",
+    ]],
+  );
+  assert.equal(error.file, `${FIX}/many.yaml`);
+  assert.equal(error.line, 1);
+  assert.equal(error.column, 1);
+  assert.equal(error.field, "arch");
+  assert.equal(error.allowed, 'expected "x86_64", "aarch64", "riscv64", "s390x", "ppc64le"');
+  assert.equal(error.message.split("\n").length, 5);
+});
+
+Deno.test("extends merges mappings deeply and replaces lists; paths are read from the directory of the file that wrote them", async () => {
+  const { path, definition } = await loadDefinition(`${FIX}/child.yaml`);
+  assert.equal(path, `${FIX}/child.yaml`);
+  assert.deepEqual(definition, {
+    arch: "x86_64",
+    memory: "1G",
+    kernel: {
+      path: `${FIX}/files/vmlinuz`,
+      initrd: `${FIX}/files/initrd.img`,
+      append: "console=ttyS0",
+    },
+    seed: { userData: { packages: ["jq"], runcmd: ["echo child"] } },
+    network: { forwards: ["8080:80"] },
+  });
+});
+
+Deno.test("a bad value in a file another extends is reported in the file that wrote it", async () => {
+  assert.equal(
+    await problems(`${FIX}/bad_child.yaml`),
+    `${FIX}/base/bad_base.yaml:2:1: cpus: 0 is too small, expected a whole number from 1 to 4096`,
+  );
+});
+
+Deno.test("--set reads values as YAML: numbers, sizes, list items, fields of a true, flow mappings", async () => {
+  const { definition } = await loadDefinition(`${FIX}/child.yaml`, {
+    set: [
+      "cpus=4",
+      "memory=2G",
+      "network.forwards[1]={host: 2223, guest: 23}",
+      "kernel.append=console=ttyS0 quiet",
+      "ssh=true",
+      "ssh.user=me",
+    ],
+  });
+  assert.equal(definition.cpus, 4);
+  assert.equal(definition.memory, "2G");
+  assert.deepEqual(definition.network, { forwards: ["8080:80", { host: 2223, guest: 23 }] });
+  assert.deepEqual(definition.kernel, {
+    path: `${FIX}/files/vmlinuz`,
+    initrd: `${FIX}/files/initrd.img`,
+    append: "console=ttyS0 quiet",
+  });
+  assert.deepEqual(definition.ssh, { user: "me" });
+});
+
+Deno.test("~/ in a path is read from HOME", async () => {
+  await using dir = await scratch();
+  await Deno.writeTextFile(`${dir.path}/vmlinuz`, "");
+  await Deno.writeTextFile(`${dir.path}/vm.yaml`, "arch: x86_64\nkernel: ~/vmlinuz\n");
+  const home = Deno.env.get("HOME");
+  Deno.env.set("HOME", dir.path);
+  try {
+    const { definition } = await loadDefinition(`${dir.path}/vm.yaml`);
+    assert.equal(definition.kernel, `${dir.path}/vmlinuz`);
+  } finally {
+    if (home === undefined) Deno.env.delete("HOME");
+    else Deno.env.set("HOME", home);
+  }
+});
+
+Deno.test("cross-field mistakes are reported: ssh without a seed, guest with a kernel", async () => {
+  await using dir = await scratch();
+  await Deno.writeTextFile(`${dir.path}/k`, "");
+  await Deno.writeTextFile(
+    `${dir.path}/vm.yaml`,
+    "arch: x86_64\nguest: tiny\nkernel: k\nssh: true\n",
+  );
+  assert.equal(
+    await problems(`${dir.path}/vm.yaml`),
+    [
+      `${dir.path}/vm.yaml:3:1: kernel: kernel cannot be given with guest: tiny, which brings its own, expected one of guest and kernel`,
+      `${dir.path}/vm.yaml:4:1: ssh: the key vmkit makes for the VM reaches the guest through the cloud-init seed, and there is none, expected a seed (seed: {} is enough for an image with cloud-init), or ssh.identity with a key the guest accepts already`,
+    ].join("\n"),
+  );
+});
+
+Deno.test("definitionBuilder maps each field onto the builder", async () => {
+  const { definition } = await loadDefinition(`${FIX}/valid.yaml`);
+  const built = await definitionBuilder(definition, { diskDir: "/nowhere", create: false });
+  const byHand = vm({ arch: "x86_64" }).smp(2).memory("512M").accel("tcg")
+    .kernel(`${FIX}/files/vmlinuz`, { initrd: `${FIX}/files/initrd.img`, append: "quiet" })
+    .drive(`${FIX}/files/disk.raw`, { format: "raw", readOnly: true })
+    .network({
+      type: "user",
+      forwards: [
+        { hostPort: 2222, guestPort: 22 },
+        { hostPort: 8080, guestPort: 80, protocol: "tcp", hostAddress: "127.0.0.1" },
+      ],
+    })
+    .device({ kind: "9p", path: `${FIX}/files/share`, tag: "data" })
+    .arg("-device", "virtio-rng-pci");
+  assert.deepEqual(built.toArgv(), byHand.toArgv());
+  assert.ok(built.toArgv().includes("-smp"));
+});
+
+Deno.test("definitionBuilder gives guest: tiny the tiny guest's kernel, its agent variant with agent, and the seed and ssh", async () => {
+  await using dir = await scratch();
+  await Deno.writeTextFile(
+    `${dir.path}/vm.yaml`,
+    [
+      "arch: x86_64",
+      "guest: tiny",
+      "agent: true",
+      "seed:",
+      "  userData: { runcmd: [echo hi] }",
+      "  metaData: { local-hostname: t }",
+      "ssh: { user: debian }",
+    ].join("\n"),
+  );
+  const { definition } = await loadDefinition(`${dir.path}/vm.yaml`);
+  const built = await definitionBuilder(definition, { diskDir: dir.path, create: true });
+  const guest = await tinyGuest("x86_64", { agent: true });
+  const byHand = vm({ arch: "x86_64" }).kernel(guest.kernel, { initrd: guest.initrd })
+    .cloudInit({ userData: { runcmd: ["echo hi"] }, metaData: { "local-hostname": "t" } })
+    .ssh({ user: "debian" }).guestAgent();
+  assert.deepEqual(built.toArgv(), byHand.toArgv());
+  assert.ok(guest.initrd.endsWith("initrd-agent.img"));
+});
+
+Deno.test("definitionBuilder makes overlays and new disks in diskDir only with create, named by place, and keeps them", async () => {
+  await using dir = await scratch();
+  await createImage(`${dir.path}/base.qcow2`, { size: "1M" });
+  await createImage(`${dir.path}/base.raw`, { size: "1M", format: "raw" });
+  await Deno.writeTextFile(
+    `${dir.path}/vm.yaml`,
+    [
+      "arch: x86_64",
+      "disks:",
+      "  - overlayOf: base.qcow2",
+      "    size: 2M",
+      "  - overlayOf: base.raw",
+      "    format: raw",
+      "  - size: 1M",
+      "  - size: 1M",
+      "    format: raw",
+    ].join("\n"),
+  );
+  const { definition } = await loadDefinition(`${dir.path}/vm.yaml`);
+  const disks = `${dir.path}/disks`;
+  const shown = await definitionBuilder(definition, { diskDir: disks, create: false });
+  assert.deepEqual(shown.drives.map((d) => [d.file, d.format]), [
+    [`${disks}/disk0.qcow2`, "qcow2"],
+    [`${disks}/disk1.qcow2`, "qcow2"],
+    [`${disks}/disk2.qcow2`, "qcow2"],
+    [`${disks}/disk3.raw`, "raw"],
+  ]);
+  await assert.rejects(() => Deno.stat(disks), Deno.errors.NotFound);
+
+  const made = await definitionBuilder(definition, { diskDir: disks, create: true });
+  assert.deepEqual(made.toArgv(), shown.toArgv());
+  assert.deepEqual((await detectImageFormat(`${disks}/disk0.qcow2`)).backing, {
+    file: `${dir.path}/base.qcow2`,
+    format: "qcow2",
+  });
+  assert.deepEqual((await detectImageFormat(`${disks}/disk1.qcow2`)).backing, {
+    file: `${dir.path}/base.raw`,
+    format: "raw",
+  });
+  assert.equal((await detectImageFormat(`${disks}/disk2.qcow2`)).backing, undefined);
+  assert.equal((await Deno.stat(`${disks}/disk3.raw`)).size, 2 ** 20);
+  // The overlay is as large as asked: qcow2's header holds the size at offset 24.
+  const header = await Deno.readFile(`${disks}/disk0.qcow2`);
+  assert.equal(new DataView(header.buffer).getBigUint64(24), 2n * 2n ** 20n);
+
+  // A second start keeps them as they are.
+  const before = await Promise.all([0, 1, 2].map((i) => Deno.stat(`${disks}/disk${i}.qcow2`)));
+  await Deno.writeFile(`${disks}/disk3.raw`, new Uint8Array([7]), { append: false, create: false });
+  await definitionBuilder(definition, { diskDir: disks, create: true });
+  const after = await Promise.all([0, 1, 2].map((i) => Deno.stat(`${disks}/disk${i}.qcow2`)));
+  assert.deepEqual(after.map((s) => [s.ino, s.mtime]), before.map((s) => [s.ino, s.mtime]));
+  assert.equal((await Deno.stat(`${disks}/disk3.raw`)).size, 1);
+});
+
+Deno.test("the example definitions load", async () => {
+  for (const name of ["tiny", "debian"]) {
+    const { definition } = await loadDefinition(`${ROOT}/recipes/vm/${name}.yaml`);
+    assert.equal(definition.arch, "x86_64");
+    assert.equal(definition.agent, true);
+  }
+});
+
+Deno.test("the committed JSON Schema is what gen:schema writes, and every field in it has a description", async () => {
+  assert.equal(await Deno.readTextFile(`${ROOT}/lib/cli/vm.schema.json`), schemaFileText());
+  const undescribed: string[] = [];
+  const walk = (node: unknown, path: string) => {
+    if (typeof node !== "object" || node === null) return;
+    const record = node as Record<string, unknown>;
+    if (typeof record.properties === "object" && record.properties !== null) {
+      for (const [key, field] of Object.entries(record.properties)) {
+        if (typeof (field as { description?: unknown }).description !== "string") {
+          undescribed.push(`${path}.${key}`);
+        }
+      }
+    }
+    for (const [key, child] of Object.entries(record)) walk(child, `${path}/${key}`);
+  };
+  walk(vmDefinitionJsonSchema(), "");
+  assert.deepEqual(undescribed, []);
+});
