@@ -1,4 +1,63 @@
-import type { Command } from "npm:commander@^14.0.3";
+/**
+ * `vmkit validate FILE...`: checks VM definitions without making or starting anything.
+ *
+ * @module
+ */
 
-/** Adds `vmkit validate`. (Being built.) */
-export function registerValidate(_program: Command): void {}
+import type { Command } from "npm:commander@^14.0.3";
+import { printJson } from "../_output.ts";
+import { EXIT } from "../exit_codes.ts";
+import { DefinitionError, type DefinitionProblem, loadDefinition } from "../definition/mod.ts";
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+const HELP = `
+Checks each file as run and start would read it: the schema (lib/cli/vm.schema.json), extends,
+the --set overrides, and the files it names. Prints FILE: ok, or one line per problem on stderr:
+  vm.yaml:12:5: disks[1].size: "10X" is not a size, expected a number and a unit, such as "10G"
+
+Examples:
+  vmkit validate vm.yaml
+  vmkit validate recipes/vm/*.yaml --json
+  vmkit validate vm.yaml --set memory=2G --set disks[0].size=20G
+
+Exit status: 0 when every file is valid, 2 when one is not.`;
+
+/** What `--json` prints for one file. */
+interface FileReport {
+  file: string;
+  valid: boolean;
+  problems: DefinitionProblem[];
+}
+
+/**
+ * Adds `vmkit validate FILE... [--set k=v]... [--json]`.
+ *
+ * @param program The vmkit program.
+ */
+export function registerValidate(program: Command): void {
+  program.command("validate")
+    .description("Check VM definitions (YAML or JSON) without making or starting anything")
+    .argument("<file...>", "VM definition files")
+    .option("--set <key=value>", "override a field, such as memory=2G (repeatable)", collect, [])
+    .option("--json", "print a JSON report on stdout")
+    .addHelpText("after", HELP)
+    .action(async (files: string[], options: { set: string[]; json?: boolean }) => {
+      const reports: FileReport[] = [];
+      for (const file of files) {
+        try {
+          await loadDefinition(file, { set: options.set });
+          reports.push({ file, valid: true, problems: [] });
+          if (!options.json) console.log(`${file}: ok`);
+        } catch (error) {
+          if (!(error instanceof DefinitionError)) throw error;
+          reports.push({ file, valid: false, problems: [...error.problems] });
+          if (!options.json) console.error(error.message);
+        }
+      }
+      if (options.json) printJson(reports);
+      if (reports.some((r) => !r.valid)) Deno.exitCode = EXIT.usage;
+    });
+}
