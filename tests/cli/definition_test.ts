@@ -221,6 +221,53 @@ Deno.test("--set reads values as YAML: numbers, sizes, list items, fields of a t
   assert.deepEqual(definition.ssh, { user: "me" });
 });
 
+Deno.test("a problem with a field a --set made is reported at that --set", async () => {
+  assert.equal(
+    await problems(`${FIX}/valid.yaml`, ["ssh.user=me"]),
+    "--set ssh.user=me: ssh: the key vmkit makes for the VM reaches the guest through the cloud-init seed, and there is none, expected a seed (seed: {} is enough for an image with cloud-init), or ssh.identity with a key the guest accepts already",
+  );
+});
+
+Deno.test("YAML merge keys and anchors are read, and a bad key merged beside them is found", async () => {
+  await using dir = await scratch();
+  await Deno.writeTextFile(
+    `${dir.path}/vm.yaml`,
+    [
+      "arch: x86_64",
+      "disks:",
+      "  - &disk { size: 1G, interface: scsi }",
+      "  - <<: *disk",
+      "    readOnly: true",
+      "  - <<: *disk",
+      "    interfac: nvme",
+    ].join("\n"),
+  );
+  assert.equal(
+    await problems(`${dir.path}/vm.yaml`),
+    `${dir.path}/vm.yaml:7:5: disks[2].interfac: unknown field, did you mean "interface"?`,
+  );
+  await Deno.writeTextFile(
+    `${dir.path}/vm.yaml`,
+    "arch: x86_64\ndisks:\n  - &disk { size: 1G, interface: scsi }\n  - <<: *disk\n    readOnly: true\n",
+  );
+  const { definition } = await loadDefinition(`${dir.path}/vm.yaml`);
+  assert.deepEqual(definition.disks, [
+    { size: "1G", interface: "scsi" },
+    { size: "1G", interface: "scsi", readOnly: true },
+  ]);
+});
+
+Deno.test("firmware: uefi is checked without looking for the firmware, which launch finds", async () => {
+  await using dir = await scratch();
+  await Deno.writeTextFile(
+    `${dir.path}/vm.yaml`,
+    "arch: x86_64\nfirmware: uefi\ndisks: [{ size: 1G }]\n",
+  );
+  const { definition } = await loadDefinition(`${dir.path}/vm.yaml`);
+  const builder = await definitionBuilder(definition, { diskDir: dir.path, create: false });
+  assert.equal(builder.uefiFirmware, true);
+});
+
 Deno.test("~/ in a path is read from HOME", async () => {
   await using dir = await scratch();
   await Deno.writeTextFile(`${dir.path}/vmlinuz`, "");

@@ -31,11 +31,21 @@ export class Origins {
    * @param fallback The layer when nothing is recorded (the top file).
    */
   layerOf(path: FieldPath, fallback: Layer): Layer {
+    let found = fallback;
     for (let n = path.length; n >= 0; n--) {
       const layer = this.#layers.get(pathKey(path.slice(0, n)));
-      if (layer !== undefined) return layer;
+      if (layer !== undefined) {
+        found = layer;
+        break;
+      }
     }
-    return fallback;
+    if (found.source === undefined || found.source.has(path)) return found;
+    // Not written in that file: made by a --set below it (ssh.user=me makes ssh).
+    const prefix = pathKey(path).slice(0, -1);
+    for (const [key, layer] of this.#layers) {
+      if (layer !== found && key.startsWith(prefix) && key.length > prefix.length + 1) return layer;
+    }
+    return found;
   }
 }
 

@@ -3,13 +3,18 @@
 
 import {
   constructFromEvents,
+  CORE_SCHEMA,
   type Event,
   EVENT_ID,
   getScalarValue,
+  mergeTag,
   parseEvents,
   SCALAR_STYLE,
   YAMLException,
 } from "npm:js-yaml@^5.5.0";
+
+/** YAML 1.2's core schema, with merge keys (`<<: *base`), as docker-compose users write. */
+const YAML_SCHEMA = CORE_SCHEMA.withTags(mergeTag);
 
 /** A field's path: keys and list indexes. */
 export type FieldPath = readonly (string | number)[];
@@ -177,7 +182,7 @@ export function parseSource(text: string, json: boolean): SourceFile {
   try {
     events = parseEvents(text, {});
     // Duplicate keys are refused here, for JSON too (JSON.parse keeps the last one).
-    documents = constructFromEvents(events, { source: text });
+    documents = constructFromEvents(events, { source: text, schema: YAML_SCHEMA });
   } catch (error) {
     yamlError(error);
   }

@@ -9,8 +9,6 @@ import type { VmBuilder } from "../../vm/builder.ts";
 import { buildDefinition, StepFailure } from "./_build.ts";
 import type { VmDefinition } from "./schema.ts";
 
-export { madeDiskPath } from "./_build.ts";
-
 /** Options of {@linkcode definitionBuilder}. */
 export interface DefinitionBuilderOptions {
   /**

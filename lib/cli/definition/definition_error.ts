@@ -57,6 +57,7 @@ export function problemLine(problem: Omit<DefinitionProblem, "message">): string
  * ```
  */
 export class DefinitionError extends Error {
+  /** Always `"DefinitionError"`. */
   override readonly name = "DefinitionError";
   /** The file (or `--set` flag) of the first problem. */
   readonly file: string;
@@ -72,6 +73,8 @@ export class DefinitionError extends Error {
   readonly problems: readonly DefinitionProblem[];
 
   /**
+   * Makes the error from its problems, each written as a line of the message.
+   *
    * @param problems The problems, at least one.
    * @param options The cause.
    * @throws {RangeError} For an empty list.

@@ -321,9 +321,14 @@ export async function loadDefinition(
     });
   }
   try {
-    // What only the whole command line shows (ids used twice, a forward port used twice...).
-    const driveFormats = Object.fromEntries(builder.drives.map((d) => [d.id, d.format ?? "raw"]));
-    builder.toArgv({ driveFormats });
+    // What only the whole command line shows (ids used twice, ssh without a forward...).
+    // Firmware named by what it is ("uefi") is found at launch and takes no part in it.
+    const checked = definition.firmware === undefined ? builder : await buildDefinition(
+      { ...definition, firmware: undefined },
+      { diskDir: "/vmkit-disks", create: false },
+    );
+    const driveFormats = Object.fromEntries(checked.drives.map((d) => [d.id, d.format ?? "raw"]));
+    checked.toArgv({ driveFormats });
   } catch (error) {
     if (!(error instanceof TypeError || error instanceof RangeError)) throw error;
     throw new DefinitionError([{

@@ -15,11 +15,7 @@
  */
 
 export { loadDefinition, type LoadDefinitionOptions, type LoadedDefinition } from "./load.ts";
-export {
-  definitionBuilder,
-  type DefinitionBuilderOptions,
-  madeDiskPath,
-} from "./definition_builder.ts";
+export { definitionBuilder, type DefinitionBuilderOptions } from "./definition_builder.ts";
 export { DefinitionError, type DefinitionProblem } from "./definition_error.ts";
 export { type VmDefinition, vmDefinitionSchema } from "./schema.ts";
 export { vmDefinitionJsonSchema } from "./json_schema.ts";
