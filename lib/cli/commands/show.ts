@@ -7,8 +7,7 @@
 import type { Command } from "npm:commander@^14.0.3";
 import { printJson } from "../_output.ts";
 import { EXIT } from "../exit_codes.ts";
-import { definitionBuilder, DefinitionError, loadDefinition } from "../definition/mod.ts";
-import { checkImageFormat, type ImageFormat } from "../../vm/image_format.ts";
+import type { ImageFormat } from "../../vm/image_format.ts";
 import type { VmBuilder } from "../../vm/builder.ts";
 import type { ToArgvOptions } from "../../vm/argv.ts";
 
@@ -38,6 +37,7 @@ async function asLaunched(
 ): Promise<{ builder: VmBuilder; options: ToArgvOptions }> {
   const resolved = await builder.resolved();
   const accel = resolved.resolveAccel().accel;
+  const { checkImageFormat } = await import("../../vm/image_format.ts");
   const driveFormats: Record<string, ImageFormat> = {};
   for (const drive of resolved.drives) {
     driveFormats[drive.id] = drive.format ??
@@ -61,6 +61,10 @@ export function registerShow(program: Command): void {
     .addHelpText("after", HELP)
     .action(
       async (file: string, options: { set: string[]; diskDir: string; json?: boolean }) => {
+        // Loaded when used, so that vmkit --help does not wait for zod and the builder.
+        const { definitionBuilder, DefinitionError, loadDefinition } = await import(
+          "../definition/mod.ts"
+        );
         let loaded;
         try {
           loaded = await loadDefinition(file, { set: options.set });

@@ -7,7 +7,7 @@
 import type { Command } from "npm:commander@^14.0.3";
 import { printJson } from "../_output.ts";
 import { EXIT } from "../exit_codes.ts";
-import { DefinitionError, type DefinitionProblem, loadDefinition } from "../definition/mod.ts";
+import type { DefinitionProblem } from "../definition/mod.ts";
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -45,6 +45,8 @@ export function registerValidate(program: Command): void {
     .option("--json", "print a JSON report on stdout")
     .addHelpText("after", HELP)
     .action(async (files: string[], options: { set: string[]; json?: boolean }) => {
+      // Loaded when used, so that vmkit --help does not wait for zod and the builder.
+      const { DefinitionError, loadDefinition } = await import("../definition/mod.ts");
       const reports: FileReport[] = [];
       for (const file of files) {
         try {
