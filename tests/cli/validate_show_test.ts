@@ -99,6 +99,17 @@ Deno.test("vmkit validate --set names the flag of a bad override", async () => {
     stdout: "",
     stderr: '--set cpus=zero: cpus: "zero" is a string, expected a whole number from 1 to 4096\n',
   });
+  const json = await vmkit(["validate", "valid.yaml", "--set", "cpus=zero", "--json"], FIX);
+  assert.equal(json.code, 2);
+  assert.deepEqual(JSON.parse(json.stdout)[0].problems[0], {
+    file: "--set cpus=zero",
+    line: null,
+    column: null,
+    field: "cpus",
+    wrong: '"zero" is a string',
+    allowed: "expected a whole number from 1 to 4096",
+    message: '--set cpus=zero: cpus: "zero" is a string, expected a whole number from 1 to 4096',
+  });
 });
 
 Deno.test("vmkit show prints the command line launch would run, with auto's accelerator: the shell reads it back as builder.toArgv", async () => {

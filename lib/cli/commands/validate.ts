@@ -29,7 +29,10 @@ Exit status: 0 when every file is valid, 2 when one is not.`;
 interface FileReport {
   file: string;
   valid: boolean;
-  problems: DefinitionProblem[];
+  problems: (Omit<DefinitionProblem, "line" | "column"> & {
+    line: number | null;
+    column: number | null;
+  })[];
 }
 
 /**
@@ -55,7 +58,13 @@ export function registerValidate(program: Command): void {
           if (!options.json) console.log(`${file}: ok`);
         } catch (error) {
           if (!(error instanceof DefinitionError)) throw error;
-          reports.push({ file, valid: false, problems: [...error.problems] });
+          // null, not a missing key, for a --set's line and column.
+          const problems = error.problems.map((p) => ({
+            ...p,
+            line: p.line ?? null,
+            column: p.column ?? null,
+          }));
+          reports.push({ file, valid: false, problems });
           if (!options.json) console.error(error.message);
         }
       }

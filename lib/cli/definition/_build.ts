@@ -10,6 +10,7 @@ import { vm, type VmBuilder } from "../../vm/builder.ts";
 import type { HostForward, NetworkOptions } from "../../vm/devices/network.ts";
 import type { ImageFormat } from "../../vm/image_format.ts";
 import type { FieldPath } from "./_source.ts";
+import { readForward } from "./_forward.ts";
 import type { VmDefinition } from "./schema.ts";
 
 /** A field the builder (or making its disk) refused. */
@@ -44,15 +45,12 @@ type Forward = NonNullable<
 >[number];
 
 /** A forward as the builder takes it: `"2222:22"` → `{ hostPort: 2222, guestPort: 22 }`. */
-export function hostForward(forward: Forward): HostForward {
-  if (typeof forward === "string") {
-    const match = /^(?:([\d.]+):)?(\d+):(\d+)(?:\/(tcp|udp))?$/.exec(forward)!;
-    return {
-      hostPort: Number(match[2]),
-      guestPort: Number(match[3]),
-      ...match[1] === undefined ? {} : { hostAddress: match[1] },
-      ...match[4] === undefined ? {} : { protocol: match[4] as "tcp" | "udp" },
-    };
+function hostForward(written: Forward): HostForward {
+  const forward = typeof written === "string" ? readForward(written) : written;
+  if (forward === undefined) {
+    throw new TypeError(
+      `Cannot read forward ${JSON.stringify(written)}: write HOST:GUEST, such as "2222:22"`,
+    );
   }
   return {
     hostPort: forward.host,

@@ -38,7 +38,7 @@ export function shown(value: unknown): string {
 }
 
 /** What kind of value this is, in words. */
-export function kindOf(value: unknown): string {
+function kindOf(value: unknown): string {
   if (value === null || value === undefined) return "empty";
   if (typeof value === "string") return "a string";
   if (typeof value === "number") return "a number";

@@ -12,6 +12,7 @@ import type { Arch } from "../../vm/arch.ts";
 import type { DiskInterface } from "../../vm/devices/disk.ts";
 import { allowing } from "./_allowed.ts";
 import { encodeText } from "./_issue_text.ts";
+import { FORWARD_TEXT, readForward } from "./_forward.ts";
 
 const ARCHES = [
   "x86_64",
@@ -33,8 +34,6 @@ const MIB = 2 ** 20;
 const MEMORY_SIZE = /^\d+(\.\d+)?\s*([KkMmGgTt]([Ii]?[Bb])?|[Bb])?$/;
 /** Disk sizes: a number and a unit, powers of 1024 (qemu-img's units up to P). */
 const DISK_SIZE = /^\d+(\.\d+)?\s*[KkMmGgTtPp]([Ii]?[Bb])?$/;
-/** A forward as Docker and Lima users write it: `[ADDRESS:]HOST:GUEST[/udp]`. */
-const FORWARD = /^(?:(\d{1,3}(?:\.\d{1,3}){3}):)?(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/;
 
 const MEMORY_ALLOWED =
   'expected a whole number of MiB such as "512M" or "2G" (units K, M, G, T: powers of 1024; a bare number is MiB)';
@@ -176,10 +175,10 @@ const portSchema = (min: number, what: string) =>
 const forwardSchema = allowing(
   z.union([
     allowing(
-      z.string().regex(FORWARD).superRefine((text, ctx) => {
-        const match = FORWARD.exec(text);
-        if (match === null) return; // the pattern's problem
-        const [address, host, guest] = [match[1], Number(match[2]), Number(match[3])];
+      z.string().regex(FORWARD_TEXT).superRefine((text, ctx) => {
+        const forward = readForward(text);
+        if (forward === undefined) return; // the pattern's problem
+        const { address, host, guest } = forward;
         if (address !== undefined && address.split(".").some((b) => Number(b) > 255)) {
           problem(ctx, `${JSON.stringify(address)} is not an IPv4 address`, FORWARD_ALLOWED);
         } else if (host > 65535) {
@@ -358,7 +357,7 @@ const fields = {
     "The firmware: bios (SeaBIOS) or uefi (OVMF, AAVMF), found through QEMU's firmware descriptors. Default: QEMU's for a disk boot, vmkit's fastest for a kernel boot.",
   ).optional(),
   guest: allowing(z.enum(["tiny"]), 'expected "tiny"').describe(
-    "A guest vmkit provides. tiny: a busybox initramfs with a Debian cloud kernel, made by scripts/setup.sh, booted directly (with agent: true, its variant with the QEMU guest agent). Not with kernel.",
+    "A guest vmkit provides. tiny: a busybox initramfs and a Linux kernel (Debian's cloud kernel, or the host's), made by scripts/setup.sh, booted directly (with agent: true, its variant with the QEMU guest agent). Not with kernel.",
   ).optional(),
   kernel: kernelSchema.optional(),
   disks: allowing(z.array(diskSchema), "expected a list of disks").describe(
