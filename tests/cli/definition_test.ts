@@ -148,6 +148,12 @@ Deno.test("a JSON definition reports JSON syntax errors and field errors with th
     await problems(`${dir.path}/vm.json`),
     `${dir.path}/vm.json:4:1: Expected double-quoted property name (JSON syntax)`,
   );
+  // A byte order mark is not counted.
+  await Deno.writeTextFile(`${dir.path}/bom.json`, '\uFEFF{"arch": "x86_64", "cpus": "x"}');
+  assert.equal(
+    await problems(`${dir.path}/bom.json`),
+    `${dir.path}/bom.json:1:20: cpus: "x" is a string, expected a whole number from 1 to 4096`,
+  );
   assert.equal(
     await problems(`${FIX}/bad.json`),
     `${FIX}/bad.json:6:7: disks[1].size: 10 is a number, expected a number and a unit such as "10G" or "512M" (K, M, G, T, P: powers of 1024), a whole number of 512-byte sectors`,

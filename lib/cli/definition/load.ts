@@ -97,6 +97,8 @@ async function readLayer(file: string, name: string): Promise<Layer & { value: u
     }
     throw error;
   }
+  // A byte order mark is no part of the text (JSON.parse would refuse it; editors do not count it).
+  if (text.startsWith("\uFEFF")) text = text.slice(1);
   const json = file.toLowerCase().endsWith(".json");
   try {
     const source = parseSource(text, json);
