@@ -6,6 +6,7 @@
 
 import { Command, CommanderError } from "npm:commander@^14.0.3";
 import { CliError } from "./errors.ts";
+import { DefinitionError } from "./definition/definition_error.ts";
 import { EXIT } from "./exit_codes.ts";
 import { registerValidate } from "./commands/validate.ts";
 import { registerShow } from "./commands/show.ts";
@@ -71,6 +72,11 @@ export async function main(args: readonly string[]): Promise<number> {
     if (error instanceof CommanderError) {
       // Help and --version end with exit code 0; commander has printed the message already.
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof DefinitionError) {
+      // One line per problem, each starting with its file:line:column, as compilers print.
+      console.error(error.message);
+      return EXIT.usage;
     }
     if (error instanceof CliError) {
       console.error(`vmkit: ${error.message}`);
