@@ -76,7 +76,7 @@ Deno.test("a value outside an enum lists the values allowed", async () => {
 
 Deno.test("a bad size says what is wrong with it and how sizes are written", async () => {
   const disk =
-    'expected a number and a unit such as "10G" or "512M" (K, M, G, T, P: powers of 1024), a whole number of 512-byte sectors';
+    'expected a number and a unit such as "10G" or "512M" (K, M, G, T, P: powers of 1024), in whole 512-byte sectors';
   assert.equal(
     await problems(`${FIX}/bad_size.yaml`),
     [
@@ -156,7 +156,7 @@ Deno.test("a JSON definition reports JSON syntax errors and field errors with th
   );
   assert.equal(
     await problems(`${FIX}/bad.json`),
-    `${FIX}/bad.json:6:7: disks[1].size: 10 is a number, expected a number and a unit such as "10G" or "512M" (K, M, G, T, P: powers of 1024), a whole number of 512-byte sectors`,
+    `${FIX}/bad.json:6:7: disks[1].size: 10 is a number, expected a number and a unit such as "10G" or "512M" (K, M, G, T, P: powers of 1024), in whole 512-byte sectors`,
   );
 });
 

@@ -38,7 +38,7 @@ const DISK_SIZE = /^\d+(\.\d+)?\s*[KkMmGgTtPp]([Ii]?[Bb])?$/;
 const MEMORY_ALLOWED =
   'expected a whole number of MiB such as "512M" or "2G" (units K, M, G, T: powers of 1024; a bare number is MiB)';
 const DISK_SIZE_ALLOWED =
-  'expected a number and a unit such as "10G" or "512M" (K, M, G, T, P: powers of 1024), a whole number of 512-byte sectors';
+  'expected a number and a unit such as "10G" or "512M" (K, M, G, T, P: powers of 1024), in whole 512-byte sectors';
 const PATH_ALLOWED =
   "expected a path, relative to the directory of the file it is written in, or ~/...";
 const FORWARD_ALLOWED =
