@@ -95,8 +95,10 @@ function argumentKind(argument: Argument): CompletionKind {
  */
 export function completionTree(command: Command, path: string[] = []): CompletionNode {
   const help = command.createHelp();
-  const commands = help.visibleCommands(command)
-    .map((sub) => completionTree(sub, [...path, sub.name()]));
+  // An alias (`ls` for `list`) is a command of its own here, with the same options.
+  const commands = help.visibleCommands(command).flatMap((sub) =>
+    [sub.name(), ...sub.aliases()].map((name) => completionTree(sub, [...path, name]))
+  );
   const args = command.registeredArguments.map(argumentKind);
   return {
     path,

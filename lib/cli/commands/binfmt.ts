@@ -7,34 +7,7 @@
  */
 
 import type { Command } from "npm:commander@^14.0.3";
-import * as binfmt from "../../binfmt/mod.ts";
-import { EXIT } from "../exit_codes.ts";
-import { printJson, printTable } from "../_output.ts";
-import { cliErrorOf } from "../_library_errors.ts";
-import { registerEmulators, type RegisterFlags, registerPlan } from "../_binfmt_register.ts";
-
-function hex(bytes: Uint8Array | undefined): string | undefined {
-  return bytes === undefined
-    ? undefined
-    : Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** The QEMU target whose binaries an entry matches, if it is one of vmkit's table. */
-function targetOf(entry: binfmt.BinfmtStatus): string | undefined {
-  if (entry.type !== "M" || entry.magic === undefined || entry.mask === undefined) return undefined;
-  return binfmt.QEMU_TARGETS.find((t) =>
-    t.offset === entry.offset && t.magic.length === entry.magic!.length &&
-    binfmt.magicMatches(t.magic, entry.magic!, entry.mask!)
-  )?.name;
-}
-
-async function library<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    throw cliErrorOf(error);
-  }
-}
+import type { RegisterFlags } from "../_binfmt_register.ts";
 
 /** A yes|no flag of qemu-binfmt-conf.sh: alone it means yes. */
 function yesNoOption(command: Command, flags: string, description: string): Command {
@@ -72,39 +45,8 @@ Examples:
       "\nExamples:\n  vmkit binfmt status --name-prefix qemu-\n  vmkit binfmt status --json",
     )
     .action(async (flags: { namePrefix?: string; json?: boolean }) => {
-      const state = await library(() => binfmt.status());
-      const entries = state.entries.filter((e) =>
-        flags.namePrefix === undefined || e.name.startsWith(flags.namePrefix)
-      );
-      if (flags.json) {
-        printJson({
-          mountPoint: state.mountPoint,
-          enabled: state.enabled,
-          entries: entries.map((e) => ({
-            name: e.name,
-            enabled: e.enabled,
-            target: targetOf(e) ?? null,
-            type: e.type,
-            interpreter: e.interpreter,
-            flags: binfmt.flagLetters(e.flags),
-            ...(e.type === "M"
-              ? { offset: e.offset, magic: hex(e.magic), mask: hex(e.mask) }
-              : { extension: e.extension }),
-          })),
-        });
-        return;
-      }
-      if (!state.enabled) console.error("vmkit: binfmt_misc is disabled (echo 1 > status)");
-      printTable(
-        ["name", "enabled", "target", "interpreter", "flags"],
-        entries.map((e) => [
-          e.name,
-          e.enabled ? "yes" : "no",
-          targetOf(e) ?? (e.type === "E" ? `.${e.extension}` : "-"),
-          e.interpreter,
-          binfmt.flagLetters(e.flags) || "-",
-        ]),
-      );
+      const { binfmtStatus } = await import("../_binfmt_actions.ts");
+      await binfmtStatus(flags);
     });
 
   const register = group.command("register")
@@ -159,35 +101,8 @@ A yes|no flag given alone means yes; -pyes and --persistent=yes work too. A valu
 flag after a space or "=" and may start with "-" (-F -static, -F-static).`,
     )
     .action(async (flags: RegisterFlags & { json?: boolean }) => {
-      const plan = registerPlan(flags);
-      const { removed, results } = await registerEmulators(plan);
-      const failed = results.filter((r) => r.action === "failed" || r.check === "broken");
-      if (flags.json) {
-        printJson({ removed, results, ok: failed.length === 0 });
-      } else {
-        const lines: string[] = removed.map((name) => `removed ${name}`);
-        for (const r of results) {
-          if (plan.dryRun && r.text !== undefined) {
-            lines.push(`# would write ${r.file}\n${r.text.replace(/\n$/, "")}`);
-          } else if (plan.dryRun && r.line !== undefined) {
-            lines.push(r.line);
-          } else {
-            const check = r.check === undefined ? "" : ` (${r.check})`;
-            const detail = r.error === undefined ? "" : `: ${r.error}`;
-            const where = r.interpreter === undefined ? "" : ` -> ${r.interpreter}`;
-            lines.push(`${r.action.padEnd(10)} ${r.target}${where}${check}${detail}`);
-          }
-        }
-        if (plan.exportTo && !plan.dryRun) {
-          lines.push(
-            `wrote ${
-              results.filter((r) => r.action === "exported").length
-            } ${plan.exportTo.format} files into ${plan.exportTo.dir}`,
-          );
-        }
-        if (lines.length > 0) console.log(lines.join("\n"));
-      }
-      if (failed.length > 0) Deno.exitCode = EXIT.failure;
+      const { binfmtRegister } = await import("../_binfmt_actions.ts");
+      await binfmtRegister(flags);
     });
 
   group.command("reset")
@@ -199,9 +114,8 @@ flag after a space or "=" and may start with "-" (-F -static, -F-static).`,
       "\nExamples:\n  sudo vmkit binfmt reset\n  sudo vmkit binfmt reset --name-prefix my-",
     )
     .action(async (flags: { namePrefix?: string; json?: boolean }) => {
-      const removed = await library(() => binfmt.reset({ prefix: flags.namePrefix ?? "qemu-" }));
-      if (flags.json) printJson({ removed });
-      else if (removed.length > 0) console.log(removed.map((name) => `removed ${name}`).join("\n"));
+      const { binfmtReset } = await import("../_binfmt_actions.ts");
+      await binfmtReset(flags);
     });
 
   group.command("check")
@@ -212,21 +126,7 @@ flag after a space or "=" and may start with "-" (-F -static, -F-static).`,
     .option("--json", "print JSON: working, emulators, results")
     .addHelpText("after", "\nExamples:\n  vmkit binfmt check\n  vmkit binfmt check aarch64 --json")
     .action(async (targets: string[], flags: { json?: boolean }) => {
-      const report = await library(() => binfmt.checkAll(targets.length === 0 ? {} : { targets }));
-      if (flags.json) printJson(report);
-      else {
-        printTable(
-          ["target", "state", "entry", "detail"],
-          report.results.map((r) => [
-            r.target,
-            r.state,
-            r.entry ?? "-",
-            r.error ?? (r.exitCode === undefined ? "" : `exit ${r.exitCode}`),
-          ]),
-        );
-      }
-      if (report.results.some((r) => r.state === "broken" || r.state === "unregistered")) {
-        Deno.exitCode = EXIT.failure;
-      }
+      const { binfmtCheck } = await import("../_binfmt_actions.ts");
+      await binfmtCheck(targets, flags);
     });
 }

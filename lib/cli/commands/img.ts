@@ -1,138 +1,14 @@
 /**
  * `vmkit img create|info|resize|convert`: disk images through vmkit's `image` area, with
  * qemu-img's own flag spellings (`create -f qcow2 -b BASE -F qcow2 FILE 10G`,
- * `info --output=json`, `resize --shrink FILE -1G`, `convert -O qcow2 -p`).
+ * `info --output=json`, `resize --shrink FILE -1G`, `convert -O qcow2 -p`). What each does is in
+ * `../_img_actions.ts`, loaded when it runs.
  *
  * @module
  */
 
 import type { Command } from "npm:commander@^14.0.3";
-import { createImage, type CreateImageOptions, type Preallocation } from "../../image/create.ts";
-import { type ImageInfo, imageInfo, type ImageLayer } from "../../image/info.ts";
-import { resizeImage } from "../../image/resize.ts";
-import { type ConvertFormat, convertImage } from "../../image/convert.ts";
-import type { ImageFormat } from "../../vm/image_format.ts";
-import { CliError } from "../errors.ts";
-import { EXIT } from "../exit_codes.ts";
-import { printJson } from "../_output.ts";
-import { libraryCall } from "../_library_errors.ts";
-
-const encoder = new TextEncoder();
-
-function print(text: string): void {
-  Deno.stdout.writeSync(encoder.encode(text.endsWith("\n") ? text : `${text}\n`));
-}
-
-/** A size as qemu-img prints it: `10 GiB`, `196 KiB`, `512 B`. */
-function humanSize(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  const shown = unit === 0 ? String(value) : String(Number(value.toFixed(3)));
-  return `${shown} ${units[unit]}`;
-}
-
-/** One layer as `qemu-img info` prints it. */
-function layerText(layer: ImageLayer): string {
-  const lines = [
-    `image: ${layer.filename}`,
-    `file format: ${layer.format}`,
-    `virtual size: ${humanSize(layer.virtualSize)} (${layer.virtualSize} bytes)`,
-  ];
-  if (layer.actualSize !== undefined) lines.push(`disk size: ${humanSize(layer.actualSize)}`);
-  if (layer.clusterSize !== undefined) lines.push(`cluster_size: ${layer.clusterSize}`);
-  if (layer.backing !== undefined) {
-    const full = layer.backing.fullFilename;
-    lines.push(
-      `backing file: ${layer.backing.filename}${
-        full !== undefined && full !== layer.backing.filename ? ` (actual path: ${full})` : ""
-      }`,
-    );
-    lines.push(`backing file format: ${layer.backing.format ?? "(not recorded: QEMU guesses)"}`);
-  }
-  if (layer.dirty) {
-    lines.push("dirty: yes (not closed cleanly; vmkit img check or qemu-img check -r)");
-  }
-  if (layer.corrupt) lines.push("corrupt: yes");
-  if (layer.encrypted) lines.push("encrypted: yes");
-  if (layer.snapshots.length > 0) {
-    lines.push("Snapshot list:");
-    lines.push("ID        TAG               VM SIZE                DATE     VM CLOCK");
-    for (const snap of layer.snapshots) {
-      const clock = new Date(snap.vmClock).toISOString().slice(11, 23);
-      lines.push(
-        `${snap.id.padEnd(10)}${snap.name.padEnd(18)}${humanSize(snap.vmStateSize).padStart(7)} ${
-          snap.date.toISOString().slice(0, 19).replace("T", " ")
-        } ${clock}`,
-      );
-    }
-  }
-  return lines.join("\n");
-}
-
-/** `-o preallocation=full,cluster_size=64K`, as qemu-img create takes it. */
-function createOptions(text: string): Pick<CreateImageOptions, "preallocation" | "clusterSize"> {
-  const options: Pick<CreateImageOptions, "preallocation" | "clusterSize"> = {};
-  for (const item of text.split(",").filter((part) => part !== "")) {
-    const [key, ...rest] = item.split("=");
-    const value = rest.join("=");
-    if (key === "preallocation") options.preallocation = value as Preallocation;
-    else if (key === "cluster_size") options.clusterSize = value;
-    else {
-      throw new CliError(
-        `Cannot use -o ${
-          JSON.stringify(item)
-        }: vmkit img create takes preallocation=off|metadata|falloc|full and cluster_size=SIZE`,
-        EXIT.usage,
-      );
-    }
-  }
-  return options;
-}
-
-function imageFormat(flag: string, value: string | undefined): ImageFormat | undefined {
-  if (value === undefined || value === "qcow2" || value === "raw") return value;
-  throw new CliError(
-    `Cannot use ${flag} ${JSON.stringify(value)}: vmkit makes and attaches qcow2 and raw images`,
-    EXIT.usage,
-  );
-}
-
-interface CreateFlags {
-  format?: string;
-  backing?: string;
-  backingFormat?: string;
-  options?: string;
-  overwrite?: boolean;
-  quiet?: boolean;
-}
-
-interface InfoFlags {
-  output?: string;
-  json?: boolean;
-  format?: string;
-  backingChain?: boolean;
-  forceShare?: boolean;
-}
-
-interface ResizeFlags {
-  shrink?: boolean;
-  format?: string;
-  quiet?: boolean;
-}
-
-interface ConvertFlags {
-  format?: string;
-  outputFormat?: string;
-  compress?: boolean;
-  progress?: boolean;
-  overwrite?: boolean;
-  quiet?: boolean;
-}
+import type { ConvertFlags, CreateFlags, InfoFlags, ResizeFlags } from "../_img_actions.ts";
 
 /**
  * Adds `vmkit img`.
@@ -177,26 +53,8 @@ Examples:
   vmkit img create -f raw -o preallocation=falloc scratch.img 1G`,
     )
     .action(async (file: string, size: string | undefined, flags: CreateFlags) => {
-      const options: CreateImageOptions = {
-        ...(flags.options === undefined ? {} : createOptions(flags.options)),
-      };
-      const format = imageFormat("-f", flags.format);
-      const backingFormat = imageFormat("-F", flags.backingFormat);
-      if (format !== undefined) options.format = format;
-      if (backingFormat !== undefined) options.backingFormat = backingFormat;
-      if (flags.backing !== undefined) options.backing = flags.backing;
-      if (size !== undefined) options.size = size;
-      if (flags.overwrite) options.overwrite = true;
-      await libraryCall(() => createImage(file, options)).catch((error: CliError) => {
-        if (error.cause instanceof Deno.errors.AlreadyExists) {
-          throw new CliError(
-            `Cannot create image "${file}": the file exists; pass --overwrite to replace it`,
-            EXIT.failure,
-            { cause: error.cause },
-          );
-        }
-        throw error;
-      });
+      const { imgCreate } = await import("../_img_actions.ts");
+      await imgCreate(file, size, flags);
     });
 
   img.command("info")
@@ -218,24 +76,8 @@ Examples:
   vmkit img info --output=json vm.qcow2 | jq .chain[].filename`,
     )
     .action(async (file: string, flags: InfoFlags) => {
-      const output = flags.json ? "json" : flags.output ?? "human";
-      if (output !== "json" && output !== "human") {
-        throw new CliError(
-          `Cannot use --output ${JSON.stringify(output)}: give human or json`,
-          EXIT.usage,
-        );
-      }
-      const info: ImageInfo = await libraryCall(() =>
-        imageInfo(file, {
-          ...(flags.format === undefined ? {} : { format: flags.format }),
-          backingChain: flags.backingChain !== false,
-        })
-      );
-      if (output === "json") {
-        printJson(info);
-        return;
-      }
-      print(info.chain.map(layerText).join("\n\n"));
+      const { imgInfo } = await import("../_img_actions.ts");
+      await imgInfo(file, flags);
     });
 
   img.command("resize")
@@ -257,24 +99,8 @@ Examples:
   vmkit img resize --shrink vm.qcow2 -1G`,
     )
     .action(async (file: string, size: string, flags: ResizeFlags) => {
-      for (const word of [file, size]) {
-        if (word.startsWith("-") && !/^-\s*\d/.test(word)) {
-          throw new CliError(
-            `unknown option '${word}' (vmkit img resize takes --shrink, -f FMT, -q)`,
-            EXIT.usage,
-          );
-        }
-      }
-      const bytes = await libraryCall(() =>
-        resizeImage(file, size, flags.shrink ? { shrink: true } : {})
-      ).catch((error: CliError) => {
-        throw new CliError(
-          error.message.replace(/pass \{ shrink: true \} to shrink/, "pass --shrink to shrink"),
-          error.exitCode,
-          { cause: error.cause },
-        );
-      });
-      if (!flags.quiet) print(`Image resized to ${humanSize(bytes)} (${bytes} bytes).`);
+      const { imgResize } = await import("../_img_actions.ts");
+      await imgResize(file, size, flags);
     });
 
   img.command("convert")
@@ -297,20 +123,7 @@ Examples:
   vmkit img convert -O raw vm.qcow2 flat.img      # the whole backing chain in one file`,
     )
     .action(async (source: string, output: string, flags: ConvertFlags) => {
-      await libraryCall(() =>
-        convertImage(source, output, {
-          format: (flags.outputFormat ?? "qcow2") as ConvertFormat,
-          ...(flags.format === undefined ? {} : { sourceFormat: flags.format }),
-          ...(flags.compress ? { compress: true } : {}),
-          ...(flags.overwrite ? { overwrite: true } : {}),
-          progress: !flags.quiet,
-        })
-      ).catch((error: CliError) => {
-        throw new CliError(
-          error.message.replace(/pass \{ overwrite: true \} to replace it/, "pass --overwrite"),
-          error.exitCode,
-          { cause: error.cause },
-        );
-      });
+      const { imgConvert } = await import("../_img_actions.ts");
+      await imgConvert(source, output, flags);
     });
 }
