@@ -56,7 +56,6 @@ const FILE_NAMES = new Set([
   "user-data",
   "meta-data",
 ]);
-const NO_COMPLETION = new Set(["command", "cmd", "args", "size", "n", "seconds"]);
 
 function kindOf(name: string, choices: readonly string[] | undefined): CompletionKind {
   const key = name.toLowerCase().replace(/\.\.\.$/, "");
@@ -64,7 +63,7 @@ function kindOf(name: string, choices: readonly string[] | undefined): Completio
   if (INSTANCE_NAMES.has(key)) return { type: "instance" };
   if (key === "dir" || key.endsWith("-dir") || key === "directory") return { type: "dir" };
   if (FILE_NAMES.has(key) || key.endsWith("-file")) return { type: "file" };
-  if (NO_COMPLETION.has(key)) return { type: "none" };
+  // Sizes, counts, commands: nothing to offer.
   return { type: "none" };
 }
 

@@ -3,6 +3,10 @@
 // until the guest's shell is up, so none of it is lost while the guest boots.
 
 import type { Console } from "../vm/console.ts";
+import type { VmBuilder } from "../vm/builder.ts";
+import { KERNEL_PANIC_LINE } from "../vm/_vm_failure.ts";
+import { CliError } from "./errors.ts";
+import { EXIT } from "./exit_codes.ts";
 import { status } from "./_output.ts";
 
 /** How an attached console ended. */
@@ -70,5 +74,39 @@ export async function attachConsole(console: Console, options: AttachOptions): P
     return await Promise.race([output, escape, aborted]);
   } finally {
     if (terminal) Deno.stdin.setRaw(false);
+  }
+}
+
+/**
+ * Boots a VM with its console on the terminal until the guest stops (the console closes),
+ * Ctrl-] is typed or the signal aborts; then shuts it down (the power button, then QMP quit,
+ * SIGTERM, SIGKILL) and removes its runtime directory.
+ *
+ * @param builder The VM.
+ * @param options The signal (Ctrl-C); the line to wait for before sending piped input.
+ * @throws The signal's reason when it aborts (after the shutdown).
+ * @throws {CliError} When the guest's kernel panicked, or QEMU failed.
+ */
+export async function runWithConsole(builder: VmBuilder, options: AttachOptions): Promise<void> {
+  const signal = options.signal;
+  await using machine = await builder.launch({ signal });
+  const end = await attachConsole(machine.console, options);
+  if (end !== "exited") {
+    status("vmkit: shutting the VM down");
+    await machine.shutdown();
+  }
+  if (end === "aborted") throw signal.reason;
+  const exit = await machine.exited;
+  const panic = KERNEL_PANIC_LINE.exec(machine.console.transcript);
+  if (panic !== null) {
+    throw new CliError(`The guest kernel panicked: ${panic[0].trim()}`, EXIT.failure);
+  }
+  if (end === "exited" && !exit.success) {
+    throw new CliError(
+      `QEMU exited with code ${exit.code}${
+        machine.stderr.trim() === "" ? "" : `: ${machine.stderr.trim()}`
+      }`,
+      EXIT.failure,
+    );
   }
 }

@@ -18,8 +18,8 @@ export interface GuestCommandOptions {
   signal: AbortSignal;
   /** The whole job's limit in ms, boot included. */
   timeout?: number;
-  /** Whether the initramfs has modules (for the hint when the job's port never came). */
-  hasModules?: boolean;
+  /** What to do when the guest had no job status port (its kernel lacks a virtio console). */
+  noStatusPort: string;
 }
 
 async function writeAll(file: { write(p: Uint8Array): Promise<number> }, text: string) {
@@ -84,11 +84,7 @@ export async function guestJobStatus(
       const noPort = error.consoleTail.includes(JOB_STATUS_PORT_NAME);
       throw new CliError(
         noPort
-          ? `${what}: the guest has no virtio console, so the job cannot report its status; ${
-            options.hasModules
-              ? "its modules lack virtio_console or virtio_pci"
-              : "build the kernel with CONFIG_VIRTIO_PCI=y and CONFIG_VIRTIO_CONSOLE=y, or give its modules with --modules DIR"
-          }`
+          ? `${what}: the guest has no virtio console, so the job cannot report its status; ${options.noStatusPort}`
           : `${what}: ${error.message}${
             error.consoleTail.trim() === ""
               ? ""

@@ -12,11 +12,10 @@ import { kernelInitrd } from "./_kernel_initrd.ts";
 import { cliTinyGuest } from "./_guest_cache.ts";
 import { Interrupt } from "./_interrupt.ts";
 import { guestJobStatus } from "./_guest_command.ts";
-import { attachConsole } from "./_console_attach.ts";
+import { runWithConsole } from "./_console_attach.ts";
 import { splitAtDashes } from "./_command_words.ts";
 import { vm } from "../vm/builder.ts";
 import { GUEST_READY_LINE } from "../guest/default_init.ts";
-import { KERNEL_PANIC_LINE } from "../vm/_vm_failure.ts";
 
 /** The flags of `vmkit kernel`, as commander gives them. */
 export interface KernelFlags {
@@ -141,7 +140,7 @@ export async function runKernel(command: Command, flags: KernelFlags): Promise<v
   const workDir = await Deno.makeTempDir({ prefix: "vmkit-kernel-" });
   using interrupt = new Interrupt();
   try {
-    status(`vmkit: ${arch} kernel ${release ?? ""} from ${kernel}`.replace("  ", " "));
+    status(`vmkit: ${arch} kernel${release === undefined ? "" : ` ${release}`} from ${kernel}`);
     const initrd = await kernelInitrd(guest, release, { modules: flags.modules, workDir });
     status(
       initrd.modulesDir === undefined
@@ -153,45 +152,22 @@ export async function runKernel(command: Command, flags: KernelFlags): Promise<v
       .kernel(kernel, { initrd: initrd.path, ...(append === "" ? {} : { append }) })
       .noReboot();
     if (flags.cpus !== undefined) builder = builder.smp(flags.cpus);
+    status("vmkit: booting");
     if (job === undefined) {
-      await interactive(builder, interrupt.signal);
+      await runWithConsole(builder, { signal: interrupt.signal, readyLine: GUEST_READY_LINE });
       return;
     }
-    status("vmkit: booting");
     Deno.exitCode = await guestJobStatus(builder, job, {
       signal: interrupt.signal,
       timeout: flags.timeout,
-      hasModules: initrd.modulesDir !== undefined,
+      noStatusPort: initrd.modulesDir === undefined
+        ? "build the kernel with CONFIG_VIRTIO_PCI=y and CONFIG_VIRTIO_CONSOLE=y, or give its modules with --modules DIR"
+        : `the modules of ${initrd.modulesDir} lack virtio_console or virtio_pci`,
     });
   } catch (error) {
     if (error instanceof CliError) throw error;
     throw new CliError((error as Error).message, notRun, { cause: error });
   } finally {
     await Deno.remove(workDir, { recursive: true }).catch(() => {});
-  }
-}
-
-/** No command: the console on the terminal until the guest powers off. */
-async function interactive(
-  builder: ReturnType<typeof vm>,
-  signal: AbortSignal,
-): Promise<void> {
-  status("vmkit: booting");
-  await using machine = await builder.launch({ signal });
-  const end = await attachConsole(machine.console, { signal, readyLine: GUEST_READY_LINE });
-  if (end !== "exited") await machine.shutdown();
-  if (end === "aborted") throw signal.reason;
-  const exit = await machine.exited;
-  const panic = KERNEL_PANIC_LINE.exec(machine.console.transcript);
-  if (panic !== null) {
-    throw new CliError(`The guest kernel panicked: ${panic[0].trim()}`, EXIT.failure);
-  }
-  if (end === "exited" && !exit.success) {
-    throw new CliError(
-      `QEMU exited with code ${exit.code}${
-        machine.stderr.trim() === "" ? "" : `: ${machine.stderr.trim()}`
-      }`,
-      EXIT.failure,
-    );
   }
 }

@@ -7,7 +7,7 @@ import { CliError } from "./errors.ts";
 import { EXIT } from "./exit_codes.ts";
 import { status } from "./_output.ts";
 import { Interrupt, type InterruptedError, shellStatus } from "./_interrupt.ts";
-import { attachConsole } from "./_console_attach.ts";
+import { runWithConsole } from "./_console_attach.ts";
 import { guestJobStatus } from "./_guest_command.ts";
 import { splitAtDashes } from "./_command_words.ts";
 import {
@@ -16,10 +16,8 @@ import {
   loadDefinition,
   type VmDefinition,
 } from "./definition/mod.ts";
-import type { VmBuilder } from "../vm/builder.ts";
 import type { Vm } from "../vm/vm.ts";
 import { GUEST_READY_LINE } from "../guest/default_init.ts";
-import { KERNEL_PANIC_LINE } from "../vm/_vm_failure.ts";
 
 /** The flags of `vmkit run`, as commander gives them. */
 export interface RunFlags {
@@ -91,32 +89,6 @@ async function execIn(
   return result.exitCode ?? 255;
 }
 
-/** No CMD: the console on the terminal until the guest stops, Ctrl-] or Ctrl-C. */
-async function consoleRun(builder: VmBuilder, def: VmDefinition, signal: AbortSignal) {
-  await using machine = await builder.launch({ signal });
-  const end = await attachConsole(machine.console, {
-    signal,
-    ...(def.guest === "tiny" ? { readyLine: GUEST_READY_LINE } : {}),
-  });
-  if (end !== "exited") {
-    status("vmkit: shutting the VM down");
-    await machine.shutdown();
-  }
-  if (end === "aborted") throw signal.reason;
-  const exit = await machine.exited;
-  const panic = KERNEL_PANIC_LINE.exec(machine.console.transcript);
-  if (panic !== null) {
-    throw new CliError(`The guest kernel panicked: ${panic[0].trim()}`, EXIT.failure);
-  }
-  if (end === "exited" && !exit.success) {
-    throw new CliError(
-      `QEMU exited with code ${exit.code}${
-        machine.stderr.trim() === "" ? "" : `: ${machine.stderr.trim()}`
-      }`,
-    );
-  }
-}
-
 /**
  * Runs `vmkit run`.
  *
@@ -171,14 +143,18 @@ export async function runDefinition(
     const builder = await definitionBuilder(def, { diskDir, create: true, signal });
     status("vmkit: booting");
     if (job === undefined) {
-      await consoleRun(builder, def, signal);
+      await runWithConsole(builder, {
+        signal,
+        ...(def.guest === "tiny" ? { readyLine: GUEST_READY_LINE } : {}),
+      });
       return;
     }
     if (way === "job") {
       Deno.exitCode = await guestJobStatus(builder, job, {
         signal,
         ...(flags.timeout === undefined ? {} : { timeout: flags.timeout }),
-        hasModules: true,
+        noStatusPort:
+          "the job channel needs vmkit's init and a virtio console in the guest (guest: tiny has both); give the definition agent: true or ssh: instead",
       });
       return;
     }

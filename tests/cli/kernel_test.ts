@@ -147,3 +147,35 @@ Deno.test("vmkit kernel refuses the mistakes people make, with exit 2 and what t
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("vmkit kernel explains a kernel whose modules lack the virtio console the job reports on", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // modules_install of a kernel with no virtio modules: the right release, nothing in it.
+    const release = guest.modulesDir!.split("/").pop()!;
+    await Deno.mkdir(`${dir}/lib/modules/${release}`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/lib/modules/${release}/modules.dep`, "");
+    const mark = tag();
+    const { code, stderr } = await vmkit([
+      "kernel",
+      guest.kernel,
+      "--modules",
+      dir,
+      "-a",
+      mark,
+      "--",
+      "true",
+    ]);
+    assert.equal(code, 125, stderr);
+    assert.match(
+      stderr,
+      /^vmkit: Cannot run "true" in the guest: the guest has no virtio console, so the job cannot report its status; the modules of .* lack virtio_console or virtio_pci\n$/,
+    );
+    const other = await vmkit(["kernel", guest.kernel, "--modules", `${dir}/lib`, "--", "true"]);
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, /^vmkit: Cannot use --modules ".*\/lib": it has no modules\.dep/);
+    await assertNoQemu(mark);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

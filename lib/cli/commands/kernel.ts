@@ -16,7 +16,7 @@ Examples:
   vmkit kernel arch/x86/boot/bzImage -- uname -r
   vmkit kernel bzImage --modules /tmp/mods -- sh -c 'modprobe foo && ./run-test.sh'
   vmkit kernel -k bzImage 'cat /proc/cmdline'          # vmtest's spelling
-  vng-style: vmkit kernel -r arch/arm64/boot/Image --arch arm64 -m 1G -p 2 -- true
+  vmkit kernel -r arch/arm64/boot/Image --arch arm64 -m 1G -p 2 -- true   # vng's spelling
   vmkit kernel bzImage                                  # a shell on the console; Ctrl-] stops
 
 The command runs as the guest's only job (stdin /dev/null, output on the console) and vmkit
