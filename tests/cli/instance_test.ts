@@ -1,0 +1,348 @@
+import assert from "node:assert/strict";
+import { scratchState, tinyDefinition, vmkit, vmkitCommand } from "../instance/_instances.ts";
+
+const decoder = new TextDecoder();
+
+/**
+ * Drives `vmkit console NAME` on a real pty (python's pty module): waits for the escape line,
+ * presses Enter, waits for the prompt, runs a command, waits for its output, types Ctrl-], and
+ * prints what the terminal showed and how vmkit exited, as JSON.
+ */
+const PTY_DRIVER = String.raw`
+import json, os, pty, select, sys, time
+argv = json.loads(sys.argv[1])
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(argv[0], argv)
+seen = b""
+def wait_for(needle, seconds):
+    global seen
+    end = time.time() + seconds
+    while needle not in seen and time.time() < end:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                return False
+            if not data:
+                return False
+            seen += data
+    return needle in seen
+steps = []
+steps.append(wait_for(b"Escape character is '^]'.", 20))
+os.write(fd, b"\r")
+steps.append(wait_for(b"vmkit# ", 10))
+os.write(fd, b"echo out-$((6*7))\r")
+steps.append(wait_for(b"out-42", 10))
+os.write(fd, b"\x1d")
+end = time.time() + 10
+status = None
+while time.time() < end:
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    wait_for(b"\x00never", 0.1)
+else:
+    os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
+print(json.dumps({"steps": steps, "seen": seen.decode(errors="replace"),
+                  "exit": os.waitstatus_to_exitcode(status)}))
+`;
+
+async function pidAlive(pid: number): Promise<boolean> {
+  // A zombie (killed, not yet reaped by init) has an empty command line.
+  return (await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => "")) !== "";
+}
+
+async function until(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!(await check())) {
+    if (performance.now() > end) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+Deno.test("vmkit start runs an instance that outlives it; list, info, qmp, exec, console, events, snapshots drive it; a killed QEMU reads as stopped and starts again", async () => {
+  await using state = await scratchState();
+  const run = (...args: string[]) => vmkit(args, { xdg: state.xdg });
+  const file = `${state.xdg}/web.yaml`;
+  await Deno.writeTextFile(file, tinyDefinition("disks:", "  - size: 64M"));
+
+  const started = performance.now();
+  const start = await run("start", "web", "web.yaml");
+  const startMs = performance.now() - started;
+  assert.equal(start.code, 0, start.stderr);
+  assert.equal(start.stdout, "", "start prints nothing on stdout");
+  // Piped stderr: no boot stages.
+  assert.equal(start.stderr, "");
+
+  // The CLI has exited; its QEMU runs on.
+  const info = JSON.parse((await run("info", "web", "--json")).stdout);
+  assert.equal(info.status, "running");
+  assert.equal(info.vmStatus, "running");
+  assert.ok(await pidAlive(info.pid), `QEMU ${info.pid} is alive after vmkit start exited`);
+  const cmdline = (await Deno.readTextFile(`/proc/${info.pid}/cmdline`)).split("\0");
+  assert.ok(cmdline.includes("-daemonize"), cmdline.join(" "));
+  assert.equal(info.dir, `${state.stateBase}/web`);
+  assert.equal((await Deno.stat(info.dir)).mode! & 0o777, 0o700);
+  assert.deepEqual([info.arch, info.cpus, info.memoryMiB, info.agent], ["x86_64", 1, 256, true]);
+  assert.equal(info.lastStart.command[0], "qemu-system-x86_64");
+  console.log(`vmkit start web (tiny guest, waiting for its agent): ${Math.round(startMs)} ms`);
+
+  const table = await run("list");
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^NAME +STATUS +ARCH +CPUS +MEMORY +SSH +DIR\n/);
+  assert.match(table.stdout, new RegExp(`\\nweb +running +x86_64 +1 +256MiB +- +${info.dir}\\n$`));
+  assert.equal((await run("list", "--quiet")).stdout, "web\n");
+  const listed = JSON.parse((await run("list", "--json")).stdout);
+  assert.deepEqual(listed.map((i: { name: string; status: string }) => [i.name, i.status]), [
+    ["web", "running"],
+  ]);
+
+  const qmp = await run("qmp", "web", "query-status");
+  assert.equal(qmp.code, 0, qmp.stderr);
+  assert.deepEqual(JSON.parse(qmp.stdout), { status: "running", singlestep: false, running: true });
+  const hmp = await run("qmp", "web", "human-monitor-command", "command-line=info name");
+  assert.equal(JSON.parse(hmp.stdout), "");
+  const bad = await run("qmp", "web", "no-such-command");
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /^vmkit: Cannot run QMP command "no-such-command": CommandNotFound: /);
+
+  const exec = await run("exec", "web", "--", "sh", "-c", "echo out; echo err >&2; exit 7");
+  assert.deepEqual([exec.code, exec.stdout, exec.stderr], [7, "out\n", "err\n"]);
+  const piped = await vmkit(["exec", "-i", "web", "--", "tr", "a-z", "A-Z"], {
+    xdg: state.xdg,
+    stdin: "shout\n",
+  });
+  assert.deepEqual([piped.code, piped.stdout], [0, "SHOUT\n"]);
+  const killed = await run("exec", "web", "--", "sh", "-c", "kill -9 $$");
+  assert.equal(killed.code, 128 + 9);
+
+  // The console on a real terminal: a prompt, a command's output, then Ctrl-] detaches.
+  const pty = await new Deno.Command("python3", {
+    args: [
+      "-c",
+      PTY_DRIVER,
+      JSON.stringify([Deno.execPath(), "run", "-A", MAIN, "console", "web"]),
+    ],
+    env: { XDG_STATE_HOME: state.xdg },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const session = JSON.parse(decoder.decode(pty.stdout));
+  assert.deepEqual(session.steps, [true, true, true], session.seen);
+  assert.equal(session.exit, 0, session.seen);
+  assert.match(session.seen, /out-42/);
+  assert.equal(JSON.parse((await run("info", "web", "--json")).stdout).status, "running");
+  // The console log kept what the guest printed while nobody was attached, and since.
+  const consoleLog = await Deno.readTextFile(`${info.dir}/console.log`);
+  assert.match(consoleLog, /vmkit: guest ready/);
+  assert.match(consoleLog, /out-42/);
+
+  // Events, on their own monitor: a listener does not hold up commands.
+  const events = vmkitCommand(["events", "web", "--json"], { xdg: state.xdg }).spawn();
+  const lines = events.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  await until("the events listener", async () => {
+    const chardevs = JSON.parse((await run("qmp", "web", "query-chardev")).stdout);
+    return chardevs.some((c: { label: string; filename: string }) =>
+      c.label === "vmkit-qmp1" && !c.filename.startsWith("disconnected:")
+    );
+  });
+  assert.equal((await run("qmp", "web", "stop")).code, 0);
+  assert.equal((await run("qmp", "web", "cont")).code, 0);
+  let text = "";
+  while (!/"RESUME"/.test(text)) {
+    const { value, done } = await lines.read();
+    if (done) break;
+    text += value;
+  }
+  events.kill("SIGINT");
+  const eventsEnd = await events.status;
+  await lines.cancel();
+  await events.stderr.cancel();
+  const names = text.trim().split("\n").map((line) => JSON.parse(line).event);
+  assert.deepEqual(names.filter((n) => n === "STOP" || n === "RESUME"), ["STOP", "RESUME"]);
+  assert.equal(eventsEnd.code, 130);
+
+  // Snapshots of the qcow2 disk the definition made in the state directory.
+  for (const tag of ["s1", "s2"]) {
+    const saved = await run("snapshot", "save", "web", tag);
+    assert.equal(saved.code, 0, saved.stderr);
+  }
+  const tags = async () =>
+    JSON.parse((await run("snapshot", "list", "web", "--json")).stdout).map((s: { tag: string }) =>
+      s.tag
+    );
+  assert.deepEqual(await tags(), ["s1", "s2"]);
+  assert.equal((await run("snapshot", "load", "web", "s1")).code, 0);
+  assert.equal((await run("snapshot", "delete", "web", "s2")).code, 0);
+  assert.deepEqual(await tags(), ["s1"]);
+  const missingTag = await run("snapshot", "load", "web", "s2");
+  assert.equal(missingTag.code, 2);
+  assert.match(missingTag.stderr, /Cannot load snapshot "s2": there is no snapshot of that name/);
+
+  // kill -9 of QEMU: its sockets and pid file stay behind, list reads it as stopped and
+  // clears them, and a start (without the file: the saved definition) boots it again.
+  Deno.kill(info.pid, "SIGKILL");
+  await until("QEMU to die", async () => !(await pidAlive(info.pid)));
+  assert.ok((await Deno.lstat(`${info.dir}/qmp.sock`)).isSocket);
+  const afterKill = JSON.parse((await run("list", "--json")).stdout);
+  assert.equal(afterKill[0].status, "stopped");
+  await assert.rejects(Deno.lstat(`${info.dir}/qmp.sock`), Deno.errors.NotFound);
+  await assert.rejects(Deno.lstat(`${info.dir}/qemu.pid`), Deno.errors.NotFound);
+  const stopped = await run("exec", "web", "--", "true");
+  assert.equal(stopped.code, 125);
+  assert.match(stopped.stderr, /instance "web": it is stopped; start it first \(vmkit start web\)/);
+  const again = await run("start", "web");
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal((await run("exec", "web", "--", "true")).code, 0);
+  const twice = await run("start", "web");
+  assert.equal(twice.code, 1);
+  assert.match(twice.stderr, /Cannot start instance "web": it is running already \(QEMU pid \d+\)/);
+
+  const refused = await run("delete", "web");
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /Cannot delete instance "web": it is running/);
+  const stop = await run("stop", "web");
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.equal(JSON.parse((await run("list", "--json")).stdout)[0].status, "stopped");
+  // A stopped instance's snapshots are read from its disk.
+  assert.deepEqual(await tags(), ["s1"]);
+  assert.equal((await run("delete", "web")).code, 0);
+  await assert.rejects(Deno.stat(info.dir), Deno.errors.NotFound);
+  assert.equal((await run("list", "--json")).stdout, "[]\n");
+});
+
+const MAIN = new URL("../../lib/cli/main.ts", import.meta.url).pathname;
+
+/** A definition whose QEMU waits, before it is set up, for a connection to `hold`. */
+function heldDefinition(hold: string): string {
+  return tinyDefinition(
+    "args:",
+    "  - -chardev",
+    `  - socket,id=hold,path=${hold},server=on,wait=on`,
+  );
+}
+
+Deno.test("two starts of one instance: one wins, the other names the lock's holder; a lock left by a killed vmkit is taken over", async () => {
+  await using state = await scratchState();
+  const run = (...args: string[]) => vmkit(args, { xdg: state.xdg });
+  const hold = `${state.xdg}/hold.sock`;
+  await Deno.writeTextFile(`${state.xdg}/held.yaml`, heldDefinition(hold));
+
+  // The first start holds the lock while its QEMU waits on the hold socket.
+  const first = vmkitCommand(["start", "db", "held.yaml", "--no-wait"], { xdg: state.xdg })
+    .spawn();
+  const lock = `${state.stateBase}/db/lock`;
+  await until(
+    "the first start to hold the lock",
+    async () =>
+      (await Deno.readTextFile(lock).catch(() => "")).startsWith(`${first.pid} start`) &&
+      (await Deno.lstat(hold).catch(() => undefined))?.isSocket === true,
+    20_000,
+  );
+  const second = await run("start", "db", "held.yaml");
+  assert.equal(second.code, 1);
+  assert.match(
+    second.stderr,
+    new RegExp(
+      `^vmkit: Cannot start instance "db": another process \\(pid ${first.pid}, running "start"\\) holds its lock; wait for it to finish`,
+    ),
+  );
+  (await Deno.connect({ transport: "unix", path: hold })).close();
+  const firstEnd = await first.output();
+  assert.equal(firstEnd.code, 0, decoder.decode(firstEnd.stderr));
+  assert.equal(JSON.parse((await run("info", "db", "--json")).stdout).status, "running");
+  assert.equal((await run("stop", "--force", "db")).code, 0);
+
+  // A start killed while it holds the lock (kill -9: no clean-up of its own) leaves the lock
+  // file; the kernel dropped its flock, so the next command takes it.
+  await Deno.remove(hold).catch(() => {});
+  const crashed = vmkitCommand(["start", "db", "--no-wait"], { xdg: state.xdg }).spawn();
+  await until(
+    "the start to hold the lock",
+    async () =>
+      (await Deno.readTextFile(lock).catch(() => "")).startsWith(`${crashed.pid} start`) &&
+      (await Deno.lstat(hold).catch(() => undefined))?.isSocket === true,
+    20_000,
+  );
+  crashed.kill("SIGKILL");
+  await crashed.output();
+  assert.match(await Deno.readTextFile(lock), new RegExp(`^${crashed.pid} start`));
+  // Its QEMU goes on once it is let through: the instance runs, started by nobody alive.
+  (await Deno.connect({ transport: "unix", path: hold })).close();
+  await until(
+    "the orphaned QEMU to answer",
+    async () => (await run("qmp", "db", "query-status")).code === 0,
+  );
+  const stop = await run("stop", "--force", "db");
+  assert.equal(stop.code, 0, stop.stderr);
+  await Deno.remove(hold).catch(() => {});
+  const recovered = vmkitCommand(["start", "db", "--no-wait"], { xdg: state.xdg }).spawn();
+  await until(
+    "the hold socket",
+    async () => (await Deno.lstat(hold).catch(() => undefined))?.isSocket === true,
+    20_000,
+  );
+  (await Deno.connect({ transport: "unix", path: hold })).close();
+  const end = await recovered.output();
+  assert.equal(end.code, 0, decoder.decode(end.stderr));
+  assert.equal(JSON.parse((await run("list", "--json")).stdout)[0].status, "running");
+});
+
+Deno.test("vmkit refuses bad instance names, and says how long a name may be", async () => {
+  await using state = await scratchState();
+  const run = (...args: string[]) => vmkit(args, { xdg: state.xdg });
+  for (const name of [".hidden", "a/b", "sp ace", "x:y", "ümlaut"]) {
+    const result = await run("start", name, "vm.yaml");
+    assert.equal(result.code, 2, `${name}: ${result.stderr}`);
+    assert.equal(
+      result.stderr,
+      `vmkit: Cannot use instance name ${
+        JSON.stringify(name)
+      }: use letters, digits, "-", "_" and ".", not starting with "." or "-"\n`,
+    );
+  }
+  const dash = await run("info", "--", "-x");
+  assert.equal(dash.code, 2);
+  assert.match(dash.stderr, /not starting with "\." or "-"/);
+  const long = "n".repeat(120);
+  const tooLong = await run("start", long, "vm.yaml");
+  assert.equal(tooLong.code, 2);
+  const room = 107 - `${state.stateBase}//console.sock`.length;
+  assert.match(
+    tooLong.stderr,
+    new RegExp(
+      `would be ${
+        `${state.stateBase}/${long}/console.sock`.length
+      } bytes, and a unix socket path holds at most 107; use a name of at most ${room} characters here, or keep instances in a shorter directory \\(set XDG_STATE_HOME`,
+    ),
+  );
+  const missing = await run("info", "nobody");
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /Cannot open instance "nobody": there is no such instance/);
+  const noFile = await run("start", "nobody");
+  assert.equal(noFile.code, 1);
+  assert.match(
+    noFile.stderr,
+    /there is no such instance yet; give the VM to boot \(vmkit start nobody FILE\)/,
+  );
+});
+
+Deno.test("a QEMU that fails to start is reported with what it said and its command line, and a first start that failed leaves no instance", async () => {
+  await using state = await scratchState();
+  const run = (...args: string[]) => vmkit(args, { xdg: state.xdg });
+  await Deno.writeTextFile(
+    `${state.xdg}/broken.yaml`,
+    tinyDefinition("args: [-device, no-such-device]"),
+  );
+  const broken = await run("start", "broken", "broken.yaml");
+  assert.equal(broken.code, 1);
+  assert.match(
+    broken.stderr,
+    /^vmkit: Cannot start instance "broken": -device no-such-device: 'no-such-device' is not a valid device model name \(QEMU exited with code 1\)\nargv: qemu-system-x86_64 .* -daemonize\n/,
+  );
+  assert.equal((await run("list", "--json")).stdout, "[]\n");
+  await assert.rejects(Deno.stat(`${state.stateBase}/broken`), Deno.errors.NotFound);
+});
