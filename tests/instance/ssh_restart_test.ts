@@ -1,0 +1,32 @@
+// Needs lib/vm/devices/ssh.ts to keep the keys an earlier start made in the state directory
+// (the instances helper's report has the change): without it, a second start fails making
+// STATE/ssh again.
+
+import assert from "node:assert/strict";
+import { tinyGuest } from "../../lib/guest/tiny_guest.ts";
+import { vm } from "../../lib/vm/builder.ts";
+import { startInstance } from "../../lib/instance/start.ts";
+import { scratchState } from "./_instances.ts";
+
+Deno.test("a restarted instance keeps its ssh keys and known host key, so a guest that kept what its seed gave it lets the same login in", async () => {
+  await using state = await scratchState();
+  const g = await tinyGuest("x86_64", { agent: true });
+  // The tiny guest has no sshd: this checks what the host side keeps across starts.
+  const builder = vm({ arch: "x86_64" }).memory("256M").kernel(g.kernel, { initrd: g.initrd })
+    .cloudInit().ssh();
+  const instance = await startInstance("keys", builder, { stateBase: state.stateBase });
+  const files = ["id_ed25519", "id_ed25519.pub", "ssh_host_ed25519_key.pub", "known_hosts"];
+  const read = () =>
+    Promise.all(files.map((name) => Deno.readTextFile(`${instance.dir}/ssh/${name}`)));
+  const before = await read();
+  const login = (await instance.record()).ssh;
+  assert.equal(login?.hostKeyGiven, true);
+  assert.ok((await instance.record()).lastStart?.sshPort! > 0);
+  await instance.stop({ force: true });
+
+  await startInstance("keys", undefined, { stateBase: state.stateBase });
+  assert.deepEqual(await read(), before);
+  assert.deepEqual((await instance.record()).ssh, login);
+  assert.ok((await instance.record()).lastStart?.sshPort! > 0);
+  await instance.stop({ force: true });
+});
