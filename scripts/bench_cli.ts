@@ -1,7 +1,8 @@
 /**
  * The `vmkit` command's start-up: `vmkit --help` and `vmkit list` with 20 stopped instances,
  * against `deno run` of an empty script (the floor every Deno program pays), run from source and
- * from the one-file bundle that stands in for the compiled binary. Each round runs every
+ * from the one-file bundle that stands in for the compiled binary, and commander by itself (the
+ * argument parser every vmkit command loads). Each round runs every
  * command once, in turn, so a busy moment hits them alike; medians are printed as a Markdown
  * table for the README, with the ratio to the floor (goal: at most 2×).
  *
@@ -67,6 +68,15 @@ const dir = await Deno.makeTempDir({ prefix: "vmkit-bench-cli-" });
 try {
   const empty = `${dir}/empty.ts`;
   await Deno.writeTextFile(empty, "");
+  // What commander costs by itself: Deno loads node:fs, node:child_process and node:process
+  // for it through its Node compatibility layer.
+  const commanderOnly = `${dir}/commander.ts`;
+  await Deno.writeTextFile(
+    commanderOnly,
+    'import { Command } from "npm:commander@^14.0.3";\n' +
+      'new Command("x").option("-a").exitOverride().configureOutput({ writeOut: () => {} })' +
+      '.parseAsync(["--help"], { from: "user" }).catch(() => {});\n',
+  );
   const bundle = `${dir}/vmkit.js`;
   const bundled = await new Deno.Command(Deno.execPath(), {
     args: ["bundle", "--quiet", MAIN, "-o", bundle],
@@ -104,6 +114,10 @@ try {
     {
       name: "deno run empty.ts (floor)",
       run: () => timed(["run", "-A", empty], { cwd: dir, env }),
+    },
+    {
+      name: "deno run of commander alone (--help)",
+      run: () => timed(["run", "-A", commanderOnly], { cwd: dir, env }),
     },
     { name: "vmkit --help", run: () => timed(["run", "-A", MAIN, "--help"], { cwd: dir, env }) },
     {

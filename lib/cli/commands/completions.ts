@@ -6,7 +6,6 @@
  */
 
 import { Argument, type Command } from "npm:commander@^14.0.3";
-import { bashScript, completionTree, fishScript, zshScript } from "../_completion_scripts.ts";
 
 const SHELLS = ["bash", "zsh", "fish"] as const;
 
@@ -30,7 +29,10 @@ Examples:
   source <(vmkit completions zsh)           # in ~/.zshrc
   vmkit completions fish > ~/.config/fish/completions/vmkit.fish`,
     )
-    .action((shell: typeof SHELLS[number]) => {
+    .action(async (shell: typeof SHELLS[number]) => {
+      const { bashScript, completionTree, fishScript, zshScript } = await import(
+        "../_completion_scripts.ts"
+      );
       const tree = completionTree(program);
       const name = program.name();
       const script = shell === "bash"
