@@ -9,10 +9,16 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 const PERMISSIONS = ["-A"];
 const decoder = new TextDecoder();
 
-async function run(command: string, args: string[], cwd: string) {
+async function run(
+  command: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+) {
   const { code, stdout, stderr } = await new Deno.Command(command, {
     args,
     cwd,
+    env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -20,7 +26,7 @@ async function run(command: string, args: string[], cwd: string) {
   return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
 }
 
-Deno.test("the CLI bundled into one file runs from another directory: help, validate, show, img info", async () => {
+Deno.test("the CLI bundled into one file runs from another directory: help, validate, show, img info, kernel", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmkit-cli-bundle-" });
   try {
     const bundle = `${dir}/vmkit.js`;
@@ -77,6 +83,25 @@ Deno.test("the CLI bundled into one file runs from another directory: help, vali
       [JSON.parse(info.stdout).format, JSON.parse(info.stdout).virtualSize],
       ["qcow2", 3 * 2 ** 30],
     );
+
+    // Away from the checkout the tiny guest is found through VMKIT_CACHE_DIR, as setup.sh
+    // takes it; without it, the error says so.
+    const cacheDir = guest.busybox.replace(/\/x86_64\/busybox$/, "");
+    const kernel = await run(
+      Deno.execPath(),
+      ["run", ...PERMISSIONS, bundle, "kernel", guest.kernel, "--", "uname -m; exit 7"],
+      work,
+      { VMKIT_CACHE_DIR: cacheDir },
+    );
+    assert.deepEqual([kernel.code, kernel.stdout], [7, "x86_64\n"], kernel.stderr);
+    const lost = await run(
+      Deno.execPath(),
+      ["run", ...PERMISSIONS, bundle, "kernel", guest.kernel, "--", "true"],
+      work,
+      { VMKIT_CACHE_DIR: "" },
+    );
+    assert.equal(lost.code, 125);
+    assert.match(lost.stderr, /tiny guest: .* does not exist; .*finds it through VMKIT_CACHE_DIR/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
