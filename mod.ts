@@ -22,6 +22,7 @@ export * from "./lib/qmp/mod.ts";
 export * from "./lib/guest/mod.ts";
 export * from "./lib/agent/mod.ts";
 export * from "./lib/ssh/mod.ts";
+export * from "./lib/instance/mod.ts";
 export * as binfmt from "./lib/binfmt/mod.ts";
 export * as emulators from "./lib/emulators/mod.ts";
 export { EmulatorFetchError, fetchEmulator } from "./lib/emulators/mod.ts";

@@ -485,6 +485,9 @@ export class GuestAgent implements AsyncDisposable {
   /** Closes the connection to QEMU (the guest's agent keeps running). */
   async close(): Promise<void> {
     this.#setGone("the agent client was closed");
+    // An idle connection is unreferenced; its cancelled read must keep the event loop alive
+    // until it completes, or awaiting #closed would end the program with a pending promise.
+    this.#alive.hold();
     try {
       this.#conn.close();
     } catch {

@@ -4,8 +4,7 @@
 // its pid leaving (/proc), not by wait().
 
 import { QmpClient } from "../qmp/client.ts";
-import type { GuestAgent } from "../agent/client.ts";
-import { connectAgent } from "./_agent_link.ts";
+import { GuestAgent } from "../agent/client.ts";
 import { signalPid, waitGone } from "./_qemu_process.ts";
 import type { StopMethod } from "./instance.ts";
 
@@ -93,7 +92,7 @@ async function viaAgent(
 ): Promise<boolean> {
   let agent: GuestAgent;
   try {
-    agent = await connectAgent(socket);
+    agent = await GuestAgent.connect(socket);
   } catch {
     return false;
   }

@@ -8,8 +8,7 @@
 
 import { checkTimeout, type WaitOptions } from "../_deadline.ts";
 import { QmpClient } from "../qmp/client.ts";
-import type { GuestAgent } from "../agent/client.ts";
-import { connectAgent } from "./_agent_link.ts";
+import { GuestAgent } from "../agent/client.ts";
 import type { SshClient } from "../ssh/client.ts";
 import { SshError } from "../ssh/errors.ts";
 import {
@@ -256,7 +255,7 @@ export class Instance {
       );
     }
     await this.#requireRunning("talk to the guest agent of");
-    return await connectAgent(this.#files.agentSocket);
+    return await GuestAgent.connect(this.#files.agentSocket);
   }
 
   /**
@@ -490,7 +489,7 @@ export class Instance {
   }
 
   async #agentReady(signal: AbortSignal, late: Record<InstanceReadyStage, string>) {
-    await using agent = await connectAgent(this.#files.agentSocket);
+    await using agent = await GuestAgent.connect(this.#files.agentSocket);
     late.agent = "the guest agent did not answer (is qemu-guest-agent installed and running?)";
     await agent.ready({ signal });
   }

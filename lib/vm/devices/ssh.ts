@@ -10,7 +10,20 @@
 import { checkPath } from "../_checks.ts";
 import { defined, optionalString } from "../_validate.ts";
 import type { DeviceKind, LaunchFacts } from "./_kind.ts";
-import { generateSshKey } from "../../ssh/key.ts";
+import { generateSshKey, type GenerateSshKeyOptions, type SshKey } from "../../ssh/key.ts";
+
+/** The key pair in `dir` when both its files are there (a restarted instance), else a new one. */
+async function keptOrNewKey(dir: string, options: GenerateSshKeyOptions): Promise<SshKey> {
+  const privateKey = `${dir}/${options.name ?? "id_ed25519"}`;
+  try {
+    const publicKey = (await Deno.readTextFile(`${privateKey}.pub`)).trim();
+    await Deno.stat(privateKey);
+    return { privateKey, publicKey };
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return await generateSshKey(dir, options);
+}
 import type { NetworkDescription } from "./network.ts";
 
 /** SSH into the guest (`.ssh()`); `vm.ssh` runs commands and shells. */
@@ -102,14 +115,15 @@ export const sshKind: DeviceKind<SshDevice> = {
   },
   async prepare(device, runtimeDir, _index, facts: LaunchFacts) {
     const dir = `${runtimeDir}/${SSH_DIR}`;
-    await Deno.mkdir(dir, { mode: 0o700 });
-    const login = device.identity === undefined
-      ? await generateSshKey(dir, { comment: "vmkit" })
-      : {
-        privateKey: device.identity,
-        publicKey: (await Deno.readTextFile(`${device.identity}.pub`)).trim(),
-      };
-    const host = await generateSshKey(dir, { name: "ssh_host_ed25519_key", comment: "vmkit-host" });
+    // A background instance starts again in the directory of its last start: its keys are
+    // kept, so the guest, which kept what the seed gave it at its first boot, lets the same key
+    // in with the same host key (and the seed, unchanged, keeps its instance-id).
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const login = device.identity === undefined ? await keptOrNewKey(dir, { comment: "vmkit" }) : {
+      privateKey: device.identity,
+      publicKey: (await Deno.readTextFile(`${device.identity}.pub`)).trim(),
+    };
+    const host = await keptOrNewKey(dir, { name: "ssh_host_ed25519_key", comment: "vmkit-host" });
     facts.ssh = {
       privateKey: login.privateKey,
       publicKey: login.publicKey,
