@@ -31,7 +31,7 @@ export interface DebianGuest {
 
 /** Options of {@linkcode debianGuest}. */
 export interface DebianGuestOptions {
-  /** Cache directory `scripts/setup.sh` filled. Default: `.cache/vmkit` of this checkout. */
+  /** Cache directory `scripts/setup.sh` filled. Default: {@linkcode defaultCacheDir}. */
   cacheDir?: string;
 }
 

@@ -6,6 +6,7 @@
  */
 
 import { initramfs } from "./initramfs.ts";
+import { envVar } from "../_env.ts";
 import { GUEST_PROMPT, GUEST_READY_LINE } from "./default_init.ts";
 import { moduleName, parseModulesDep } from "./modules_dep.ts";
 
@@ -45,7 +46,7 @@ export interface TinyGuest {
 
 /** Options of {@linkcode tinyGuest}. */
 export interface TinyGuestOptions {
-  /** Cache directory `scripts/setup.sh` filled. Default: `.cache/vmkit` of this checkout. */
+  /** Cache directory `scripts/setup.sh` filled. Default: {@linkcode defaultCacheDir}. */
   cacheDir?: string;
   /**
    * The initramfs with the QEMU guest agent (`initrd-agent.img`). It is a variant, not the
@@ -57,7 +58,7 @@ export interface TinyGuestOptions {
 
 /** Options of {@linkcode buildTinyGuestInitramfs}. */
 export interface BuildTinyGuestOptions {
-  /** Cache directory `scripts/setup.sh` filled. Default: `.cache/vmkit` of this checkout. */
+  /** Cache directory `scripts/setup.sh` filled. Default: {@linkcode defaultCacheDir}. */
   cacheDir?: string;
   /**
    * A host `qemu-ga` to include with its libraries (`/usr/sbin/qemu-ga`), for the variant with
@@ -104,12 +105,16 @@ export function tinyGuestModules(arch: TinyGuestArch): string[] {
 }
 
 /**
- * Where `scripts/setup.sh` keeps the tiny guest's assets by default: `.cache/vmkit` at the root
- * of this checkout.
+ * Where `scripts/setup.sh` keeps the tiny guest's assets by default: `$VMKIT_CACHE_DIR` when it
+ * is set and Deno may read it (setup.sh takes the same variable), else `.cache/vmkit` at the root
+ * of this checkout. A bundled or compiled program has no checkout next to it, so it needs the
+ * variable (or `{ cacheDir }`).
  *
  * @returns The directory's path.
  */
 export function defaultCacheDir(): string {
+  const fromEnv = envVar("VMKIT_CACHE_DIR");
+  if (fromEnv) return fromEnv;
   const url = new URL("../../.cache/vmkit", import.meta.url);
   if (url.protocol !== "file:") {
     throw new TypeError(
@@ -246,7 +251,7 @@ export async function tinyGuest(
       }
       if (error instanceof Deno.errors.NotFound) {
         throw new Deno.errors.NotFound(
-          `Cannot use the ${arch} tiny guest: "${path}" does not exist; run ./scripts/setup.sh`,
+          `Cannot use the ${arch} tiny guest: "${path}" does not exist; run ./scripts/setup.sh, or set VMKIT_CACHE_DIR to the directory it filled`,
         );
       }
       throw error;

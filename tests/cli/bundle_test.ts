@@ -101,7 +101,16 @@ Deno.test("the CLI bundled into one file runs from another directory: help, vali
       { VMKIT_CACHE_DIR: "" },
     );
     assert.equal(lost.code, 125);
-    assert.match(lost.stderr, /tiny guest: .* does not exist; .*finds it through VMKIT_CACHE_DIR/);
+    assert.match(lost.stderr, /tiny guest: .* does not exist; .*set VMKIT_CACHE_DIR/);
+    // A definition's `guest: tiny` is found the same way.
+    const tinyShown = await run(
+      Deno.execPath(),
+      ["run", ...PERMISSIONS, bundle, "show", `${ROOT}/recipes/vm/tiny.yaml`],
+      work,
+      { VMKIT_CACHE_DIR: cacheDir },
+    );
+    assert.equal(tinyShown.code, 0, tinyShown.stderr);
+    assert.match(tinyShown.stdout, new RegExp(`-kernel ${cacheDir}/x86_64/`));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
