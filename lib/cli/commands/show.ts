@@ -53,7 +53,7 @@ async function asLaunched(
  */
 export function registerShow(program: Command): void {
   program.command("show")
-    .description("Print the QEMU command line of a VM definition, shell-quoted")
+    .description("print the QEMU command line of a VM definition, shell-quoted")
     .argument("<file>", "VM definition file (YAML or JSON)")
     .option("--set <key=value>", "override a field, such as memory=2G (repeatable)", collect, [])
     .option("--disk-dir <dir>", "where the disks the VM makes would be", DISK_DIR)

@@ -42,7 +42,7 @@ interface FileReport {
  */
 export function registerValidate(program: Command): void {
   program.command("validate")
-    .description("Check VM definitions (YAML or JSON) without making or starting anything")
+    .description("check VM definitions (YAML or JSON) without making or starting anything")
     .argument("<file...>", "VM definition files")
     .option("--set <key=value>", "override a field, such as memory=2G (repeatable)", collect, [])
     .option("--json", "print a JSON report on stdout")
