@@ -23,7 +23,7 @@
  *          [--name-prefix P] [-s TARGET|ALL | -d [TARGET|ALL]] [-e DIR] [--dry-run] [--json]
  */
 import { parseArgs } from "node:util";
-import { binfmt, registrationString } from "../mod.ts";
+import { binfmt } from "../mod.ts";
 
 const USAGE = `usage: register-emulators.ts [options]   (the flags of QEMU's qemu-binfmt-conf.sh)
   --arch TARGET                 register TARGET (repeatable; default: every foreign target
@@ -226,266 +226,43 @@ const archNames = given.filter((g) => g.name === "arch").map((g) => g.value!);
 const exportTarget = exportValueIsDir ? undefined : exportFlag?.value;
 if (exportTarget !== undefined && exportTarget !== "ALL") archNames.push(exportTarget);
 
-// --- The targets --------------------------------------------------------------------------
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
-}
-
-/** The emulator's suffix: --qemu-suffix, or "-static" when only that one is installed. */
-async function suffixFor(emulator: string): Promise<string> {
-  if (qemuSuffix !== undefined) return qemuSuffix;
-  const plain = await isFile(`${qemuPath}/${emulator}`);
-  return !plain && await isFile(`${qemuPath}/${emulator}-static`) ? "-static" : "";
-}
-
-/** What to register for one target; `table` is false for one read from Debian's file. */
-interface Target {
-  name: string;
-  table: boolean;
-  entry: binfmt.BinfmtEntry;
-}
-
-const DEBIAN_BINFMTS = "/usr/share/binfmts";
-
-/** Bytes of an update-binfmts template's `magic` or `mask` (`\x7fELF\x02...`). */
-function templateBytes(text: string, path: string): Uint8Array {
-  const bytes: number[] = [];
-  for (let i = 0; i < text.length;) {
-    const hex = /^\\x([0-9a-f]{2})/i.exec(text.slice(i));
-    if (hex !== null) {
-      bytes.push(parseInt(hex[1], 16));
-      i += 4;
-    } else if (text.startsWith("\\\\", i)) {
-      bytes.push(0x5c);
-      i += 2;
-    } else if (text[i] !== "\\" && text.charCodeAt(i) < 0x80) {
-      bytes.push(text.charCodeAt(i));
-      i += 1;
-    } else {
-      throw new SyntaxError(
-        `Cannot read ${path}: ${JSON.stringify(text)} is not bytes written as \\xHH`,
-      );
-    }
-  }
-  return new Uint8Array(bytes);
-}
-
-/**
- * The magic entry that Debian's update-binfmts template for `qemu-<name>` describes, with this
- * run's name, interpreter and flags; `undefined` when there is no such template.
- */
-async function debianEntry(name: string, interpreter: string) {
-  const path = `${DEBIAN_BINFMTS}/qemu-${name}`;
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-  const fields = new Map(
-    text.split("\n").map((line) => /^(\S+)\s+(.*?)\s*$/.exec(line)).filter((m) => m !== null)
-      .map((m) => [m![1], m![2]]),
-  );
-  const magicText = fields.get("magic");
-  if (magicText === undefined) {
-    throw new SyntaxError(`Cannot read ${path}: it has no magic line, so no ELF header to match`);
-  }
-  const magic = templateBytes(magicText, path);
-  const maskText = fields.get("mask");
-  const offset = Number(fields.get("offset") ?? "0");
-  if (!Number.isInteger(offset) || offset < 0) {
-    throw new SyntaxError(`Cannot read ${path}: offset ${fields.get("offset")} is not a number`);
-  }
-  const entry: binfmt.BinfmtEntry = {
-    name: `${namePrefix}${name}`,
-    type: "M",
-    offset,
-    magic,
-    mask: maskText === undefined ? magic.map(() => 0xff) : templateBytes(maskText, path),
-    interpreter,
-    flags: { ...flags, openBinary: flags.credential },
-  };
-  return entry;
-}
-
-/** Targets outside vmkit's table that Debian describes and that have an emulator installed. */
-async function debianExtras(): Promise<string[]> {
-  const known = new Set(binfmt.QEMU_TARGETS.map((t) => t.name as string));
-  const names: string[] = [];
-  try {
-    for await (const item of Deno.readDir(DEBIAN_BINFMTS)) {
-      const name = item.name.slice("qemu-".length);
-      if (!item.name.startsWith("qemu-") || known.has(name)) continue;
-      const emulator = `qemu-${name}`;
-      if (await isFile(`${qemuPath}/${emulator}${await suffixFor(emulator)}`)) names.push(name);
-    }
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  return names.sort();
-}
-
-async function unknownTarget(name: string, hint = ""): Promise<never> {
-  const host = binfmt.hostTarget(machine).target;
-  const accepted = [
-    ...binfmt.QEMU_TARGETS.map((t) => t.name).filter((t) => t !== host),
-    ...await debianExtras(),
-  ];
-  fail(`Cannot find QEMU target ${JSON.stringify(name)}: use one of ${accepted.join(", ")}${hint}`);
-}
-
-/** A target named on the command line: from the table, else from Debian's templates. */
-async function namedTarget(name: string): Promise<Target> {
-  const host = binfmt.hostTarget(machine);
-  const known = binfmt.QEMU_TARGETS.find((t) => t.name === name);
-  if (known !== undefined) {
-    if (known.name === host.target) {
-      fail(`Cannot register ${name}: it is this host's own architecture (${machine})`);
-    }
-    return { name, table: true, entry: await tableEntry(known) };
-  }
-  // `--systemd out` meant a directory in vmkit's older spelling.
-  const hint = exportTarget === name && !name.startsWith("-")
-    ? `; a directory needs a "/" (./${name})`
-    : "";
-  if (!/^[a-z0-9_]+$/i.test(name)) return await unknownTarget(name, hint);
-  const emulator = `qemu-${name}`;
-  const suffix = await suffixFor(emulator);
-  const interpreter = `${qemuPath === "/" ? "" : qemuPath}/${emulator}${suffix}`;
-  const entry = await debianEntry(name, interpreter);
-  if (entry === undefined) return await unknownTarget(name, hint);
-  if (!(await isFile(interpreter))) {
-    const tried = qemuSuffix === undefined
-      ? `${qemuPath}/${emulator} or ${qemuPath}/${emulator}-static`
-      : interpreter;
-    fail(
-      `Cannot find QEMU target ${
-        JSON.stringify(name)
-      }: ${DEBIAN_BINFMTS}/${emulator} describes it, but no ${tried} is installed`,
-    );
-  }
-  return { name, table: false, entry };
-}
-
-async function tableEntry(target: binfmt.QemuTarget): Promise<binfmt.BinfmtEntry> {
-  return binfmt.entry(target.name, {
-    name: `${namePrefix}${target.name}`,
-    qemuPath,
-    qemuSuffix: await suffixFor(target.emulator),
-    ...flags,
-  });
-}
-
-let targets: Target[];
-try {
-  if (archNames.length === 0) {
-    const foreign = binfmt.foreignTargets(machine, { ignoreFamily });
-    targets = [];
-    for (const target of foreign) {
-      targets.push({ name: target.name, table: true, entry: await tableEntry(target) });
-    }
-  } else {
-    targets = [];
-    for (const name of new Set(archNames)) targets.push(await namedTarget(name));
-  }
-} catch (error) {
-  fail((error as Error).message);
-}
-
 // --- Doing it -----------------------------------------------------------------------------
 
-interface Result {
-  target: string;
-  entry?: string;
-  action:
-    | binfmt.RegisterOutcome
-    | "exported"
-    | "dry-run"
-    | "skipped"
-    | "failed";
-  interpreter?: string;
-  line?: string;
-  /** The file written, or that would be (export mode). */
-  file?: string;
-  /** Its text, with --dry-run. */
-  text?: string;
-  check?: binfmt.CheckState;
-  error?: string;
+const options = {
+  targets: archNames,
+  machine,
+  ignoreFamily,
+  qemuPath,
+  qemuSuffix,
+  namePrefix,
+  ...flags,
+  reset,
+  exportTo,
+  dryRun,
+};
+let targets: binfmt.EmulatorTarget[];
+try {
+  targets = await binfmt.emulatorTargets(options);
+} catch (error) {
+  // `--systemd out` meant a directory in vmkit's older spelling.
+  const hint = error instanceof binfmt.UnknownQemuTargetError && error.target === exportTarget &&
+      !exportTarget.startsWith("-")
+    ? `; a directory needs a "/" (./${exportTarget})`
+    : "";
+  fail(`${(error as Error).message}${hint}`);
 }
-
-const results: Result[] = [];
-const entries: binfmt.BinfmtEntry[] = [];
-for (const { name, entry } of targets) {
-  try {
-    const line = registrationString(entry);
-    if (!exportTo && !dryRun && archNames.length === 0 && !(await isFile(entry.interpreter))) {
-      results.push({
-        target: name,
-        action: "skipped",
-        interpreter: entry.interpreter,
-        error: "no emulator installed",
-      });
-      continue;
-    }
-    const result: Result = {
-      target: name,
-      entry: entry.name,
-      action: exportTo && !dryRun ? "exported" : "dry-run",
-      interpreter: entry.interpreter,
-      line,
-    };
-    if (exportTo) {
-      const file = binfmt.exportFile(entry, exportTo.format);
-      result.file = `${exportTo.dir.replace(/(?<=.)\/+$/, "")}/${file.name}`;
-      if (dryRun) result.text = file.text;
-    }
-    entries.push(entry);
-    results.push(result);
-  } catch (error) {
-    results.push({ target: name, action: "failed", error: (error as Error).message });
-  }
-}
-
-let removed: string[] = [];
-if (exportTo && !dryRun) {
-  try {
-    await binfmt.exportEntries(entries, exportTo.format, { dir: exportTo.dir });
-  } catch (error) {
-    console.error(
-      `register-emulators: Cannot write the ${exportTo.format} files into ${
-        JSON.stringify(exportTo.dir)
-      }: ${(error as Error).message}`,
-    );
+let report: binfmt.RegisterEmulatorsReport;
+try {
+  report = await binfmt.registerEmulators(targets, options);
+} catch (error) {
+  if (exportTo && !dryRun) {
+    // The files could not be written: a failure, not wrong input.
+    console.error(`register-emulators: ${(error as Error).message}`);
     Deno.exit(1);
   }
-} else if (!exportTo && !dryRun) {
-  try {
-    if (reset) removed = await binfmt.reset({ prefix: namePrefix });
-  } catch (error) {
-    fail((error as Error).message);
-  }
-  for (const result of results) {
-    const entry = entries.find((e) => e.name === result.entry);
-    if (entry === undefined) continue;
-    try {
-      result.action = await binfmt.register(entry);
-      if (targets.find((t) => t.name === result.target)?.table) {
-        const checked = await binfmt.check(result.target);
-        if (checked.state !== "untested") result.check = checked.state;
-        if (checked.state === "broken") result.error = checked.error;
-      }
-    } catch (error) {
-      result.action = "failed";
-      result.error = (error as Error).message;
-    }
-  }
+  fail((error as Error).message);
 }
+const { removed, results } = report;
 
 const failed = results.filter((r) => r.action === "failed" || r.check === "broken");
 if (json) {
@@ -507,7 +284,8 @@ if (json) {
     console.log(`${r.action.padEnd(10)} ${r.target}${where}${check}${detail}`);
   }
   if (exportTo && !dryRun) {
-    console.log(`wrote ${entries.length} ${exportTo.format} files into ${exportTo.dir}`);
+    const written = results.filter((r) => r.action === "exported").length;
+    console.log(`wrote ${written} ${exportTo.format} files into ${exportTo.dir}`);
   }
 }
 Deno.exit(failed.length === 0 ? 0 : 1);

@@ -23,6 +23,7 @@ export * from "./interpreter.ts";
 export * from "./kernel.ts";
 export * from "./mount.ts";
 export * from "./probe_elf.ts";
+export * from "./register_emulators.ts";
 export * from "./registration_string.ts";
 export * from "./run_foreign.ts";
 export * from "./targets.ts";

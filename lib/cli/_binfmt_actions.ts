@@ -4,7 +4,7 @@
 import * as binfmt from "../binfmt/mod.ts";
 import { EXIT } from "./exit_codes.ts";
 import { printJson, printTable } from "./_output.ts";
-import { cliErrorOf } from "./_library_errors.ts";
+import { libraryCall } from "./_library_errors.ts";
 import { registerEmulators, type RegisterFlags, registerPlan } from "./_binfmt_register.ts";
 
 function hex(bytes: Uint8Array | undefined): string | undefined {
@@ -22,14 +22,6 @@ function targetOf(entry: binfmt.BinfmtStatus): string | undefined {
   )?.name;
 }
 
-async function library<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    throw cliErrorOf(error);
-  }
-}
-
 /**
  * `vmkit binfmt status`: the entries as a table, or JSON.
  *
@@ -37,7 +29,7 @@ async function library<T>(call: () => Promise<T>): Promise<T> {
  * @throws {CliError} When binfmt_misc cannot be read.
  */
 export async function binfmtStatus(flags: { namePrefix?: string; json?: boolean }): Promise<void> {
-  const state = await library(() => binfmt.status());
+  const state = await libraryCall(() => binfmt.status());
   const entries = state.entries.filter((e) =>
     flags.namePrefix === undefined || e.name.startsWith(flags.namePrefix)
   );
@@ -117,7 +109,7 @@ export async function binfmtRegister(flags: RegisterFlags & { json?: boolean }):
  * @throws {CliError} When not root, or for an empty prefix.
  */
 export async function binfmtReset(flags: { namePrefix?: string; json?: boolean }): Promise<void> {
-  const removed = await library(() => binfmt.reset({ prefix: flags.namePrefix ?? "qemu-" }));
+  const removed = await libraryCall(() => binfmt.reset({ prefix: flags.namePrefix ?? "qemu-" }));
   if (flags.json) printJson({ removed });
   else if (removed.length > 0) console.log(removed.map((name) => `removed ${name}`).join("\n"));
 }
@@ -130,7 +122,7 @@ export async function binfmtReset(flags: { namePrefix?: string; json?: boolean }
  * @throws {CliError} For an unknown target.
  */
 export async function binfmtCheck(targets: string[], flags: { json?: boolean }): Promise<void> {
-  const report = await library(() => binfmt.checkAll(targets.length === 0 ? {} : { targets }));
+  const report = await libraryCall(() => binfmt.checkAll(targets.length === 0 ? {} : { targets }));
   if (flags.json) printJson(report);
   else {
     printTable(
