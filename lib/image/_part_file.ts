@@ -2,6 +2,8 @@
 // exclusive flock while a download writes it, so concurrent fetches of one image (in this
 // process or others) wait for each other, and a download killed midway is resumed by the next.
 
+import { sleep } from "../_sleep.ts";
+
 /** The part file, opened and locked; its bytes are a prefix of the entry's. */
 export interface PartFile {
   file: Deno.FsFile;
@@ -43,20 +45,6 @@ async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** Writes all of `bytes` at the file's position. */

@@ -7,6 +7,7 @@
  */
 
 import { checkTimeout, type WaitOptions } from "../_deadline.ts";
+import { sleep } from "../_sleep.ts";
 import { QmpClient } from "../qmp/client.ts";
 import { GuestAgent } from "../agent/client.ts";
 import type { SshClient } from "../ssh/client.ts";
@@ -561,21 +562,6 @@ export class Instance {
       }
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /**
