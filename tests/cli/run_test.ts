@@ -1,15 +1,9 @@
 // `vmkit run` as users run it: a subprocess from another directory with a tiny definition,
 // real QEMU, a command's status back, and Ctrl-C in the middle of a run.
 import assert from "node:assert/strict";
+import { spawnVmkit, vmkit, type VmkitOptions } from "./_vmkit.ts";
 
-const MAIN = new URL("../../lib/cli/main.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /**
  * A temporary directory holding `tiny.yaml` (the tiny guest) and `agent.yaml` (its variant with
@@ -31,26 +25,9 @@ async function withDefinitions(body: (dir: string) => Promise<void>): Promise<vo
   }
 }
 
-function spawn(dir: string, args: string[], stdin: "null" | "piped"): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    cwd: dir,
-    env: { TMPDIR: `${dir}/tmp`, XDG_RUNTIME_DIR: `${dir}/tmp` },
-    stdin,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-async function vmkit(dir: string, args: string[], input?: string): Promise<Run> {
-  const child = spawn(dir, args, input === undefined ? "null" : "piped");
-  if (input !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(input));
-    await writer.close();
-  }
-  const { code, stdout, stderr } = await child.output();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+/** Runs in `dir`, with `dir/tmp` as TMPDIR and XDG_RUNTIME_DIR. */
+function inDir(dir: string): VmkitOptions {
+  return { cwd: dir, env: { TMPDIR: `${dir}/tmp`, XDG_RUNTIME_DIR: `${dir}/tmp` } };
 }
 
 /** What a run left in its TMPDIR: nothing, when it cleaned up. */
@@ -68,14 +45,14 @@ async function qemuWith(mark: string): Promise<string[]> {
 
 Deno.test("vmkit run -- CMD runs it as the tiny guest's job and exits with its status", async () => {
   await withDefinitions(async (dir) => {
-    const { code, stdout, stderr } = await vmkit(dir, [
+    const { code, stdout, stderr } = await vmkit([
       "run",
       "tiny.yaml",
       "--",
       "sh",
       "-c",
       "echo from the guest; exit 4",
-    ]);
+    ], inDir(dir));
     assert.deepEqual([code, stdout, stderr], [4, "from the guest\n", ""]);
     assert.deepEqual(await leftovers(dir), [], "the disk and runtime directories are gone");
   });
@@ -84,9 +61,8 @@ Deno.test("vmkit run -- CMD runs it as the tiny guest's job and exits with its s
 Deno.test("vmkit run -- CMD goes through the guest agent when the definition has one, stdin with -i", async () => {
   await withDefinitions(async (dir) => {
     const { code, stdout, stderr } = await vmkit(
-      dir,
       ["run", "agent.yaml", "-i", "--", "sh", "-c", "tr a-z A-Z; echo to stderr >&2; exit 5"],
-      "hello agent\n",
+      { ...inDir(dir), input: "hello agent\n" },
     );
     assert.deepEqual([code, stdout, stderr], [5, "HELLO AGENT\n", "to stderr\n"]);
     assert.deepEqual(await leftovers(dir), []);
@@ -97,7 +73,10 @@ Deno.test("Ctrl-C of a running vmkit run shuts the VM down, exits 130 and leaves
   await withDefinitions(async (dir) => {
     const mark = `vmkit-test-${crypto.randomUUID().slice(0, 8)}`;
     // The console run: its output is the guest's console; stdin stays open and says nothing.
-    const child = spawn(dir, ["run", "tiny.yaml", "--set", `args=["-name","${mark}"]`], "piped");
+    const child = spawnVmkit(
+      ["run", "tiny.yaml", "--set", `args=["-name","${mark}"]`],
+      { ...inDir(dir), stdin: "piped" },
+    );
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let seen = "";
     while (!seen.includes("vmkit: guest ready")) {
@@ -146,7 +125,7 @@ Deno.test("vmkit run refuses a bad definition, a VM with no way in and words bef
       ],
     ];
     for (const [args, message] of cases) {
-      const { code, stdout, stderr } = await vmkit(dir, args);
+      const { code, stdout, stderr } = await vmkit(args, inDir(dir));
       assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
       assert.equal(stdout, "");
       assert.match(stderr, message, args.join(" "));

@@ -1,30 +1,9 @@
 // vmkit img, seed, binfmt and completions as users run them: a subprocess from another
 // directory, real qemu-img, real ISO readers, real binfmt_misc, a real bash completing.
 import assert from "node:assert/strict";
+import { MAIN, vmkit } from "./_vmkit.ts";
 
-const MAIN = new URL("../../lib/cli/main.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function vmkit(
-  args: string[],
-  options: { cwd: string; env?: Record<string, string> },
-): Promise<Run> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    cwd: options.cwd,
-    env: options.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
-}
 
 async function program(name: string, args: string[], cwd?: string): Promise<string> {
   const { code, stdout, stderr } = await new Deno.Command(name, {
