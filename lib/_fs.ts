@@ -10,3 +10,13 @@ export async function pathExists(path: string): Promise<boolean> {
     throw error;
   }
 }
+
+/** The text of the file at `path`, or `undefined` when there is none; other errors throw. */
+export async function readTextIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}

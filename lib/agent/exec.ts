@@ -10,6 +10,7 @@ import { decodeBase64, encodeBase64 } from "../_base64.ts";
 import { linuxSignalName } from "../_signals.ts";
 import type { GuestAgent } from "./client.ts";
 import { GuestAgentTimeoutError } from "./errors.ts";
+import { sleep } from "../_sleep.ts";
 
 /** Options of {@linkcode GuestAgent.exec}. */
 export interface AgentExecOptions extends WaitOptions {
@@ -232,19 +233,4 @@ async function checkMergedOutput(agent: GuestAgent, options: WaitOptions): Promi
       `Cannot run a program in the guest with output "merged": the guest's agent is ${version}, and merged output needs qemu-ga 8.1 or later; use "separate"`,
     );
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

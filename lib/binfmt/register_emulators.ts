@@ -13,6 +13,7 @@ import { exportEntries, exportFile, type ExportFormat } from "./export.ts";
 import { register, type RegisterOutcome, reset } from "./kernel.ts";
 import { registrationString } from "./registration_string.ts";
 import { foreignTargets, hostTarget, QEMU_TARGETS, type QemuTarget } from "./targets.ts";
+import { readTextIfExists } from "../_fs.ts";
 
 /** Where Debian's update-binfmts templates are (`qemu-<target>`, from qemu-user-static). */
 const DEBIAN_BINFMTS = "/usr/share/binfmts";
@@ -263,13 +264,8 @@ async function debianEntry(
   interpreter: string,
 ): Promise<BinfmtEntry | undefined> {
   const path = `${DEBIAN_BINFMTS}/qemu-${name}`;
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
+  const text = await readTextIfExists(path);
+  if (text === undefined) return undefined;
   const fields = new Map(
     text.split("\n").map((line) => /^(\S+)\s+(.*?)\s*$/.exec(line)).filter((m) => m !== null)
       .map((m) => [m![1], m![2]]),

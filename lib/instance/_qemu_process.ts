@@ -2,15 +2,12 @@
 // instance's QEMU (/proc/PID/cmdline names the instance's pid file), signalling it and waiting
 // for it to go. A daemonized QEMU is no child of ours: nothing here can wait() for it.
 
+import { readTextIfExists } from "../_fs.ts";
+
 /** The pid in a pid file, or undefined when the file is missing or holds no pid. */
 export async function readPidFile(path: string): Promise<number | undefined> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
+  const text = await readTextIfExists(path);
+  if (text === undefined) return undefined;
   const pid = Number(text.trim());
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }

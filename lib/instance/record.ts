@@ -11,6 +11,7 @@ import type { VmDescription } from "../vm/description.ts";
 import type { UsernetForward } from "../ssh/forwarded_port.ts";
 import { parseSize } from "../vm/size.ts";
 import { RECORD_FILE } from "./_files.ts";
+import { readTextIfExists } from "../_fs.ts";
 
 /** How to log into an instance over ssh: what its `.ssh()` device prepared. */
 export interface InstanceSshLogin {
@@ -97,13 +98,8 @@ export function descriptionSize(description: VmDescription): { cpus: number; mem
  * @throws {SyntaxError} When the file is not the JSON vmkit wrote.
  */
 export async function readInstanceRecord(dir: string): Promise<InstanceRecord | undefined> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(`${dir}/${RECORD_FILE}`);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
+  const text = await readTextIfExists(`${dir}/${RECORD_FILE}`);
+  if (text === undefined) return undefined;
   let record: InstanceRecord;
   try {
     record = JSON.parse(text);
