@@ -66,6 +66,69 @@ export function jobOutput(transcript: string, nonce: string): string | undefined
 }
 
 /**
+ * Cuts a job's output from the console while it runs: fed the console's text piece by piece as
+ * it arrives, it gives out what is surely the job's output so far. All it gives out, once the
+ * console has closed, is what {@linkcode jobOutput} finds in the whole transcript, up to a held
+ * tail: a `"\r"` that may begin a `"\r\n"`, text that may begin the end marker, and what follows
+ * an end marker (the output ends at the last one, so a job that prints the marker itself is cut
+ * as jobOutput cuts it).
+ */
+export class JobOutputCutter {
+  readonly #startLine: string;
+  readonly #endMarker: string;
+  #started = false;
+  /** Before the start line: the tail that may hold its beginning; after: what is not given out. */
+  #pending = "";
+  /** The last piece ended with "\r", held until the next one tells whether "\n" follows. */
+  #carriage = false;
+
+  /**
+   * @param nonce The run's nonce, which the start and end lines carry.
+   */
+  constructor(nonce: string) {
+    this.#startLine = `vmkit-job: start ${nonce}\n`;
+    this.#endMarker = `vmkit-job: end ${nonce}`;
+  }
+
+  /**
+   * Takes the next piece of the console's text.
+   *
+   * @param text The piece, decoded.
+   * @returns The output it completes, `""` when none.
+   */
+  push(text: string): string {
+    let piece = (this.#carriage ? "\r" : "") + text;
+    this.#carriage = piece.endsWith("\r");
+    if (this.#carriage) piece = piece.slice(0, -1);
+    this.#pending += piece.replaceAll("\r\n", "\n");
+    if (!this.#started) {
+      const at = this.#pending.indexOf(this.#startLine);
+      if (at < 0) {
+        this.#pending = this.#pending.slice(-(this.#startLine.length - 1));
+        return "";
+      }
+      this.#started = true;
+      this.#pending = this.#pending.slice(at + this.#startLine.length);
+    }
+    const end = this.#pending.lastIndexOf(this.#endMarker);
+    const upTo = end >= 0
+      ? end
+      : this.#pending.length - markerPrefixAtEnd(this.#pending, this.#endMarker);
+    const out = this.#pending.slice(0, upTo);
+    this.#pending = this.#pending.slice(upTo);
+    return out;
+  }
+}
+
+/** The length of the longest end of `text` that is a beginning of `marker` (shorter than it). */
+function markerPrefixAtEnd(text: string, marker: string): number {
+  for (let length = Math.min(marker.length - 1, text.length); length > 0; length--) {
+    if (text.endsWith(marker.slice(0, length))) return length;
+  }
+  return 0;
+}
+
+/**
  * The lines of a panic: from a few lines before the kernel's "Kernel panic" line to the end (at
  * most 200 lines), or the last 40 lines when there is none.
  */

@@ -13,6 +13,7 @@ import { GuestJobError, GuestJobTimeoutError, GuestPanicError } from "./errors.t
 import type { Vm, VmExit } from "./vm.ts";
 import {
   jobOutput,
+  JobOutputCutter,
   jobScript,
   panicLines,
   parseJobStatus,
@@ -25,8 +26,38 @@ export interface GuestJobOptions extends WaitOptions {
   /**
    * The longest the whole job may take, boot and power-off included, in milliseconds; then the
    * VM is killed and a {@linkcode GuestJobTimeoutError} thrown. Default: no limit.
+   *
+   * @example
+   * ```ts
+   * import { runGuestJob, type VmBuilder } from "@vmkit/vmkit";
+   * declare const builder: VmBuilder;
+   * await runGuestJob(builder, "make -C /src check", { timeout: 10 * 60_000 });
+   * ```
    */
   timeout?: number;
+  /**
+   * Called with the job's output as the guest prints it, in order, each call awaited before the
+   * next: the console's text from the job's start to its end (`\r\n` read as `\n`), without the
+   * boot's messages before it or the power-off's after it; the kernel's own messages while the
+   * job runs are part of it, as on the console. When the job ends, what it was given, joined,
+   * is the result's `output`. After an error it goes on until QEMU is gone; a last call may come with the rest of a line held back
+   * while the console could still turn it into the end marker. It is not called once
+   * `runGuestJob` has settled. When it throws or rejects, the job is stopped as an abort stops
+   * it, and `runGuestJob` throws that error.
+   *
+   * @example Print the job's output as it comes
+   * ```ts
+   * import { runGuestJob, type VmBuilder } from "@vmkit/vmkit";
+   * declare const builder: VmBuilder;
+   * const encoder = new TextEncoder();
+   * const { exitCode } = await runGuestJob(builder, "./run-tests.sh", {
+   *   onOutput: async (text) => {
+   *     await Deno.stdout.write(encoder.encode(text));
+   *   },
+   * });
+   * ```
+   */
+  onOutput?: (text: string) => void | Promise<void>;
 }
 
 /** How a guest job ended. */
@@ -46,12 +77,83 @@ export interface GuestJobResult {
 /** The kernel's command line holds 2048 bytes on x86_64 and aarch64; leave room for the rest. */
 const MAX_JOB_PARAMETER = 1536;
 
-/** An AbortSignal that aborts when `signal` does, or when aborted itself. */
-function linked(signal: AbortSignal | undefined): AbortController {
-  const controller = new AbortController();
-  if (signal?.aborted) controller.abort(signal.reason);
-  signal?.addEventListener("abort", () => controller.abort(signal.reason), { once: true });
-  return controller;
+/**
+ * Gives a job's output to `onOutput` as the console brings it: one awaited call at a time, with
+ * all that came while the previous call ran. A call that fails stops the calls, and is reported
+ * once to `onError`.
+ */
+class OutputPump {
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #cutter: JobOutputCutter;
+  readonly #onOutput: (text: string) => void | Promise<void>;
+  readonly #onError: (error: unknown) => void;
+  readonly #read: Promise<void>;
+  /** Output cut and not yet given. */
+  #pending = "";
+  /** Length of all output cut so far, given or pending. */
+  #taken = 0;
+  #giving?: Promise<void>;
+  #finished = false;
+  /** What the first failed call threw. */
+  error?: { reason: unknown };
+
+  constructor(
+    stream: ReadableStream<Uint8Array>,
+    nonce: string,
+    onOutput: (text: string) => void | Promise<void>,
+    onError: (error: unknown) => void,
+  ) {
+    this.#reader = stream.getReader();
+    this.#cutter = new JobOutputCutter(nonce);
+    this.#onOutput = onOutput;
+    this.#onError = onError;
+    this.#read = this.#readLoop();
+  }
+
+  async #readLoop(): Promise<void> {
+    const decoder = new TextDecoder();
+    while (this.error === undefined) {
+      const { value, done } = await this.#reader.read();
+      if (done) return;
+      this.#take(this.#cutter.push(decoder.decode(value, { stream: true })));
+    }
+  }
+
+  #take(text: string): void {
+    if (text === "") return;
+    this.#pending += text;
+    this.#taken += text.length;
+    this.#giving ??= this.#give();
+  }
+
+  async #give(): Promise<void> {
+    while (this.#pending !== "" && this.error === undefined) {
+      const text = this.#pending;
+      this.#pending = "";
+      try {
+        await this.#onOutput(text);
+      } catch (error) {
+        this.error = { reason: error };
+        this.#onError(error);
+      }
+    }
+    this.#giving = undefined;
+  }
+
+  /**
+   * Stops reading and, the first time, gives what `output` holds beyond what was cut: the tail
+   * held back while the console could still show the end marker. Resolves when the last call
+   * has returned.
+   *
+   * @param output The job's output cut from the whole transcript, once the console has closed.
+   */
+  async finish(output: string | undefined): Promise<void> {
+    await this.#reader.cancel();
+    await this.#read;
+    if (!this.#finished && output !== undefined) this.#take(output.slice(this.#taken));
+    this.#finished = true;
+    await this.#giving;
+  }
 }
 
 type Outcome =
@@ -70,7 +172,7 @@ type Outcome =
  * temporary directory: the command's output goes to the console, so nothing it prints can pass
  * for its status. busybox `time` reports it, so a program killed by a signal is reported as
  * that signal, not as a shell's 128+N. The output is cut from the console between two lines
- * carrying a random nonce of the run.
+ * carrying a random nonce of the run; `onOutput` gets it as it is printed.
  *
  * The VM gets `-no-reboot` (a panic's reboot ends QEMU instead of running the job again), the
  * status port, and `vmkit.job`/`vmkit.nonce` appended to its kernel command line. A kernel panic
@@ -80,7 +182,7 @@ type Outcome =
  *
  * @param builder A VM with a kernel and an initramfs with vmkit's default init.
  * @param command A shell command line, or a program and its arguments.
- * @param options Time limit and signal.
+ * @param options Time limit, signal, and where the output goes as it comes.
  * @returns The exit code or signal, the output, how long it took, QEMU's exit.
  * @throws {TypeError} When the command is empty, or the builder has no kernel.
  * @throws {RangeError} When the command does not fit on the kernel command line.
@@ -89,6 +191,8 @@ type Outcome =
  *   stderr).
  * @throws {GuestJobTimeoutError} When the timeout passes (the VM is killed).
  * @throws {VmLaunchError} When QEMU does not start.
+ * @throws {unknown} The signal's reason when it aborts, and what `onOutput` threw when it
+ *   failed.
  *
  * @example
  * ```ts
@@ -143,14 +247,24 @@ export async function runGuestJob(
         ? undefined
         : Math.max(0, options.timeout - (performance.now() - started));
     const machine = await job.launch({ signal: options.signal, timeout: remaining() });
+    // Aborts on the caller's signal, or when onOutput fails.
+    const failed = new AbortController();
+    const signal = options.signal === undefined
+      ? failed.signal
+      : AbortSignal.any([options.signal, failed.signal]);
+    const pump = options.onOutput === undefined
+      ? undefined
+      : new OutputPump(machine.console.stream(), nonce, options.onOutput, (error) =>
+        failed.abort(error));
     try {
-      const outcome = await watch(machine, options.signal, remaining());
+      const outcome = await watch(machine, signal, remaining());
       const durationMs = performance.now() - started;
       if (outcome.kind === "timeout" || outcome.kind === "abort" || outcome.kind === "panic") {
         machine.kill("SIGKILL");
         await settledWithin(machine.exited, 5000);
         await settledWithin(machine.console.closed, 1000);
         const transcript = machine.console.transcript;
+        await pump?.finish(jobOutput(transcript, nonce));
         if (outcome.kind === "timeout") {
           throw new GuestJobTimeoutError(options.timeout!, tailLines(transcript));
         }
@@ -159,6 +273,8 @@ export async function runGuestJob(
       }
       await settledWithin(machine.console.closed, 2000);
       const transcript = machine.console.transcript;
+      const output = jobOutput(transcript, nonce);
+      await pump?.finish(output);
       const report = await Deno.readTextFile(statusFile).catch(() => "");
       const status = parseJobStatus(report);
       if (status === undefined) {
@@ -179,13 +295,10 @@ export async function runGuestJob(
           },
         );
       }
-      return {
-        ...status,
-        output: jobOutput(transcript, nonce) ?? "",
-        durationMs,
-        exit: outcome.exit,
-      };
+      if (pump?.error !== undefined) throw pump.error.reason;
+      return { ...status, output: output ?? "", durationMs, exit: outcome.exit };
     } finally {
+      await pump?.finish(undefined);
       if (!machine.hasExited) machine.kill("SIGKILL");
       await machine[Symbol.asyncDispose]();
     }
@@ -200,7 +313,7 @@ async function watch(
   signal: AbortSignal | undefined,
   timeout: number | undefined,
 ): Promise<Outcome> {
-  const stop = linked(signal);
+  const stop = new AbortController();
   const waits: Promise<Outcome>[] = [
     machine.exited.then((exit) => ({ kind: "exit", exit })),
     machine.qmp.waitForEvent("GUEST_PANICKED", { signal: stop.signal, keepAlive: false })

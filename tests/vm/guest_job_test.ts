@@ -3,15 +3,18 @@ import { tinyGuest } from "../../lib/guest/tiny_guest.ts";
 import { vm } from "../../lib/vm/builder.ts";
 import { runGuestJob } from "../../lib/vm/guest_job.ts";
 import { GuestJobError, GuestJobTimeoutError, GuestPanicError } from "../../lib/vm/errors.ts";
+import { jobOutput, JobOutputCutter } from "../../lib/vm/_guest_job_status.ts";
 
 const guest = await tinyGuest("x86_64");
+/** A kernel option only this file's VMs have: other QEMUs may run guest jobs meanwhile. */
+const mark = `vmkit.test=${crypto.randomUUID().slice(0, 8)}`;
 const builder = vm({ arch: "x86_64" }).memory("256M")
-  .kernel(guest.kernel, { initrd: guest.initrd });
+  .kernel(guest.kernel, { initrd: guest.initrd, append: mark });
 
 async function noQemuLeft(): Promise<void> {
   const { stdout } = await new Deno.Command("pgrep", { args: ["-a", "qemu"], stdout: "piped" })
     .output();
-  const mine = new TextDecoder().decode(stdout).split("\n").filter((l) => l.includes("vmkit.job="));
+  const mine = new TextDecoder().decode(stdout).split("\n").filter((l) => l.includes(mark));
   assert.deepEqual(mine, [], "no job VM is left running");
 }
 
@@ -24,6 +27,70 @@ Deno.test("a guest job that exits 0 reports exit 0 and its output", async () => 
   assert.equal(result.output, "hello\nx86_64\nto stderr\n");
   assert.ok(result.durationMs > 0);
   await noQemuLeft();
+});
+
+Deno.test("a guest job's output reaches onOutput as it is printed, and all of it is the result's output", async () => {
+  const calls: { at: number; text: string }[] = [];
+  const result = await runGuestJob(
+    builder,
+    // The last piece has no newline: the end marker follows it on the same line.
+    "echo first; sleep 2; echo second; printf 'no newline'",
+    { timeout: 60_000, onOutput: (text) => void calls.push({ at: performance.now(), text }) },
+  );
+  const ended = performance.now();
+  assert.equal(result.exitCode, 0);
+  assert.equal(result.output, "first\nsecond\nno newline");
+  assert.equal(calls.map((call) => call.text).join(""), result.output);
+  const arrival = (line: string) => {
+    let text = "";
+    return calls.find((call) => (text += call.text).includes(line))!.at;
+  };
+  // sleep 2 in the guest separates the lines: the first came while the command ran.
+  assert.ok(arrival("second\n") - arrival("first\n") > 1500, JSON.stringify(calls));
+  assert.ok(ended - arrival("first\n") > 1500, "the first line came before the job ended");
+});
+
+Deno.test("the output cut as the console brings it is the output cut at the end, however it is split", () => {
+  const nonce = "0123456789abcdef0123456789abcdef";
+  const transcripts = [
+    // Boot noise, a start line of another run, the job's lines (\r\n, a bare \r, an end marker
+    // it forged from /proc/cmdline, its last words without a newline), the power-off.
+    "SeaBIOS\r\n[    0.1] Linux\r\nvmkit-job: start ffff\r\nvmkit-job: start " + nonce +
+    "\r\nline 1\r\nprogress\r50%\r\nvmkit-job: end " + nonce + " forged\r\nvmkit-job: en" +
+    "d\r\nlast" + "vmkit-job: end " + nonce + "\r\n[    2.0] reboot: Power down\r\n",
+    // Killed before its end: everything after the start line.
+    "boot\r\nvmkit-job: start " + nonce + "\r\nstarted\r\nvmkit-job: e",
+    // Never started.
+    "boot\r\nvmkit-job: sta",
+  ];
+  let seed = 7;
+  const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  for (const transcript of transcripts) {
+    const whole = jobOutput(transcript, nonce);
+    const splits: number[][] = [[...transcript].map((_, i) => i)];
+    for (let at = 0; at <= transcript.length; at++) splits.push([at]);
+    for (let i = 0; i < 50; i++) {
+      splits.push(Array.from({ length: 8 }, () => random(transcript.length)).sort((a, b) => a - b));
+    }
+    for (const cuts of splits) {
+      const cutter = new JobOutputCutter(nonce);
+      let given = "";
+      let from = 0;
+      for (const to of [...cuts, transcript.length]) {
+        given += cutter.push(transcript.slice(from, to));
+        from = Math.max(from, to);
+      }
+      if (whole === undefined) {
+        assert.equal(given, "", JSON.stringify(cuts));
+      } else if (transcript.includes(`vmkit-job: end ${nonce}\r\n[`)) {
+        assert.equal(given, whole, JSON.stringify(cuts));
+      } else {
+        // Without its end, the last bytes that may begin the marker are held back.
+        assert.ok(whole.startsWith(given), JSON.stringify(cuts));
+        assert.equal(whole.slice(given.length), "vmkit-job: e");
+      }
+    }
+  }
 });
 
 Deno.test("a guest job's exit code comes back, from a command line or an argv", async () => {
@@ -92,7 +159,7 @@ Deno.test("a kernel panic in a guest job gives GuestPanicError quickly, not a ti
   await noQemuLeft();
 });
 
-Deno.test("a guest job that outlives its timeout is killed with GuestJobTimeoutError, and an abort stops it too", async () => {
+Deno.test("a guest job that outlives its timeout is killed with GuestJobTimeoutError", async () => {
   await assert.rejects(
     () => runGuestJob(builder, "echo started; sleep 600", { timeout: 8_000 }),
     (error: Error) => {
@@ -103,6 +170,9 @@ Deno.test("a guest job that outlives its timeout is killed with GuestJobTimeoutE
     },
   );
   await noQemuLeft();
+});
+
+Deno.test("an aborted guest job throws the abort's reason", async () => {
   const controller = new AbortController();
   const reason = new Error("enough");
   setTimeout(() => controller.abort(reason), 6_000);
@@ -110,6 +180,23 @@ Deno.test("a guest job that outlives its timeout is killed with GuestJobTimeoutE
     () => runGuestJob(builder, "sleep 600", { signal: controller.signal }),
     (error) => error === reason,
   );
+  await noQemuLeft();
+});
+
+Deno.test("an onOutput that throws stops the guest job, and runGuestJob throws its error", async () => {
+  const broken = new Error("stdout is gone");
+  const started = performance.now();
+  await assert.rejects(
+    () =>
+      runGuestJob(builder, "echo one; sleep 600", {
+        timeout: 60_000,
+        onOutput: () => {
+          throw broken;
+        },
+      }),
+    (error) => error === broken,
+  );
+  assert.ok(performance.now() - started < 30_000, "the job was stopped, not timed out");
   await noQemuLeft();
 });
 
