@@ -11,6 +11,7 @@ import { JOB_STATUS_PORT_NAME } from "../guest/default_init.ts";
 import type { VmBuilder } from "./builder.ts";
 import { GuestJobError, GuestJobTimeoutError, GuestPanicError } from "./errors.ts";
 import type { Vm, VmExit } from "./vm.ts";
+import type { ShutdownOptions } from "./vm_types.ts";
 import {
   jobOutput,
   JobOutputCutter,
@@ -36,11 +37,28 @@ export interface GuestJobOptions extends WaitOptions {
    */
   timeout?: number;
   /**
+   * Stops the job: the guest is shut down as its power button asks (vmkit's init ends the job's
+   * processes with SIGHUP and SIGTERM, syncs and unmounts its filesystems, powers off), QEMU
+   * quit and then signalled when it takes more than a few seconds; then `runGuestJob` throws
+   * the signal's reason.
+   *
+   * @example
+   * ```ts
+   * import { runGuestJob, type VmBuilder } from "@vmkit/vmkit";
+   * declare const builder: VmBuilder;
+   * const controller = new AbortController();
+   * Deno.addSignalListener("SIGINT", () => controller.abort());
+   * await runGuestJob(builder, "./long-test.sh", { signal: controller.signal });
+   * ```
+   */
+  signal?: AbortSignal;
+  /**
    * Called with the job's output as the guest prints it, in order, each call awaited before the
    * next: the console's text from the job's start to its end (`\r\n` read as `\n`), without the
    * boot's messages before it or the power-off's after it; the kernel's own messages while the
    * job runs are part of it, as on the console. When the job ends, what it was given, joined,
-   * is the result's `output`. After an error it goes on until QEMU is gone; a last call may come with the rest of a line held back
+   * is the result's `output`. After an abort it goes on until the guest is down (the job's last
+   * words, the kernel's power-off line); a last call may come with the rest of a line held back
    * while the console could still turn it into the end marker. It is not called once
    * `runGuestJob` has settled. When it throws or rejects, the job is stopped as an abort stops
    * it, and `runGuestJob` throws that error.
@@ -73,6 +91,13 @@ export interface GuestJobResult {
   /** QEMU's exit. */
   exit: VmExit;
 }
+
+/**
+ * How an aborted job's VM is stopped: the guest gets 5 s to power off on its power button
+ * (vmkit's init gives the job's processes up to 2 s of them), then QEMU 2 s to quit, then 1 s
+ * after SIGTERM before SIGKILL.
+ */
+const ABORT_SHUTDOWN: ShutdownOptions = { timeout: 5000, quitTimeout: 2000, termTimeout: 1000 };
 
 /** The kernel's command line holds 2048 bytes on x86_64 and aarch64; leave room for the rest. */
 const MAX_JOB_PARAMETER = 1536;
@@ -177,8 +202,9 @@ type Outcome =
  * The VM gets `-no-reboot` (a panic's reboot ends QEMU instead of running the job again), the
  * status port, and `vmkit.job`/`vmkit.nonce` appended to its kernel command line. A kernel panic
  * (QMP `GUEST_PANICKED` from a pvpanic device, or the console's "Kernel panic - not syncing"
- * line) throws {@linkcode GuestPanicError} at once. Nothing is left behind: the VM is killed on
- * every error, and the temporary directory removed.
+ * line) throws {@linkcode GuestPanicError} at once. Nothing is left behind: an abort shuts the
+ * guest down (its power button, then QEMU's `quit` and signals, within about 8 s), a timeout or
+ * a panic kills QEMU, and the temporary directory is removed.
  *
  * @param builder A VM with a kernel and an initramfs with vmkit's default init.
  * @param command A shell command line, or a program and its arguments.
@@ -191,8 +217,8 @@ type Outcome =
  *   stderr).
  * @throws {GuestJobTimeoutError} When the timeout passes (the VM is killed).
  * @throws {VmLaunchError} When QEMU does not start.
- * @throws {unknown} The signal's reason when it aborts, and what `onOutput` threw when it
- *   failed.
+ * @throws {unknown} The signal's reason when it aborts (once the guest is shut down), and what
+ *   `onOutput` threw when it failed.
  *
  * @example
  * ```ts
@@ -259,7 +285,16 @@ export async function runGuestJob(
     try {
       const outcome = await watch(machine, signal, remaining());
       const durationMs = performance.now() - started;
-      if (outcome.kind === "timeout" || outcome.kind === "abort" || outcome.kind === "panic") {
+      if (outcome.kind === "abort") {
+        // The guest shuts down as on its power button, closing what it has open; QEMU is quit
+        // or signalled only when it does not in time.
+        await machine.shutdown(ABORT_SHUTDOWN);
+        await settledWithin(machine.console.closed, 1000);
+        await pump?.finish(jobOutput(machine.console.transcript, nonce));
+        throw outcome.reason;
+      }
+      if (outcome.kind === "timeout" || outcome.kind === "panic") {
+        // Nothing to save: a timeout's job is stuck, a panicked kernel cannot power off.
         machine.kill("SIGKILL");
         await settledWithin(machine.exited, 5000);
         await settledWithin(machine.console.closed, 1000);
@@ -268,7 +303,6 @@ export async function runGuestJob(
         if (outcome.kind === "timeout") {
           throw new GuestJobTimeoutError(options.timeout!, tailLines(transcript));
         }
-        if (outcome.kind === "abort") throw outcome.reason;
         throw new GuestPanicError(panicLines(transcript), outcome.by);
       }
       await settledWithin(machine.console.closed, 2000);

@@ -172,15 +172,43 @@ Deno.test("a guest job that outlives its timeout is killed with GuestJobTimeoutE
   await noQemuLeft();
 });
 
-Deno.test("an aborted guest job throws the abort's reason", async () => {
-  const controller = new AbortController();
-  const reason = new Error("enough");
-  setTimeout(() => controller.abort(reason), 6_000);
-  await assert.rejects(
-    () => runGuestJob(builder, "sleep 600", { signal: controller.signal }),
-    (error) => error === reason,
-  );
-  await noQemuLeft();
+Deno.test("an aborted guest job has the guest shut down as its power button asks, then throws the abort's reason", async () => {
+  // The job's temporary directory and the VM's runtime directory go here, to be seen.
+  const tmp = await Deno.makeTempDir({ prefix: "vmkit-job-test-" });
+  const saved = ["TMPDIR", "XDG_RUNTIME_DIR"].map((name) => [name, Deno.env.get(name)] as const);
+  for (const [name] of saved) Deno.env.set(name, tmp);
+  try {
+    const controller = new AbortController();
+    const reason = new Error("enough");
+    let seen = "";
+    await assert.rejects(
+      () =>
+        runGuestJob(
+          builder,
+          "trap 'echo stopping on SIGHUP or SIGTERM; exit 0' HUP TERM; echo ready; sleep 600 & wait",
+          {
+            signal: controller.signal,
+            onOutput: (text) => {
+              seen += text;
+              if (seen.includes("ready\n")) controller.abort(reason);
+            },
+          },
+        ),
+      (error) => error === reason,
+    );
+    // vmkit's init stopped the job's processes, then the kernel powered the machine off: the
+    // guest shut down, QEMU was not merely quit or killed.
+    assert.match(seen, /^ready\nstopping on SIGHUP or SIGTERM\n/);
+    assert.match(seen, /reboot: Power down/);
+    await noQemuLeft();
+    assert.deepEqual([...Deno.readDirSync(tmp)], [], "nothing is left in TMPDIR");
+  } finally {
+    for (const [name, value] of saved) {
+      if (value === undefined) Deno.env.delete(name);
+      else Deno.env.set(name, value);
+    }
+    await Deno.remove(tmp, { recursive: true });
+  }
 });
 
 Deno.test("an onOutput that throws stops the guest job, and runGuestJob throws its error", async () => {
