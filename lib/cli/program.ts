@@ -43,6 +43,9 @@ export function vmkitProgram(): Command {
     .version(VERSION)
     .configureOutput({ getOutHasColors: () => false, getErrHasColors: () => false })
     .exitOverride()
+    // Options after a command are that command's: `vmkit seed out.iso -V vendor.yaml` is
+    // seed's --vendor-data, not vmkit's --version.
+    .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .addHelpText("after", EXIT_HELP);
   registerRun(program);
