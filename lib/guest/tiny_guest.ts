@@ -246,7 +246,9 @@ export async function tinyGuest(
     } catch (error) {
       if (error instanceof Deno.errors.NotFound && path === guest.initrd && guest.agent) {
         throw new Deno.errors.NotFound(
-          `Cannot use the ${arch} tiny guest with the guest agent: "${path}" does not exist; setup builds it only for the host's architecture (${Deno.build.arch}) from the host's qemu-ga (package qemu-guest-agent): run ./scripts/setup.sh`,
+          arch === Deno.build.arch
+            ? `Cannot use the ${arch} tiny guest with the guest agent: "${path}" does not exist; run ./scripts/setup.sh, which builds it from the host's qemu-ga (package qemu-guest-agent), or set VMKIT_CACHE_DIR to the directory it filled`
+            : `Cannot use the ${arch} tiny guest with the guest agent: there is none; it is built from the host's own qemu-ga, so only for the host's architecture (${Deno.build.arch}); use the ${arch} tiny guest without the agent (its console and job channel), or a guest image that has qemu-guest-agent`,
         );
       }
       if (error instanceof Deno.errors.NotFound) {
