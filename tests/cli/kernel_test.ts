@@ -73,14 +73,84 @@ Deno.test("vmkit kernel reports a guest kernel panic as such, with exit 125 and 
     "echo c > /proc/sysrq-trigger; sleep 600",
   ]);
   assert.equal(code, 125, stderr);
-  assert.equal(stdout, "");
-  assert.match(
+  assert.equal(
     stderr,
-    /^vmkit: Cannot run "sh -c echo c > \/proc\/sysrq-trigger; sleep 600" in the guest: the guest kernel panicked: Kernel panic - not syncing: sysrq triggered crash$/m,
+    'vmkit: Cannot run "sh -c echo c > /proc/sysrq-trigger; sleep 600" in the guest: the guest kernel panicked: Kernel panic - not syncing: sysrq triggered crash\n',
   );
-  assert.match(stderr, /Call Trace:/, "the trace is on stderr");
+  // The kernel printed it during the job: it came on stdout as it was printed, once.
+  assert.match(stdout, /^\[[ .0-9]+\] Kernel panic - not syncing: sysrq triggered crash$/m);
+  assert.match(stdout, /Call Trace:/);
   assert.ok(performance.now() - started < 60_000, "a panic ends the run at once");
   await assertNoQemu(mark);
+});
+
+Deno.test("vmkit kernel prints the command's output as the guest prints it, and Ctrl-C shuts the guest down and exits 130", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmkit-cli-kernel-" });
+  await Deno.mkdir(`${dir}/tmp`);
+  const mark = tag();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      MAIN,
+      "kernel",
+      guest.kernel,
+      "-a",
+      mark,
+      "--timeout",
+      "60",
+      "--",
+      "sh",
+      "-c",
+      "trap 'echo stopping; exit 0' HUP TERM; echo first; sleep 2; echo second; sleep 600 & wait",
+    ],
+    cwd: dir,
+    env: { TMPDIR: `${dir}/tmp`, XDG_RUNTIME_DIR: `${dir}/tmp` },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let exited = false;
+  const status = child.status.finally(() => (exited = true));
+  try {
+    const stderr = new Response(child.stderr).text();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let stdout = "";
+    /** Reads stdout until it holds `text`; returns when it did. */
+    const until = async (text: string): Promise<number> => {
+      while (!stdout.includes(text)) {
+        const { value, done } = await reader.read();
+        if (done) {
+          assert.fail(`stdout ended before ${JSON.stringify(text)}: ${stdout}${await stderr}`);
+        }
+        stdout += value;
+      }
+      return performance.now();
+    };
+    const first = await until("first\n");
+    assert.ok(!exited, "the first line came while vmkit ran");
+    const second = await until("second\n");
+    assert.ok(
+      second - first > 1500,
+      "the first line came as the guest printed it, not with the second",
+    );
+    child.kill("SIGINT");
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      stdout += read.value;
+    }
+    assert.equal((await status).code, 130, await stderr);
+    assert.equal(await stderr, "vmkit: Interrupted by SIGINT: the VM was shut down\n");
+    // The guest's init stopped the job's processes (its trap ran), then the kernel powered off.
+    assert.match(stdout, /^first\nsecond\nstopping\n/);
+    assert.match(stdout, /reboot: Power down/);
+    await assertNoQemu(mark);
+    assert.deepEqual([...Deno.readDirSync(`${dir}/tmp`)], [], "nothing is left in TMPDIR");
+  } finally {
+    // A failed assertion leaves vmkit running: Ctrl-C ends it and its VM.
+    if (!exited) child.kill("SIGINT");
+    await status;
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("vmkit kernel without a command gives the guest's shell on the console", async () => {
