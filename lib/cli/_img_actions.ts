@@ -10,6 +10,9 @@ import { CliError } from "./errors.ts";
 import { EXIT } from "./exit_codes.ts";
 import { printJson } from "./_output.ts";
 import { libraryCall } from "./_library_errors.ts";
+import { Interrupt, type InterruptedError } from "./_interrupt.ts";
+import { QemuImgError } from "../image/errors.ts";
+import { sleep } from "../_sleep.ts";
 
 const encoder = new TextEncoder();
 
@@ -225,31 +228,59 @@ export async function imgResize(file: string, size: string, flags: ResizeFlags):
 }
 
 /**
- * `vmkit img convert SOURCE OUTPUT`, with progress on a terminal.
+ * Whether a signal stopped the conversion: qemu-img shares vmkit's terminal, so Ctrl-C or a
+ * hang-up reaches it too and may end it (status 128 + the signal) before vmkit's own listener
+ * has run; that listener gets a moment before the failure counts as qemu-img's own.
+ */
+async function interrupted(error: CliError, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return true;
+  const killed = error.cause instanceof QemuImgError &&
+    [128 + 1, 128 + 2, 128 + 15].includes(error.cause.exitCode);
+  if (!killed) return false;
+  await sleep(SIGNAL_GRACE_MS, signal).catch(() => {});
+  return signal.aborted;
+}
+
+/** How long a qemu-img killed by a terminal's signal waits for vmkit's own listener. */
+const SIGNAL_GRACE_MS = 500;
+
+/**
+ * `vmkit img convert SOURCE OUTPUT`, with progress on a terminal. SIGINT, SIGTERM and SIGHUP
+ * stop qemu-img and remove its partial file before vmkit exits with 130, 143 or 129.
  *
  * @param source The image to read.
  * @param output The image to write.
  * @param flags The formats, compression, overwrite, quiet.
  * @throws {CliError} When it cannot be converted.
+ * @throws {InterruptedError} When a signal stopped it.
  */
 export async function imgConvert(
   source: string,
   output: string,
   flags: ConvertFlags,
 ): Promise<void> {
-  await libraryCall(() =>
-    convertImage(source, output, {
-      format: (flags.outputFormat ?? "qcow2") as ConvertFormat,
-      ...(flags.format === undefined ? {} : { sourceFormat: flags.format }),
-      ...(flags.compress ? { compress: true } : {}),
-      ...(flags.overwrite ? { overwrite: true } : {}),
-      progress: !flags.quiet,
-    })
-  ).catch((error: CliError) => {
-    throw new CliError(
-      error.message.replace(/pass \{ overwrite: true \} to replace it/, "pass --overwrite"),
-      error.exitCode,
-      { cause: error.cause },
+  using interrupt = new Interrupt(
+    `the conversion was stopped; ${JSON.stringify(output)} was not written`,
+  );
+  const signal = interrupt.signal;
+  try {
+    await libraryCall(() =>
+      convertImage(source, output, {
+        format: (flags.outputFormat ?? "qcow2") as ConvertFormat,
+        ...(flags.format === undefined ? {} : { sourceFormat: flags.format }),
+        ...(flags.compress ? { compress: true } : {}),
+        ...(flags.overwrite ? { overwrite: true } : {}),
+        progress: !flags.quiet,
+        signal,
+      })
     );
-  });
+  } catch (error) {
+    if (await interrupted(error as CliError, signal)) throw signal.reason as InterruptedError;
+    const cli = error as CliError;
+    throw new CliError(
+      cli.message.replace(/pass \{ overwrite: true \} to replace it/, "pass --overwrite"),
+      cli.exitCode,
+      { cause: cli.cause },
+    );
+  }
 }

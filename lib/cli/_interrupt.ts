@@ -1,37 +1,65 @@
-// Ctrl-C (SIGINT) and SIGTERM as an AbortSignal: a foreground command stops its VM cleanly
-// and ends with 130 (or 143), instead of dying with QEMU still running.
+// Ctrl-C (SIGINT), SIGTERM and SIGHUP (the terminal closed) as an AbortSignal: a foreground
+// command stops its VM or its qemu-img cleanly and ends with 130, 143 or 129 (128 + the
+// signal's number, as a shell reports a program the signal killed), instead of dying with QEMU
+// or qemu-img still running and its files left behind.
 
 import { linuxSignalName } from "../_signals.ts";
 import { CliError } from "./errors.ts";
 import { EXIT } from "./exit_codes.ts";
 
-/** The reason an interrupted command's signal aborts with: exit 130 (SIGINT) or 143 (SIGTERM). */
+/** The signals a foreground command turns into a clean stop. */
+export type InterruptSignal = "SIGINT" | "SIGTERM" | "SIGHUP";
+
+/** Their numbers on Linux: the exit status is 128 + the number. */
+const SIGNAL_NUMBERS: Readonly<Record<InterruptSignal, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGTERM: 15,
+};
+
+/** What a command that {@linkcode Interrupt} stopped did before exiting, by default. */
+const VM_SHUT_DOWN = "the VM was shut down";
+
+/**
+ * The reason an interrupted command's signal aborts with: exit 130 (SIGINT), 143 (SIGTERM) or
+ * 129 (SIGHUP), and `Interrupted by SIGTERM: the VM was shut down`.
+ */
 export class InterruptedError extends CliError {
   /** The signal that came. */
-  readonly signal: "SIGINT" | "SIGTERM";
+  readonly signal: InterruptSignal;
 
   /**
    * @param signal The signal that came.
+   * @param cleanup What the command did before exiting; default "the VM was shut down".
    */
-  constructor(signal: "SIGINT" | "SIGTERM") {
+  constructor(signal: InterruptSignal, cleanup: string = VM_SHUT_DOWN) {
     super(
-      `Interrupted by ${signal}: the VM was shut down`,
-      signal === "SIGINT" ? EXIT.interrupted : 128 + 15,
+      `Interrupted by ${signal}: ${cleanup}`,
+      signal === "SIGINT" ? EXIT.interrupted : 128 + SIGNAL_NUMBERS[signal],
     );
     this.signal = signal;
   }
 }
 
-/** While it lives, SIGINT and SIGTERM abort {@linkcode Interrupt.signal} instead of killing. */
+/**
+ * While it lives, SIGINT, SIGTERM and SIGHUP abort {@linkcode Interrupt.signal} instead of
+ * killing vmkit.
+ */
 export class Interrupt implements Disposable {
   readonly #controller = new AbortController();
   readonly #listeners: [Deno.Signal, () => void][] = [];
 
-  /** Listens for SIGINT and SIGTERM. */
-  constructor() {
-    for (const name of ["SIGINT", "SIGTERM"] as const) {
+  /**
+   * Listens for SIGINT, SIGTERM and SIGHUP.
+   *
+   * @param cleanup What the command does before exiting once one came, for the message; default
+   *   "the VM was shut down".
+   */
+  constructor(cleanup: string = VM_SHUT_DOWN) {
+    for (const name of Object.keys(SIGNAL_NUMBERS) as InterruptSignal[]) {
       const listener = () => {
-        if (!this.#controller.signal.aborted) this.#controller.abort(new InterruptedError(name));
+        if (this.#controller.signal.aborted) return;
+        this.#controller.abort(new InterruptedError(name, cleanup));
       };
       Deno.addSignalListener(name, listener);
       this.#listeners.push([name, listener]);

@@ -82,7 +82,8 @@ export async function requireFile(what: string, path: string): Promise<void> {
 /**
  * Runs `qemu-img` with `args`. Resolves when it exits with 0 or an `okCodes` code; otherwise
  * rejects with {@linkcode QemuImgError}. A cancel or timeout kills it (SIGTERM, then SIGKILL
- * after a second) and waits for it before rejecting.
+ * after a second) and waits for it before rejecting; so does an `onStdout` that throws, and the
+ * run rejects with what it threw.
  */
 export async function runQemuImg(
   task: QemuImgTask,
@@ -99,11 +100,22 @@ export async function runQemuImg(
     stderr: "piped",
     missing: `${task.what}: qemu-img is not installed; install it with: apt-get install qemu-utils`,
   });
+  // A throwing onStdout stops qemu-img as a cancel does, so it never runs on unwatched.
+  const stop = new AbortController();
   const watch = killOnLimit(child, {
-    signal: limit.signal,
+    signal: limit.signal === undefined ? stop.signal : AbortSignal.any([limit.signal, stop.signal]),
     end: limit.end,
     onTimeout: () => new ImageTimeoutError(limit.action, limit.timeout!),
   });
+  const onStdout = options.onStdout;
+  const each = onStdout === undefined ? undefined : (text: string) => {
+    if (stop.signal.aborted) return;
+    try {
+      onStdout(text);
+    } catch (error) {
+      stop.abort(error);
+    }
+  };
 
   const read = async (stream: ReadableStream<Uint8Array>, each?: (text: string) => void) => {
     let text = "";
@@ -115,7 +127,7 @@ export async function runQemuImg(
   };
   try {
     const [stdout, stderr, status] = await Promise.all([
-      read(child.stdout, options.onStdout),
+      read(child.stdout, each),
       read(child.stderr),
       child.status,
     ]);
