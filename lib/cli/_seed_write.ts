@@ -18,6 +18,15 @@ export interface SeedFlags {
   format: string;
   diskFormat?: string;
   filesystem?: string;
+  overwrite?: boolean;
+}
+
+/** Where the user-data and meta-data files come from: flag or cloud-localds's operand. */
+interface SeedSources {
+  /** `--user-data` or `user-data` (the operand), for messages. */
+  userDataName: string;
+  /** `--meta-data` or `meta-data` (the operand), for messages. */
+  metaDataName: string;
 }
 
 /** An SSH public key's first word: its type. */
@@ -74,7 +83,44 @@ async function sshKey(value: string): Promise<string> {
   return lines[0].trim();
 }
 
-async function buildSeed(flags: SeedFlags): Promise<CloudInitSeed> {
+/** Where a network configuration keeps its settings: at the top, or under `network:`. */
+function networkSettings(data: Record<string, unknown>): Record<string, unknown> {
+  const inner = data.network;
+  return typeof inner === "object" && inner !== null && !Array.isArray(inner)
+    ? inner as Record<string, unknown>
+    : data;
+}
+
+/**
+ * NoCloud's network-config as text, once it reads as one: cloud-init's network config version 1
+ * or 2 (`version: 1|2`, maybe under `network:`), or `config: disabled`.
+ */
+async function networkConfigText(path: string): Promise<string> {
+  const settings = networkSettings(await readMapping("--network-config", path));
+  if (settings.config !== "disabled" && settings.version !== 1 && settings.version !== 2) {
+    throw new CliError(
+      `Cannot use --network-config "${path}": it is not a cloud-init network config, which has version: 1 or 2 (maybe under network:) or config: disabled${
+        settings.version === undefined ? "" : `, not version: ${JSON.stringify(settings.version)}`
+      }`,
+      EXIT.usage,
+    );
+  }
+  return await readText("--network-config", path);
+}
+
+/** ConfigDrive's network_data.json: OpenStack's links, networks and services. */
+async function networkData(path: string): Promise<Record<string, unknown>> {
+  const data = await readMapping("--network-config", path);
+  if (!["links", "networks", "services"].some((key) => key in data)) {
+    throw new CliError(
+      `Cannot use --network-config "${path}" for a ConfigDrive: it is not OpenStack network_data, which has links, networks and services`,
+      EXIT.usage,
+    );
+  }
+  return data;
+}
+
+async function buildSeed(flags: SeedFlags, sources: SeedSources): Promise<CloudInitSeed> {
   if (flags.format !== "nocloud" && flags.format !== "configdrive") {
     throw new CliError(
       `Cannot use --format ${JSON.stringify(flags.format)}: give nocloud or configdrive`,
@@ -97,11 +143,13 @@ async function buildSeed(flags: SeedFlags): Promise<CloudInitSeed> {
   }
   const userData = flags.userData === undefined
     ? undefined
-    : await readText("--user-data", flags.userData);
+    : await readText(sources.userDataName, flags.userData);
   const vendorData = flags.vendorData === undefined
     ? undefined
     : await readText("--vendor-data", flags.vendorData);
-  const meta = flags.metaData === undefined ? {} : await readMapping("--meta-data", flags.metaData);
+  const meta = flags.metaData === undefined
+    ? {}
+    : await readMapping(sources.metaDataName, flags.metaData);
   const keys = await Promise.all(flags.sshKey.map(sshKey));
   try {
     if (flags.format === "nocloud") {
@@ -113,7 +161,7 @@ async function buildSeed(flags: SeedFlags): Promise<CloudInitSeed> {
       }
       const networkConfig = flags.networkConfig === undefined
         ? undefined
-        : await readText("--network-config", flags.networkConfig);
+        : await networkConfigText(flags.networkConfig);
       return cloudInit({
         userData: userData ?? "#cloud-config\n",
         metaData: meta,
@@ -130,13 +178,13 @@ async function buildSeed(flags: SeedFlags): Promise<CloudInitSeed> {
         ...Object.fromEntries(keys.map((key, i) => [`key-${i + 1}`, key])),
       };
     }
-    const networkData = flags.networkConfig === undefined
+    const network = flags.networkConfig === undefined
       ? undefined
-      : await readMapping("--network-config", flags.networkConfig);
+      : await networkData(flags.networkConfig);
     return configDrive({
       ...(userData === undefined ? {} : { userData }),
       metaData: meta,
-      ...(networkData === undefined ? {} : { networkData }),
+      ...(network === undefined ? {} : { networkData: network }),
       ...(vendorData === undefined ? {} : { vendorData }),
     });
   } catch (error) {
@@ -150,6 +198,51 @@ async function buildSeed(flags: SeedFlags): Promise<CloudInitSeed> {
   }
 }
 
+/** The directory `path` is in. */
+function directoryOf(path: string): string {
+  const slash = path.lastIndexOf("/");
+  return slash < 0 ? "." : path.slice(0, slash) || "/";
+}
+
+/**
+ * Writes the ISO at `output` with mode 0600: a new file, or with `overwrite` a temporary file
+ * beside it renamed over it (so a replaced seed gets mode 0600 too, and is never half written).
+ */
+async function writeIso(output: string, bytes: Uint8Array, overwrite: boolean): Promise<void> {
+  const what = `Cannot write seed "${output}"`;
+  const dir = directoryOf(output);
+  const found = await Deno.stat(dir).catch(() => undefined);
+  if (found === undefined || !found.isDirectory) {
+    throw new CliError(
+      found === undefined
+        ? `${what}: directory "${dir}" does not exist`
+        : `${what}: "${dir}" is not a directory`,
+      EXIT.failure,
+    );
+  }
+  const existing = await Deno.lstat(output).catch(() => undefined);
+  if (existing?.isDirectory) throw new CliError(`${what}: it is a directory`, EXIT.failure);
+  if (existing !== undefined && !overwrite) {
+    throw new CliError(`${what}: the file exists; pass --overwrite to replace it`, EXIT.failure);
+  }
+  const slash = output.lastIndexOf("/");
+  const target = overwrite
+    ? `${dir}/.${output.slice(slash + 1)}.${crypto.randomUUID().slice(0, 8)}.part`
+    : output;
+  try {
+    await Deno.writeFile(target, bytes, { mode: 0o600, createNew: true });
+    if (target !== output) await Deno.rename(target, output);
+  } catch (error) {
+    if (target !== output) await Deno.remove(target).catch(() => {});
+    if (error instanceof Deno.errors.AlreadyExists) {
+      throw new CliError(`${what}: the file exists; pass --overwrite to replace it`, EXIT.failure, {
+        cause: error,
+      });
+    }
+    throw new CliError(`${what}: ${(error as Error).message}`, EXIT.failure, { cause: error });
+  }
+}
+
 /**
  * `vmkit seed OUTPUT [USER_DATA [META_DATA]]`.
  *
@@ -157,7 +250,8 @@ async function buildSeed(flags: SeedFlags): Promise<CloudInitSeed> {
  * @param userData cloud-localds's positional user-data file.
  * @param metaData cloud-localds's positional meta-data file.
  * @param flags The flags.
- * @throws {CliError} For a file that cannot be read or used, or an ISO that cannot be written.
+ * @throws {CliError} For a file that cannot be read or used, or an ISO that cannot be written
+ *   (an existing one without --overwrite).
  */
 export async function writeSeed(
   output: string,
@@ -182,14 +276,10 @@ export async function writeSeed(
     ...flags,
     ...(userData === undefined ? {} : { userData }),
     ...(metaData === undefined ? {} : { metaData }),
+  }, {
+    // Named as given: the operands as the usage line shows them, else the flags.
+    userDataName: userData === undefined ? "--user-data" : "user-data",
+    metaDataName: metaData === undefined ? "--meta-data" : "meta-data",
   });
-  try {
-    await seed.write(output);
-  } catch (error) {
-    throw new CliError(
-      `Cannot write seed "${output}": ${(error as Error).message}`,
-      EXIT.failure,
-      { cause: error },
-    );
-  }
+  await writeIso(output, seed.bytes, flags.overwrite === true);
 }

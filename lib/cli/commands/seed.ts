@@ -20,12 +20,18 @@ export function registerSeed(program: Command): void {
     .description(
       "Write a cloud-init seed image: NoCloud (volume cidata: user-data, meta-data, network-config) or an OpenStack ConfigDrive (config-2). Attach it read-only as a raw virtio disk. Without an instance-id in the meta-data, one is made from the content, so a changed seed runs cloud-init's first-boot steps again. SSH keys go into the meta-data (public-keys), for the image's default user.",
     )
-    .argument("<output>", "the ISO to write (mode 0600: user-data may hold password hashes)")
+    .argument(
+      "<output>",
+      "the ISO to write (mode 0600: user-data may hold password hashes); an existing one is refused unless --overwrite",
+    )
     .argument("[user-data]", "cloud-localds's positional user-data file")
     .argument("[meta-data]", "cloud-localds's positional meta-data file")
     .option("--user-data <file>", "user-data: #cloud-config, a #! script, MIME multipart...")
     .option("--meta-data <file>", "meta-data, YAML (instance-id, local-hostname...)")
-    .option("-N, --network-config <file>", "network-config (NoCloud) or network_data (ConfigDrive)")
+    .option(
+      "-N, --network-config <file>",
+      "network-config, version 1 or 2 (NoCloud), or network_data (ConfigDrive)",
+    )
     .option("-V, --vendor-data <file>", "vendor-data")
     .option(
       "--ssh-key <pubkey>",
@@ -35,6 +41,7 @@ export function registerSeed(program: Command): void {
     )
     .option("-H, --hostname <name>", "the host name (meta-data local-hostname)")
     .option("--format <kind>", "nocloud or configdrive", "nocloud")
+    .option("--overwrite", "replace OUTPUT when it exists")
     .option("-d, --disk-format <fmt>", "cloud-localds's: only raw")
     .option("-f, --filesystem <fs>", "cloud-localds's: only iso9660")
     .addHelpText(
