@@ -9,6 +9,7 @@ import { checkImageFormat } from "../vm/image_format.ts";
 import { readInfo } from "./info.ts";
 import { deadline, fileName, requireFile, runQemuImg } from "./_qemu_img.ts";
 import { formatSize, parseImageSize } from "./_size.ts";
+import { binarySize } from "../_size.ts";
 
 /** Options of {@linkcode resizeImage}. */
 export interface ResizeImageOptions extends WaitOptions {
@@ -27,7 +28,8 @@ export interface ResizeImageOptions extends WaitOptions {
  * @param size The new size (`"20G"`, bytes), or a change: `"+10G"`, `"-1G"`.
  * @param options Whether shrinking is allowed, cancellation and time limit.
  * @returns The new size in bytes.
- * @throws {RangeError} For a bad size, or a smaller size without `{ shrink: true }`.
+ * @throws {RangeError} For a bad size, a change by 0 (`"+0"`), or a smaller size without
+ *   `{ shrink: true }`.
  * @throws {TypeError} For an image vmkit refuses (another format, or a qcow2 overlay whose
  *   backing format is not recorded).
  * @throws {Deno.errors.NotFound} When the file does not exist, or qemu-img is not installed.
@@ -50,6 +52,19 @@ export async function resizeImage(
   const what = `Cannot resize "${path}"`;
   const limit = deadline(`resize "${path}"`, options);
   const change = typeof size === "string" ? /^\s*([+-])\s*(.*)$/.exec(size) : null;
+  if (change !== null) {
+    // "+0" is a size of 0 to parseImageSize; as a change it is one that does nothing.
+    const read = binarySize(change[2], 1);
+    if ("bytes" in read && read.bytes === 0) {
+      throw new RangeError(
+        `${what} by ${JSON.stringify(size)}: ${
+          change[1] === "+" ? "growing" : "shrinking"
+        } by 0 changes nothing; give the size to ${
+          change[1] === "+" ? 'add, like "+10G"' : 'take away, like "-1G"'
+        }`,
+      );
+    }
+  }
   const amount = parseImageSize(what, change === null ? size : change[2]);
   await requireFile(what, path);
   const format = await checkImageFormat("Cannot resize", path);
