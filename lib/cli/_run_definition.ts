@@ -10,6 +10,7 @@ import { Interrupt, type InterruptedError, shellStatus } from "./_interrupt.ts";
 import { runWithConsole } from "./_console_attach.ts";
 import { guestJobStatus } from "./_guest_command.ts";
 import { splitAtDashes } from "./_command_words.ts";
+import { misplacedCommandMessage } from "./commands/run.ts";
 import {
   definitionBuilder,
   DefinitionError,
@@ -35,16 +36,9 @@ async function write(file: { write(p: Uint8Array): Promise<number> }, text: stri
 }
 
 /** The command's words: every operand after the file must come after `--`. */
-function commandWords(command: Command, operands: string[]): string[] {
+function commandWords(file: string, command: Command, operands: string[]): string[] {
   const { before, after } = splitAtDashes(command, operands);
-  if (before.length > 0) {
-    throw new CliError(
-      `Cannot tell the command from the definition: ${
-        JSON.stringify(before)
-      } before --; put the command after --, as in: vmkit run FILE -- CMD...`,
-      EXIT.usage,
-    );
-  }
+  if (before.length > 0) throw new CliError(misplacedCommandMessage(file, before), EXIT.usage);
   return after;
 }
 
@@ -104,7 +98,7 @@ export async function runDefinition(
   flags: RunFlags,
   command: Command,
 ): Promise<void> {
-  const words = commandWords(command, operands);
+  const words = commandWords(file, command, operands);
   const job = words.length === 0 ? undefined : words.length === 1 ? words[0] : words;
   if (typeof job === "string" && job.trim() === "") {
     throw new CliError("Cannot run an empty command in the guest: give one after --", EXIT.usage);
