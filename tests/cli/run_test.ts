@@ -101,6 +101,47 @@ Deno.test("Ctrl-C of a running vmkit run shuts the VM down, exits 130 and leaves
   });
 });
 
+Deno.test("SIGHUP (the terminal closed) during vmkit run -- CMD shuts the VM down, exits 129 and removes its disks", async () => {
+  await withDefinitions(async (dir) => {
+    const mark = `vmkit-test-${crypto.randomUUID().slice(0, 8)}`;
+    await Deno.writeTextFile(
+      `${dir}/disk.yaml`,
+      `extends: tiny.yaml\ndisks:\n  - size: 16M\nargs: ["-name", "${mark}"]\n`,
+    );
+    const child = spawnVmkit(["run", "disk.yaml", "--", "sleep", "100"], {
+      ...inDir(dir),
+      stdin: "null",
+    });
+    const output = Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+    ]);
+    // The disk is made, then QEMU runs the job.
+    const deadline = Date.now() + 60_000;
+    const disk = async (): Promise<string | undefined> => {
+      for (const name of await leftovers(dir)) {
+        if (!name.startsWith("vmkit-run-")) continue;
+        for await (const entry of Deno.readDir(`${dir}/tmp/${name}`)) return entry.name;
+      }
+      return undefined;
+    };
+    while (await disk() === undefined || (await qemuWith(mark)).length === 0) {
+      assert.ok(Date.now() < deadline, "QEMU did not start with its disk");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(await disk(), "disk0.qcow2");
+    child.kill("SIGHUP");
+    const [status, [stdout, stderr]] = await Promise.all([child.status, output]);
+    assert.deepEqual([status.code, stdout, stderr], [
+      129,
+      "",
+      "vmkit: Interrupted by SIGHUP: the VM was shut down\n",
+    ]);
+    assert.deepEqual(await qemuWith(mark), [], "no QEMU is left");
+    assert.deepEqual(await leftovers(dir), [], "the disk's directory is gone");
+  });
+});
+
 Deno.test("vmkit run refuses a bad definition, a VM with no way in and words before --, with exit 2", async () => {
   await withDefinitions(async (dir) => {
     await Deno.writeTextFile(`${dir}/bad.yaml`, "arch: x86_64\nguest: tiny\nmemory: 10X\n");
@@ -117,8 +158,18 @@ Deno.test("vmkit run refuses a bad definition, a VM with no way in and words bef
       ],
       [
         ["run", "tiny.yaml", "uname"],
-        /^vmkit: Cannot tell the command from the definition: \["uname"\] before --/,
+        /^vmkit: Cannot tell the command from the definition: \["uname"\] before --; put the command after -- .*, as in: vmkit run tiny\.yaml -- uname\n$/,
       ],
+      // Options of the command, or docker's -it, are not taken for vmkit's own.
+      [
+        ["run", "tiny.yaml", "uname", "-a"],
+        /^vmkit: Cannot tell the command from the definition: \["uname","-a"\] before --; .*, as in: vmkit run tiny\.yaml -- uname -a\n$/,
+      ],
+      [
+        ["run", "tiny.yaml", "--set", "cpus=1", "-it", "sh"],
+        /^vmkit: Cannot tell the command from the definition: \["-it","sh"\] before --; put the command after -- \(vmkit run's own options, --set, --timeout and -i, go before it\), as in: vmkit run tiny\.yaml -- sh\n$/,
+      ],
+      [["run", "tiny.yaml", "--bogus"], /^error: unknown option '--bogus'\n$/],
       [
         ["run", "tiny.yaml", "--timeout", "soon", "--", "true"],
         /^vmkit: Cannot use --timeout "soon"/,
