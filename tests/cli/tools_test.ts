@@ -1,7 +1,7 @@
 // vmkit img, seed, binfmt and completions as users run them: a subprocess from another
 // directory, real qemu-img, real ISO readers, real binfmt_misc, a real bash completing.
 import assert from "node:assert/strict";
-import { MAIN, vmkit } from "./_vmkit.ts";
+import { MAIN, spawnVmkit, vmkit } from "./_vmkit.ts";
 
 const decoder = new TextDecoder();
 
@@ -94,6 +94,46 @@ Deno.test("vmkit img creates, inspects, resizes and converts images with qemu-im
     const unit = await run("create", "x.qcow2", "10X");
     assert.equal(unit.code, 2);
     assert.match(unit.stderr, /size "10X" has an unknown unit "X"/);
+    const nothing = await run("resize", "vm.qcow2", "+0");
+    assert.deepEqual([nothing.code, nothing.stderr], [
+      2,
+      'vmkit: Cannot resize "vm.qcow2" by "+0": growing by 0 changes nothing; give the size to add, like "+10G"\n',
+    ]);
+  });
+});
+
+Deno.test("SIGTERM during vmkit img convert stops qemu-img, removes its part file and exits 143", async () => {
+  await inTempDir(async (dir) => {
+    // Random data compresses slowly: seconds of work to interrupt.
+    await program("sh", ["-c", `head -c 96M /dev/urandom > "${dir}/big.raw"`]);
+    const child = spawnVmkit(
+      ["img", "convert", "-O", "qcow2", "-c", `${dir}/big.raw`, `${dir}/big.qcow2`],
+      { cwd: dir, stdin: "null" },
+    );
+    const output = Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+    ]);
+    const names = async () => {
+      const found: string[] = [];
+      for await (const entry of Deno.readDir(dir)) found.push(entry.name);
+      return found.sort();
+    };
+    const deadline = Date.now() + 30_000;
+    while (!(await names()).some((name) => name.endsWith(".part"))) {
+      assert.ok(Date.now() < deadline, "qemu-img did not start writing");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    child.kill("SIGTERM");
+    const [status, [stdout, stderr]] = await Promise.all([child.status, output]);
+    assert.deepEqual([status.code, stdout, stderr], [
+      143,
+      "",
+      `vmkit: Interrupted by SIGTERM: the conversion was stopped; "${dir}/big.qcow2" was not written\n`,
+    ]);
+    const left = await new Deno.Command("pgrep", { args: ["-af", dir], stdout: "piped" }).output();
+    assert.equal(decoder.decode(left.stdout), "", "no qemu-img runs on");
+    assert.deepEqual(await names(), ["big.raw"], "no part file is left");
   });
 });
 
@@ -170,12 +210,53 @@ Deno.test("vmkit seed writes a NoCloud ISO like cloud-localds, and a ConfigDrive
           ["seed", "x.iso", "--user-data", "missing"],
           /Cannot read --user-data "missing": the file does not exist/,
         ],
+        // Named as given: cloud-localds's operand, not the flag.
+        [
+          ["seed", "x.iso", "missing"],
+          /^vmkit: Cannot read user-data "missing": the file does not exist\n$/,
+        ],
+        [
+          ["seed", "x.iso", "-N", "meta-data"],
+          /^vmkit: Cannot use --network-config "meta-data": it is not a cloud-init network config, which has version: 1 or 2 \(maybe under network:\) or config: disabled\n$/,
+        ],
+        [
+          ["seed", "x.iso", "--format", "configdrive", "-N", "meta-data"],
+          /^vmkit: Cannot use --network-config "meta-data" for a ConfigDrive: it is not OpenStack network_data/,
+        ],
       ] as [string[], RegExp][]
     ) {
       const { code, stderr } = await vmkit(args, { cwd: dir });
       assert.equal(code, 2, `${args.join(" ")}: ${stderr}`);
       assert.match(stderr, message);
     }
+    // An existing ISO is replaced only with --overwrite, as img create and convert do.
+    const kept = await Deno.readFile(`${dir}/seed.iso`);
+    const again = await vmkit(["seed", "seed.iso", "user-data"], { cwd: dir });
+    assert.deepEqual([again.code, again.stderr], [
+      1,
+      'vmkit: Cannot write seed "seed.iso": the file exists; pass --overwrite to replace it\n',
+    ]);
+    assert.deepEqual(await Deno.readFile(`${dir}/seed.iso`), kept);
+    await Deno.chmod(`${dir}/seed.iso`, 0o644);
+    await Deno.writeTextFile(
+      `${dir}/network-config`,
+      "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n",
+    );
+    const replaced = await vmkit(
+      ["seed", "seed.iso", "--overwrite", "--user-data", "user-data", "-N", "network-config"],
+      { cwd: dir },
+    );
+    assert.deepEqual(replaced, { code: 0, stdout: "", stderr: "" });
+    assert.equal((await Deno.stat(`${dir}/seed.iso`)).mode! & 0o777, 0o600);
+    assert.equal(
+      await file("network-config"),
+      "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n",
+    );
+    const nowhere = await vmkit(["seed", `${dir}/no/x.iso`], { cwd: dir });
+    assert.deepEqual([nowhere.code, nowhere.stderr], [
+      1,
+      `vmkit: Cannot write seed "${dir}/no/x.iso": directory "${dir}/no" does not exist\n`,
+    ]);
     assert.equal(
       await Deno.stat(`${dir}/x.iso`).catch(() => undefined),
       undefined,

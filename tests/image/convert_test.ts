@@ -155,3 +155,23 @@ Deno.test("image.convert cancelled or timed out leaves nothing behind", async ()
   assert.equal(error.message, `Cannot convert "${source}": timed out after 200 ms`);
   assert.deepEqual(await entries(dir.path), ["disk.raw"]);
 });
+
+Deno.test("image.convert stops qemu-img and leaves nothing when its onProgress throws", async () => {
+  await using dir = await scratchDir();
+  const source = await randomRaw(`${dir.path}/disk.raw`, 64);
+  const thrown = new Error("the progress display is gone");
+  await assert.rejects(
+    () =>
+      image.convert(source, `${dir.path}/disk.qcow2`, {
+        compress: true,
+        onProgress: ({ percent }) => {
+          if (percent > 0) throw thrown;
+        },
+      }),
+    thrown,
+  );
+  const { stdout } = await new Deno.Command("pgrep", { args: ["-af", dir.path], stdout: "piped" })
+    .output();
+  assert.equal(new TextDecoder().decode(stdout), "", "no qemu-img runs on");
+  assert.deepEqual(await entries(dir.path), ["disk.raw"]);
+});
