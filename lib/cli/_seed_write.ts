@@ -15,9 +15,9 @@ export interface SeedFlags {
   vendorData?: string;
   sshKey: string[];
   hostname?: string;
-  format: string;
-  diskFormat?: string;
-  filesystem?: string;
+  format: "nocloud" | "configdrive";
+  diskFormat?: "raw";
+  filesystem?: "iso9660" | "iso";
   overwrite?: boolean;
 }
 
@@ -121,26 +121,7 @@ async function networkData(path: string): Promise<Record<string, unknown>> {
 }
 
 async function buildSeed(flags: SeedFlags, sources: SeedSources): Promise<CloudInitSeed> {
-  if (flags.format !== "nocloud" && flags.format !== "configdrive") {
-    throw new CliError(
-      `Cannot use --format ${JSON.stringify(flags.format)}: give nocloud or configdrive`,
-      EXIT.usage,
-    );
-  }
-  if (flags.diskFormat !== undefined && flags.diskFormat !== "raw") {
-    throw new CliError(
-      `Cannot use --disk-format ${
-        JSON.stringify(flags.diskFormat)
-      }: vmkit writes a raw ISO image; convert it with vmkit img convert if needed`,
-      EXIT.usage,
-    );
-  }
-  if (flags.filesystem !== undefined && !["iso", "iso9660"].includes(flags.filesystem)) {
-    throw new CliError(
-      `Cannot use --filesystem ${JSON.stringify(flags.filesystem)}: vmkit writes iso9660`,
-      EXIT.usage,
-    );
-  }
+  // --format, --disk-format and --filesystem are commander's choices: checked already.
   const userData = flags.userData === undefined
     ? undefined
     : await readText(sources.userDataName, flags.userData);

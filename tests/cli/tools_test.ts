@@ -204,7 +204,7 @@ Deno.test("vmkit seed writes a NoCloud ISO like cloud-localds, and a ConfigDrive
         ],
         [
           ["seed", "x.iso", "--format", "vfat"],
-          /Cannot use --format "vfat": give nocloud or configdrive/,
+          /^error: option '--format <kind>' argument 'vfat' is invalid\. Allowed choices are nocloud, configdrive\.\n$/,
         ],
         [
           ["seed", "x.iso", "--user-data", "missing"],

@@ -7,8 +7,13 @@
  * @module
  */
 
-import type { Command } from "npm:commander@^14.0.3";
+import { type Command, Option } from "npm:commander@^14.0.3";
 import type { ConvertFlags, CreateFlags, InfoFlags, ResizeFlags } from "../_img_actions.ts";
+
+/** The formats vmkit makes and attaches. */
+const IMAGE_FORMATS = ["qcow2", "raw"];
+/** The formats `img convert -O` writes: vmkit's, and other hypervisors' for export. */
+const CONVERT_FORMATS = ["qcow2", "raw", "vmdk", "vdi", "vhdx", "vpc"];
 
 /**
  * Adds `vmkit img`.
@@ -38,9 +43,15 @@ Examples:
     )
     .argument("<file>", "the image to create")
     .argument("[size]", "its size: bytes, or 10G, 512M (default for an overlay: the base's)")
-    .option("-f, --format <fmt>", "qcow2 (default) or raw")
+    .addOption(
+      new Option("-f, --format <fmt>", "the image's format (default qcow2)").choices(IMAGE_FORMATS),
+    )
     .option("-b, --backing <base>", "make an overlay of this image (relative to FILE's directory)")
-    .option("-F, --backing-format <fmt>", "the base's format, qcow2 or raw")
+    .addOption(
+      new Option("-F, --backing-format <fmt>", "the base's format (default: read from it)").choices(
+        IMAGE_FORMATS,
+      ),
+    )
     .option("-o, --options <list>", "preallocation=off|metadata|falloc|full,cluster_size=SIZE")
     .option("--overwrite", "replace FILE when it exists")
     .option("-q, --quiet", "print nothing (vmkit img create prints nothing anyway)")
@@ -62,7 +73,9 @@ Examples:
       "Show an image's format, sizes, backing file and snapshots, then those of each file down its backing chain. --json (or --output=json) prints vmkit's typed fields: filename, format, virtualSize, actualSize, clusterSize, backing, snapshots, and chain (every layer).",
     )
     .argument("<file>", "the image")
-    .option("--output <fmt>", "human (default) or json")
+    .addOption(
+      new Option("--output <fmt>", "what to print (default human)").choices(["human", "json"]),
+    )
     .option("--json", "the same as --output=json")
     .option("-f, --format <fmt>", "the image's format, so it is not probed")
     .option("--no-backing-chain", "only the image itself (reads an overlay whose base is missing)")
@@ -87,7 +100,13 @@ Examples:
     .argument("<file>", "a raw or qcow2 image")
     .argument("<size>", "20G, +5G or -1G")
     .option("--shrink", "allow the image to get smaller")
-    .option("-f, --format <fmt>", "accepted for qemu-img's sake: vmkit reads the format itself")
+    .addOption(
+      new Option(
+        "-f, --format <fmt>",
+        "accepted for qemu-img's sake: vmkit reads the format itself",
+      )
+        .choices(IMAGE_FORMATS),
+    )
     .option("-q, --quiet", "print nothing")
     // "-1G" is a size, not an option: take unknown words as operands and sort them below.
     .allowUnknownOption()
@@ -110,7 +129,10 @@ Examples:
     .argument("<source>", "the image to read")
     .argument("<output>", "the image to write")
     .option("-f, --format <fmt>", "the source's format, so it is not probed")
-    .option("-O, --output-format <fmt>", "qcow2 (default), raw, vmdk, vdi, vhdx or vpc")
+    .addOption(
+      new Option("-O, --output-format <fmt>", "the format to write (default qcow2)")
+        .choices(CONVERT_FORMATS),
+    )
     .option("-c, --compress", "compress the data (qcow2)")
     .option("-p, --progress", "show progress (on a terminal it shows anyway)")
     .option("--overwrite", "replace OUTPUT when it exists")

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Command } from "npm:commander@^14.0.3";
+import { type Command, Option } from "npm:commander@^14.0.3";
 import type { SeedFlags } from "../_seed_write.ts";
 
 /**
@@ -39,11 +39,21 @@ export function registerSeed(program: Command): void {
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
-    .option("-H, --hostname <name>", "the host name (meta-data local-hostname)")
-    .option("--format <kind>", "nocloud or configdrive", "nocloud")
+    .option("-H, --hostname <hostname>", "the host name (meta-data local-hostname)")
+    .addOption(
+      new Option("--format <kind>", "the seed's kind").choices(["nocloud", "configdrive"])
+        .default("nocloud"),
+    )
     .option("--overwrite", "replace OUTPUT when it exists")
-    .option("-d, --disk-format <fmt>", "cloud-localds's: only raw")
-    .option("-f, --filesystem <fs>", "cloud-localds's: only iso9660")
+    .addOption(
+      new Option("-d, --disk-format <fmt>", "cloud-localds's; vmkit writes raw").choices(["raw"]),
+    )
+    .addOption(
+      new Option("-f, --filesystem <fs>", "cloud-localds's; vmkit writes iso9660").choices([
+        "iso9660",
+        "iso",
+      ]),
+    )
     .addHelpText(
       "after",
       `
