@@ -1,6 +1,7 @@
 // A command run as a guest job (`vmkit kernel`, `vmkit run` of a tiny guest): its output on
-// stdout, its status as vmkit's, and every way vmkit could not run it as exit 125 with the
-// reason: a panic with its line, a time limit, a kernel without the drivers the job needs.
+// stdout as the guest prints it, its status as vmkit's, and every way vmkit could not run it as
+// exit 125 with the reason: a panic with its line, a time limit, a kernel without the drivers
+// the job needs.
 
 import { runGuestJob } from "../vm/guest_job.ts";
 import type { VmBuilder } from "../vm/builder.ts";
@@ -34,16 +35,18 @@ function withoutMarkers(text: string): string {
 }
 
 /**
- * Runs the command as the guest's only job, prints its output on stdout, and returns the status
+ * Runs the command as the guest's only job, prints its output on stdout as the guest prints it
+ * (the kernel's messages meanwhile, a panic's included, are part of it), and returns the status
  * vmkit exits with: its exit code, or 128 + N when signal N killed it.
  *
  * @param builder The VM, booting vmkit's default init.
  * @param command A shell line, or a program and its arguments.
  * @param options Signal, time limit.
  * @returns The status.
- * @throws {InterruptedError} When Ctrl-C came (the VM is gone).
+ * @throws {InterruptedError} When Ctrl-C came (the guest was shut down).
  * @throws {CliError} With exit 125 when the command could not run or finish: a panic (with its
- *   line; the console's last lines go to stderr first), the time limit, QEMU's failure.
+ *   line), the time limit, QEMU's failure. When the job had not started, the console's last
+ *   lines go to stderr first (else they were on stdout already).
  */
 export async function guestJobStatus(
   builder: VmBuilder,
@@ -52,17 +55,21 @@ export async function guestJobStatus(
 ): Promise<number> {
   const shown = typeof command === "string" ? command : command.join(" ");
   const what = `Cannot run ${JSON.stringify(shown)} in the guest`;
+  let printed = false;
   try {
     const result = await runGuestJob(builder, command, {
       signal: options.signal,
       ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+      onOutput: async (text) => {
+        printed = true;
+        await writeAll(Deno.stdout, text);
+      },
     });
-    await writeAll(Deno.stdout, result.output);
     return shellStatus(result.exitCode, result.signal);
   } catch (error) {
     if (error instanceof InterruptedError || options.signal.aborted) throw options.signal.reason;
     if (error instanceof GuestPanicError) {
-      await writeAll(Deno.stderr, withoutMarkers(error.consoleTail));
+      if (!printed) await writeAll(Deno.stderr, withoutMarkers(error.consoleTail));
       const line = /Kernel panic - not syncing:[^\r\n]*/.exec(error.consoleTail)?.[0].trim();
       throw new CliError(
         `${what}: the guest kernel panicked${line === undefined ? "" : `: ${line}`}`,
@@ -71,7 +78,7 @@ export async function guestJobStatus(
       );
     }
     if (error instanceof GuestJobTimeoutError) {
-      await writeAll(Deno.stderr, withoutMarkers(error.consoleTail));
+      if (!printed) await writeAll(Deno.stderr, withoutMarkers(error.consoleTail));
       throw new CliError(
         `${what}: it did not finish within ${
           error.timeout / 1000

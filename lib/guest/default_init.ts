@@ -48,7 +48,8 @@ export interface DefaultInitOptions {
  *
  * It stops the guest cleanly, whatever asks: the power button (ACPI's on x86_64, the virt
  * machine's GPIO key on aarch64, so `Vm.shutdown()` works), `poweroff`, `reboot` and `halt`
- * in the guest (busybox signals PID 1), or the shell exiting (a power-off, within a second). Stopping sends
+ * in the guest (busybox signals PID 1), or the shell exiting (a power-off, within a second);
+ * the power button stops a running guest job too (`runGuestJob`'s abort). Stopping sends
  * SIGHUP and SIGTERM to every process, gives them up to 2 s to exit, kills what is left, flushes
  * and unmounts (or remounts read-only) every filesystem, then powers off, reboots or halts. It
  * needs busybox.
@@ -243,7 +244,11 @@ trap 'stop_guest halt' USR1
 for event in /sys/class/input/event*; do
   [ -r "$event/device/name" ] && read -r name < "$event/device/name" || continue
   case "$name" in "Power Button" | gpio-keys) ;; *) continue ;; esac
-  (head -c 1 "/dev/input/\${event##*/}" > /dev/null && kill -USR2 1) &
+  # During a guest job init waits for it in the foreground, and runs its trap only once the job
+  # has ended: the watcher ends the job's busybox time, so init's stop_guest stops the job now.
+  # SIGPIPE, as the shell reports any other signal's death on the console ("Terminated").
+  (head -c 1 "/dev/input/\${event##*/}" > /dev/null && kill -USR2 1 &&
+    { [ -z "$job" ] || kill -PIPE $(cat /run/vmkit-job.pid 2> /dev/null) 2> /dev/null; }) &
 done
 # A guest job (vmkit.job= on the kernel command line, base64): the guest's only job, with the
 # console as its stdout and stderr, between two lines that carry the run's nonce. busybox time
@@ -264,8 +269,10 @@ if [ -n "$job" ]; then
   else
     until [ -c "$status_port" ]; do sleep 0.01; done
     echo "vmkit-job: start $nonce"
-    busybox time -o /run/vmkit-job.status -f 'exit %x' sh -c "$(cat /run/vmkit-job)" \
-      < /dev/null
+    # In the foreground: an asynchronous command would ignore SIGINT and SIGQUIT. Its pid (busybox
+    # time's, after the exec) is for the power button's watcher.
+    sh -c 'echo $$ > /run/vmkit-job.pid; exec busybox time -o /run/vmkit-job.status \
+      -f "exit %x" sh -c "$1"' sh "$(cat /run/vmkit-job)" < /dev/null
     echo "vmkit-job: end $nonce"
     cat /run/vmkit-job.status > "$status_port"
   fi
