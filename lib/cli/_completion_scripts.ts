@@ -1,14 +1,22 @@
 // Shell completion scripts written from the commander program itself: every command, option and
 // argument as commander has them, so no word list is kept by hand. An argument named `name` or
-// `instance` completes instance names by running `vmkit list --quiet` when Tab is pressed.
+// `instance` completes instance names by running `vmkit list --quiet` when Tab is pressed; a
+// fixed set of values comes from commander's `.choices()`; the few values commander cannot carry
+// (a flag with its own parser, an open set, a snapshot tag) are in COMPLETE_AS below.
 
 import type { Argument, Command, Option } from "npm:commander@^14.0.3";
+import { GUEST_ARCHES } from "./_flags.ts";
+import { QEMU_TARGETS } from "../binfmt/targets.ts";
 
 /** What a word completes to. */
 export type CompletionKind =
   | { type: "file" }
   | { type: "dir" }
   | { type: "instance" }
+  /** The snapshot tags of the instance the command's first operand names. */
+  | { type: "snapshot" }
+  /** A host path, or an instance's name and a colon (`NAME:`) for a path in it, as cp takes. */
+  | { type: "instance-path" }
   | { type: "none" }
   | { type: "words"; words: readonly string[] };
 
@@ -57,6 +65,34 @@ const FILE_NAMES = new Set([
   "meta-data",
 ]);
 
+/** Image formats offered for a format qemu-img reads: any it knows is taken, these are common. */
+const READ_FORMATS = ["qcow2", "raw", "vmdk", "vdi", "vhdx", "vpc", "qed", "parallels", "dmg"];
+
+/**
+ * What a value completes to where commander's declaration cannot say it: the flag has its own
+ * parser (`--arch amd64` is taken too), the set is open (`-f`: any format qemu-img reads), or the
+ * values live elsewhere (snapshot tags, instance paths). Keyed by the command's words and the
+ * option's long name or the argument's name in angle brackets.
+ */
+const COMPLETE_AS: Readonly<Record<string, CompletionKind>> = {
+  "kernel --arch": { type: "words", words: GUEST_ARCHES },
+  "binfmt register --arch": { type: "words", words: QEMU_TARGETS.map((t) => t.name) },
+  "binfmt check <targets>": { type: "words", words: QEMU_TARGETS.map((t) => t.name) },
+  "img info --format": { type: "words", words: READ_FORMATS },
+  "img convert --format": { type: "words", words: READ_FORMATS },
+  "cp <source>": { type: "instance-path" },
+  "cp <target>": { type: "instance-path" },
+  "snapshot load <tag>": { type: "snapshot" },
+  "snapshot delete <tag>": { type: "snapshot" },
+};
+
+/** The command's words after the program's name, by their own names (not aliases). */
+function commandWords(command: Command): string {
+  const words: string[] = [];
+  for (let at: Command | null = command; at?.parent; at = at.parent) words.unshift(at.name());
+  return words.join(" ");
+}
+
 function kindOf(name: string, choices: readonly string[] | undefined): CompletionKind {
   const key = name.toLowerCase().replace(/\.\.\.$/, "");
   if (choices !== undefined && choices.length > 0) return { type: "words", words: choices };
@@ -67,22 +103,21 @@ function kindOf(name: string, choices: readonly string[] | undefined): Completio
   return { type: "none" };
 }
 
-function optionNode(option: Option): CompletionOption {
+function optionNode(option: Option, command: string): CompletionOption {
   const names = [option.short, option.long].filter((n): n is string => n !== undefined);
   const valueName = /[<[]([^>\]]+)[>\]]/.exec(option.flags)?.[1] ?? "";
   // "yes|no" style values name their words.
   const words = option.argChoices ??
     (/^[a-z]+(\|[a-z]+)+$/i.test(valueName) ? valueName.split("|") : undefined);
-  return {
-    names,
-    takesValue: option.required,
-    value: option.required || option.optional ? kindOf(valueName, words) : { type: "none" },
-    description: option.description,
-  };
+  const value = !option.required && !option.optional
+    ? { type: "none" } as const
+    : COMPLETE_AS[`${command} ${option.long}`] ?? kindOf(valueName, words);
+  return { names, takesValue: option.required, value, description: option.description };
 }
 
-function argumentKind(argument: Argument): CompletionKind {
-  return kindOf(argument.name(), argument.argChoices);
+function argumentKind(argument: Argument, command: string): CompletionKind {
+  return COMPLETE_AS[`${command} <${argument.name()}>`] ??
+    kindOf(argument.name(), argument.argChoices);
 }
 
 /**
@@ -94,16 +129,23 @@ function argumentKind(argument: Argument): CompletionKind {
  */
 export function completionTree(command: Command, path: string[] = []): CompletionNode {
   const help = command.createHelp();
+  const words = commandWords(command);
   // An alias (`ls` for `list`) is a command of its own here, with the same options.
   const commands = help.visibleCommands(command).flatMap((sub) =>
     [sub.name(), ...sub.aliases()].map((name) => completionTree(sub, [...path, name]))
   );
-  const args = command.registeredArguments.map(argumentKind);
+  // commander's own `help [command]` takes the names of the commands beside it.
+  const helpNode = commands.find((node) => node.path.at(-1) === "help");
+  if (helpNode !== undefined && helpNode.args.length === 1 && helpNode.commands.length === 0) {
+    const names = commands.map((node) => node.path.at(-1)!).filter((name) => name !== "help");
+    helpNode.args = [{ type: "words", words: names }];
+  }
+  const args = command.registeredArguments.map((argument) => argumentKind(argument, words));
   return {
     path,
     description: command.summary() || command.description().split(/(?<=\.)\s/)[0],
     commands,
-    options: help.visibleOptions(command).map(optionNode),
+    options: help.visibleOptions(command).map((option) => optionNode(option, words)),
     args,
     variadic: command.registeredArguments.at(-1)?.variadic ?? false,
   };
@@ -184,21 +226,44 @@ ${fn}_variadic() {
 ${variadic.join("\n")}
   esac
 }
+# Completes $2 as kind $1; $3 is the command's first operand (the instance, for snapshot tags).
 ${fn}_complete_kind() {
-  local kind=$1 cur=$2
+  local kind=$1 cur=$2 names
   case "$kind" in
     file) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")) ;;
     dir) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")) ;;
     instance) COMPREPLY=($(compgen -W "$("\${COMP_WORDS[0]}" list --quiet 2>/dev/null)" -- "$cur")) ;;
+    snapshot)
+      [[ -z $3 ]] && return
+      names="$("\${COMP_WORDS[0]}" snapshot list "$3" 2>/dev/null | tail -n +2 | cut -d ' ' -f 1)"
+      COMPREPLY=($(compgen -W "$names" -- "$cur")) ;;
+    instance-path)
+      # A path in the guest (NAME:PATH) is not completed; a host path or NAME: is.
+      [[ $cur == *:* ]] && { COMPREPLY=(); return; }
+      names="$("\${COMP_WORDS[0]}" list --quiet 2>/dev/null)"
+      COMPREPLY=($(compgen -W "$names" -S : -- "$cur"))
+      if ((\${#COMPREPLY[@]} == 0)); then
+        compopt -o filenames 2>/dev/null
+        COMPREPLY=($(compgen -f -- "$cur"))
+      else
+        COMPREPLY+=($(compgen -f -- "$cur"))
+        # NAME: alone is not a whole word yet: the path follows without a space.
+        ((\${#COMPREPLY[@]} == 1)) && compopt -o nospace 2>/dev/null
+      fi ;;
     words:*) COMPREPLY=($(compgen -W "\${kind#words:}" -- "$cur")) ;;
     *) COMPREPLY=() ;;
   esac
 }
 ${fn}() {
-  local cur="\${COMP_WORDS[COMP_CWORD]}" path="" word value="" position=0 i dashes=""
+  local cur="\${COMP_WORDS[COMP_CWORD]}" path="" word value="" position=0 i dashes="" first=""
+  # bash splits NAME:PATH at the colon (COMP_WORDBREAKS): after a lone colon, a path in the
+  # guest is being typed, which is not completed.
+  if [[ $cur == : || \${COMP_WORDS[COMP_CWORD - 1]} == : ]]; then COMPREPLY=(); return; fi
   for ((i = 1; i < COMP_CWORD; i++)); do
     word="\${COMP_WORDS[i]}"
     if [[ -n $value ]]; then value=""; continue; fi
+    # The colon of NAME:PATH and the path after it belong to the word before.
+    if [[ $word == : || \${COMP_WORDS[i - 1]} == : ]]; then continue; fi
     if [[ -n $dashes ]]; then position=$((position + 1)); continue; fi
     if [[ $word == -- ]]; then dashes=1; continue; fi
     if [[ $word == -* ]]; then
@@ -208,6 +273,7 @@ ${fn}() {
     if [[ $position -eq 0 && " $(${fn}_subcommands "$path") " == *" $word "* ]]; then
       path="\${path:+$path }$word"
     else
+      [[ $position -eq 0 ]] && first=$word
       position=$((position + 1))
     fi
   done
@@ -236,7 +302,7 @@ ${fn}() {
   local last
   last="$(${fn}_variadic "$path")"
   [[ -n $last && $position -gt $last ]] && position=$last
-  ${fn}_complete_kind "$(${fn}_argument "$path" "$position")" "$cur"
+  ${fn}_complete_kind "$(${fn}_argument "$path" "$position")" "$cur" "$first"
 }
 complete -F ${fn} ${program}
 `;
@@ -270,6 +336,16 @@ function fishValue(kind: CompletionKind, program: string): string {
       return `-f -a '(__fish_complete_directories)'`;
     case "instance":
       return `-f -a '(${program} list --quiet 2>/dev/null)'`;
+    case "instance-path":
+      return `-F -a ${
+        fishQuote(`(${program} list --quiet 2>/dev/null | string replace -r '$' :)`)
+      }`;
+    case "snapshot":
+      return `-f -a ${
+        fishQuote(
+          `(${program} snapshot list (commandline -opc)[-1] 2>/dev/null | tail -n +2 | string split -f 1 ' ')`,
+        )
+      }`;
     case "words":
       return `-f -a ${fishQuote(kind.words.join(" "))}`;
     default:

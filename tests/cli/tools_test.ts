@@ -369,6 +369,7 @@ async function complete(
   script: string,
   words: string[],
   env: Record<string, string> = {},
+  cwd?: string,
 ): Promise<string[]> {
   const { code, stdout, stderr } = await new Deno.Command("bash", {
     args: [
@@ -379,6 +380,7 @@ async function complete(
       ...words,
     ],
     env,
+    cwd,
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -419,6 +421,21 @@ Deno.test("vmkit completions bash completes commands, options, values, files and
     assert.deepEqual(await complete(script, ["vmkit", "kernel", "--modules", `${dir}/ker`]), [
       `${dir}/kernels`,
     ]);
+    // Values from a fixed set: commander's choices, or what a flag's own parser takes.
+    const values: [string[], string[]][] = [
+      [["vmkit", "kernel", "--arch", ""], ["aarch64", "x86_64"]],
+      [["vmkit", "img", "convert", "-O", "v"], ["vdi", "vhdx", "vmdk", "vpc"]],
+      [["vmkit", "img", "create", "-f", ""], ["qcow2", "raw"]],
+      [["vmkit", "img", "info", "--output=j"], ["--output=json"]],
+      [["vmkit", "img", "info", "-f", "qc"], ["qcow2"]],
+      [["vmkit", "seed", "x.iso", "--format", ""], ["configdrive", "nocloud"]],
+      [["vmkit", "binfmt", "check", "riscv"], ["riscv32", "riscv64"]],
+      [["vmkit", "help", "i"], ["img", "info"]],
+      [["vmkit", "img", "help", "c"], ["convert", "create"]],
+    ];
+    for (const [words, expected] of values) {
+      assert.deepEqual(await complete(script, words), expected, words.join(" "));
+    }
     // Instance names come from `vmkit list --quiet`, run as the command line's first word.
     const wrapper = `${dir}/vmkit`;
     await Deno.writeTextFile(
@@ -427,6 +444,9 @@ Deno.test("vmkit completions bash completes commands, options, values, files and
     );
     await Deno.chmod(wrapper, 0o755);
     const state = `${dir}/state`;
+    // alpha's disk holds a snapshot, which a stopped instance's snapshot list reads.
+    await program("qemu-img", ["create", "-q", "-f", "qcow2", `${dir}/alpha.qcow2`, "1M"]);
+    await program("qemu-img", ["snapshot", "-c", "clean", `${dir}/alpha.qcow2`]);
     for (const name of ["alpha", "beta"]) {
       await Deno.mkdir(`${state}/vmkit/${name}`, { recursive: true, mode: 0o700 });
       await Deno.writeTextFile(
@@ -435,7 +455,12 @@ Deno.test("vmkit completions bash completes commands, options, values, files and
           version: 1,
           name,
           created: new Date().toISOString(),
-          description: { arch: "x86_64" },
+          description: {
+            arch: "x86_64",
+            ...(name === "alpha"
+              ? { drives: [{ file: `${dir}/alpha.qcow2`, format: "qcow2" }] }
+              : {}),
+          },
           arch: "x86_64",
           cpus: 1,
           memoryMiB: 128,
@@ -446,6 +471,24 @@ Deno.test("vmkit completions bash completes commands, options, values, files and
     const env = { XDG_STATE_HOME: state, PATH: Deno.env.get("PATH") ?? "" };
     assert.deepEqual(await complete(script, [wrapper, "stop", ""], env), ["alpha", "beta"]);
     assert.deepEqual(await complete(script, [wrapper, "stop", "b"], env), ["beta"]);
+    assert.deepEqual(await complete(script, [wrapper, "snapshot", "load", "alpha", ""], env), [
+      "clean",
+    ]);
+    // cp takes NAME:PATH or a host path; a path in the guest is not completed, whether bash
+    // split the word at its colon or not.
+    assert.deepEqual(await complete(script, [wrapper, "cp", "a"], env, dir), [
+      "alpha.qcow2",
+      "alpha:",
+    ]);
+    assert.deepEqual(await complete(script, [wrapper, "cp", `${dir}/kernels/b`], env), [
+      `${dir}/kernels/bzImage`,
+    ]);
+    assert.deepEqual(await complete(script, [wrapper, "cp", "alpha:/et"], env), []);
+    assert.deepEqual(await complete(script, [wrapper, "cp", "alpha", ":", "/et"], env), []);
+    assert.deepEqual(
+      await complete(script, [wrapper, "cp", "alpha", ":", "/etc/hosts", "b"], env),
+      ["beta:"],
+    );
   });
 });
 
