@@ -124,7 +124,7 @@ Examples:
 
   img.command("convert")
     .description(
-      "Copy an image into a new file: another format (-O), compressed (-c), or a backing chain flattened into one image. Progress shows on a terminal. A failed or interrupted conversion leaves nothing at OUTPUT.",
+      "Copy an image into a new file: another format (-O), compressed (-c), or a backing chain flattened into one image. Progress shows on a terminal. A failed or interrupted conversion leaves nothing at OUTPUT: Ctrl-C, SIGTERM or a closed terminal stop qemu-img and remove its partial file, then vmkit exits 130, 143 or 129.",
     )
     .argument("<source>", "the image to read")
     .argument("<output>", "the image to write")

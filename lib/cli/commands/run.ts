@@ -2,9 +2,9 @@
  * `vmkit run FILE [-- CMD...]`: boots a VM definition in the foreground. Without CMD the console
  * is on the terminal until the guest powers off; with CMD, vmkit runs it through the guest agent
  * (`agent: true`), else ssh (`ssh:`), else the tiny guest's job channel, and exits with its
- * status. Disks the definition makes live in a temporary directory removed at exit; Ctrl-C
- * shuts the VM down and exits 130. What it does is in `../_run_definition.ts`, loaded when it
- * runs.
+ * status. Disks the definition makes live in a temporary directory removed at exit; Ctrl-C,
+ * SIGTERM and SIGHUP shut the VM down and exit 130, 143 and 129. What it does is in
+ * `../_run_definition.ts`, loaded when it runs.
  *
  * @module
  */
@@ -24,7 +24,8 @@ CMD runs through the guest agent when the definition has agent: true, else over 
 ssh:, else as the tiny guest's only job (guest: tiny, or a kernel booting vmkit's init). One
 word is a shell command line; several words are a program and its arguments. vmkit exits with
 CMD's status (128+N when signal N killed it; 255 for a signal over ssh, which does not say
-which), 125 when it could not run it, 130 on Ctrl-C. Disks the definition makes (overlayOf,
+which), 125 when it could not run it, 130 on Ctrl-C (143 on SIGTERM, 129 when the terminal
+closes: the VM is shut down first in each case). Disks the definition makes (overlayOf,
 size) are made in a temporary directory and removed at exit: use vmkit start for a VM that
 keeps them.`;
 
