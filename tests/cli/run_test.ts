@@ -108,35 +108,42 @@ Deno.test("SIGHUP (the terminal closed) during vmkit run -- CMD shuts the VM dow
       `${dir}/disk.yaml`,
       `extends: tiny.yaml\ndisks:\n  - size: 16M\nargs: ["-name", "${mark}"]\n`,
     );
-    const child = spawnVmkit(["run", "disk.yaml", "--", "sleep", "100"], {
+    const child = spawnVmkit(["run", "disk.yaml", "--", "echo started; sleep 100"], {
       ...inDir(dir),
       stdin: "null",
     });
-    const output = Promise.all([
-      new Response(child.stdout).text(),
-      new Response(child.stderr).text(),
-    ]);
-    // The disk is made, then QEMU runs the job.
-    const deadline = Date.now() + 60_000;
-    const disk = async (): Promise<string | undefined> => {
-      for (const name of await leftovers(dir)) {
-        if (!name.startsWith("vmkit-run-")) continue;
-        for await (const entry of Deno.readDir(`${dir}/tmp/${name}`)) return entry.name;
-      }
-      return undefined;
-    };
-    while (await disk() === undefined || (await qemuWith(mark)).length === 0) {
-      assert.ok(Date.now() < deadline, "QEMU did not start with its disk");
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    const stderr = new Response(child.stderr).text();
+    // The job's output comes as the guest prints it: once it has started, the disk is there.
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let stdout = "";
+    while (!stdout.includes("started\n")) {
+      const { value, done } = await reader.read();
+      if (done) assert.fail(`the job did not start: ${stdout}${await stderr}`);
+      stdout += value;
     }
-    assert.equal(await disk(), "disk0.qcow2");
+    const disks = [];
+    for (const name of await leftovers(dir)) {
+      if (!name.startsWith("vmkit-run-")) continue;
+      for await (const entry of Deno.readDir(`${dir}/tmp/${name}`)) disks.push(entry.name);
+    }
+    assert.deepEqual(disks, ["disk0.qcow2"]);
+    assert.equal((await qemuWith(mark)).length, 1, "QEMU runs");
     child.kill("SIGHUP");
-    const [status, [stdout, stderr]] = await Promise.all([child.status, output]);
-    assert.deepEqual([status.code, stdout, stderr], [
+    const [status] = await Promise.all([
+      child.status,
+      (async () => {
+        while (true) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          stdout += value;
+        }
+      })(),
+    ]);
+    assert.deepEqual([status.code, await stderr], [
       129,
-      "",
       "vmkit: Interrupted by SIGHUP: the VM was shut down\n",
     ]);
+    assert.match(stdout, /^started\n/);
     assert.deepEqual(await qemuWith(mark), [], "no QEMU is left");
     assert.deepEqual(await leftovers(dir), [], "the disk's directory is gone");
   });
