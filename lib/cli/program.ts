@@ -29,7 +29,8 @@ Exit status:
   2    wrong usage: an unknown flag, a missing argument, an invalid VM definition
   125  run/kernel/exec could not run the guest command (QEMU failed, the guest panicked...);
        otherwise they exit with the guest command's status (128+N when signal N killed it)
-  130  interrupted (Ctrl-C); the VM was shut down first`;
+  130  interrupted (Ctrl-C); the VM was shut down first
+  129, 143  the terminal closed (SIGHUP), SIGTERM: stopped as for Ctrl-C`;
 
 /**
  * Makes the `vmkit` program. Colours are off: commander would read `NO_COLOR`/`FORCE_COLOR`,
@@ -61,6 +62,18 @@ export function vmkitProgram(): Command {
 }
 
 /**
+ * vmkit's last line; a terminal that has closed (SIGHUP) takes nothing, and the exit status still
+ * says what happened.
+ */
+function printError(text: string): void {
+  try {
+    console.error(text);
+  } catch {
+    // stderr was a terminal that has gone (EIO): nobody is left to read it.
+  }
+}
+
+/**
  * Runs `vmkit` with these arguments: prints what went wrong as `vmkit: MESSAGE` on stderr.
  *
  * @param args The arguments after `vmkit`.
@@ -78,14 +91,14 @@ export async function main(args: readonly string[]): Promise<number> {
     }
     if (error instanceof DefinitionError) {
       // One line per problem, each starting with its file:line:column, as compilers print.
-      console.error(error.message);
+      printError(error.message);
       return EXIT.usage;
     }
     if (error instanceof CliError) {
-      console.error(`vmkit: ${error.message}`);
+      printError(`vmkit: ${error.message}`);
       return error.exitCode;
     }
-    console.error(`vmkit: ${error instanceof Error ? error.message : String(error)}`);
+    printError(`vmkit: ${error instanceof Error ? error.message : String(error)}`);
     return EXIT.failure;
   }
 }
