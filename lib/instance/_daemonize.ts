@@ -1,9 +1,12 @@
 // Runs QEMU with -daemonize: the process we start forks the real QEMU, which sets itself up
 // (opens its files and sockets, starts the machine) and tells the first one, which then exits
 // 0, or exits non-zero when the set-up failed. With -D, QEMU writes its messages (the errors of
-// a failed start too) to that log instead of stderr, so both are read for the report.
+// a failed start too) to that log instead of stderr, so both are read for the report. The log is
+// emptied before each start (QEMU truncates it when it opens it, which may be only once it has
+// something to say), so what it holds afterwards is this start's.
 
 import { qemuErrorLine } from "../vm/_spawn.ts";
+import { shellQuote } from "../vm/qemu_opts.ts";
 import { VmLaunchError } from "../vm/errors.ts";
 import { readPidFile } from "./_qemu_process.ts";
 
@@ -29,22 +32,24 @@ export interface DaemonizeRequest {
 
 const decoder = new TextDecoder();
 
-async function logSize(path: string): Promise<number> {
+/** Empties QEMU's log (a missing one is fine): what it holds after the start is this start's. */
+async function emptyLog(path: string): Promise<void> {
   try {
-    return (await Deno.stat(path)).size;
-  } catch {
-    return 0;
+    await Deno.truncate(path, 0);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }
 
-/** What QEMU wrote to its log from `offset` on (all of it when the file was truncated). */
-async function logSince(path: string, offset: number): Promise<string> {
-  try {
-    const bytes = await Deno.readFile(path);
-    return decoder.decode(bytes.length >= offset ? bytes.subarray(offset) : bytes);
-  } catch {
-    return "";
-  }
+/** What QEMU wrote to its log, ending with a newline when it wrote anything. */
+async function logText(path: string): Promise<string> {
+  const text = await Deno.readTextFile(path).catch(() => "");
+  return text === "" || text.endsWith("\n") ? text : `${text}\n`;
+}
+
+/** A command line to paste into a shell. */
+export function argvLine(argv: readonly string[]): string {
+  return argv.map(shellQuote).join(" ");
 }
 
 /**
@@ -55,7 +60,7 @@ async function logSince(path: string, offset: number): Promise<string> {
  */
 export async function daemonizeQemu(request: DaemonizeRequest): Promise<number> {
   const { binary, argv, name } = request;
-  const offset = await logSize(request.qemuLog);
+  await emptyLog(request.qemuLog);
   const fullArgv = [binary, ...argv];
   const stopper = new AbortController();
   const onAbort = () => stopper.abort(request.signal!.reason);
@@ -85,7 +90,10 @@ export async function daemonizeQemu(request: DaemonizeRequest): Promise<number> 
     clearTimeout(timer);
     request.signal?.removeEventListener("abort", onAbort);
   }
-  const said = `${decoder.decode(output.stderr)}${await logSince(request.qemuLog, offset)}`;
+  const stderr = decoder.decode(output.stderr);
+  const said = `${stderr === "" || stderr.endsWith("\n") ? stderr : `${stderr}\n`}${await logText(
+    request.qemuLog,
+  )}`;
   if (stopper.signal.aborted) {
     // QEMU's first process was killed; the daemon may exist already.
     const pid = await readPidFile(request.pidFile);
@@ -99,7 +107,7 @@ export async function daemonizeQemu(request: DaemonizeRequest): Promise<number> 
     if (stopper.signal.reason !== "timeout") throw stopper.signal.reason;
     throw new VmLaunchError(
       `Cannot start instance "${name}": QEMU did not set itself up within ${request.timeout} ms\nargv: ${
-        fullArgv.join(" ")
+        argvLine(fullArgv)
       }\nqemu.log:\n${said.trimEnd() || "(empty)"}`,
       { argv: fullArgv, stderr: said },
     );
@@ -111,7 +119,7 @@ export async function daemonizeQemu(request: DaemonizeRequest): Promise<number> 
       : `QEMU was killed by ${output.signal}`;
     throw new VmLaunchError(
       `Cannot start instance "${name}": ${line === undefined ? how : `${line} (${how})`}\nargv: ${
-        fullArgv.join(" ")
+        argvLine(fullArgv)
       }\nqemu.log:\n${said.trimEnd() || "(empty)"}`,
       {
         argv: fullArgv,
@@ -124,7 +132,7 @@ export async function daemonizeQemu(request: DaemonizeRequest): Promise<number> 
   if (pid === undefined) {
     throw new VmLaunchError(
       `Cannot start instance "${name}": QEMU daemonized but wrote no pid to "${request.pidFile}"\nargv: ${
-        fullArgv.join(" ")
+        argvLine(fullArgv)
       }`,
       { argv: fullArgv, stderr: said },
     );

@@ -23,7 +23,9 @@ import {
 import { type Instance, instanceHandle } from "./instance.ts";
 import { lockInstance } from "./_lock.ts";
 import { qemuState, removeStaleFiles } from "./_reconcile.ts";
-import { daemonizeQemu } from "./_daemonize.ts";
+import { daemonizeQemu, type DaemonizeRequest } from "./_daemonize.ts";
+import { refusedForward, refusedForwardText } from "./_forward_holder.ts";
+import { VmLaunchError } from "../vm/errors.ts";
 import { signalPid, waitGone } from "./_qemu_process.ts";
 import { CONSOLE_LOG, EVENTS_SOCKET, PID_FILE, QEMU_LOG, QMP_SOCKET } from "./_files.ts";
 
@@ -145,7 +147,11 @@ async function readForwards(qmp: QmpClient, builder: VmBuilder): Promise<Usernet
  *   relative paths.
  * @throws {Deno.errors.NotFound} Without `vm`, when the instance does not exist; or when an
  *   input file or the QEMU binary is missing.
- * @throws {VmLaunchError} When QEMU fails to start: with what it said and the argv.
+ * @throws {SyntaxError} Without `vm`, when the instance's record cannot be read (with `vm`, the
+ *   record is written anew and the instance's disks are kept).
+ * @throws {VmLaunchError} When QEMU fails to start: with what it said and the argv (a host port
+ *   it could not forward is named, with the instance that holds it when it is one). The record
+ *   then stays as the last good start left it.
  *
  * @example
  * ```ts
@@ -179,15 +185,56 @@ export async function startInstance(
     );
   }
   await removeStaleFiles(dir);
-  const previous = await readInstanceRecord(dir);
+  let previous: InstanceRecord | undefined;
+  let broken = false;
+  try {
+    previous = await readInstanceRecord(dir);
+  } catch (error) {
+    // A record that cannot be read: a start with the VM given writes it anew, keeping the
+    // instance's disks; without one, there is nothing to boot.
+    if (!(error instanceof SyntaxError) || vm === undefined) throw error;
+    broken = true;
+  }
   try {
     await startLocked(name, dir, vm, previous, { signal: options.signal, timeout });
   } catch (error) {
-    // A first start that failed leaves nothing behind: no instance, no half-made disks.
-    if (previous === undefined) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    if (previous !== undefined) {
+      // A failed start keeps what the last good one saved: its VM is what a later start boots.
+      await writeInstanceRecord(dir, previous).catch(() => {});
+    } else if (!broken) {
+      // A first start that failed leaves nothing behind: no instance, no half-made disks.
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
     throw error;
   }
   return instanceHandle(name, dir);
+}
+
+/**
+ * Starts QEMU as a daemon; when it fails, removes the sockets it made, and names what holds a
+ * host port it could not forward.
+ */
+async function daemonize(request: DaemonizeRequest, dir: string): Promise<number> {
+  try {
+    return await daemonizeQemu(request);
+  } catch (error) {
+    await removeStaleFiles(dir);
+    if (!(error instanceof VmLaunchError)) throw error;
+    const forward = refusedForward(error.stderr);
+    if (forward === undefined) throw error;
+    const reason = await refusedForwardText(
+      dir.slice(0, dir.lastIndexOf("/")),
+      request.name,
+      forward,
+    );
+    const details = error.message.slice(error.message.indexOf("\n"));
+    throw new VmLaunchError(`Cannot start instance "${request.name}": ${reason}${details}`, {
+      argv: error.argv,
+      stderr: error.stderr,
+      ...error.exit === undefined ? {} : { exit: error.exit },
+      cause: error,
+    });
+  }
 }
 
 /** Starts the instance, holding its lock; see {@linkcode startInstance}. */
@@ -255,7 +302,7 @@ async function startLocked(
     throw error;
   }
   const launchedAt = performance.now();
-  const pid = await daemonizeQemu({
+  const pid = await daemonize({
     name,
     binary: resolved.binary,
     argv,
@@ -264,7 +311,7 @@ async function startLocked(
     debianPackage: resolved.archProfile.debianPackage,
     timeout,
     signal: options.signal,
-  });
+  }, dir);
   const qmpSocket = `${dir}/${QMP_SOCKET}`;
   try {
     const left = Math.max(1000, timeout - (performance.now() - launchedAt));
