@@ -31,3 +31,6 @@ export const STALE_FILES: readonly string[] = [
   EVENTS_SOCKET,
   AGENT_SOCKET,
 ];
+
+/** An flock held by the `vmkit events` attached to the events monitor; it holds its pid. */
+export const EVENTS_LOCK_FILE = "events.lock";

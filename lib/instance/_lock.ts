@@ -26,7 +26,9 @@ async function readHolder(path: string): Promise<{ pid?: number; action?: string
  *
  * @param dir The instance's state directory.
  * @param name The instance's name, for the error.
- * @param action What the caller does: "start", "stop", "delete".
+ * @param action What the caller does: "start", "stop", "delete" (one word).
+ * @param file The lock file in `dir`: the instance's (default), or another for another thing
+ *   one process at a time may hold, such as the events monitor.
  * @returns The held lock.
  * @throws {InstanceBusyError} When another process holds it.
  */
@@ -34,28 +36,29 @@ export async function lockInstance(
   dir: string,
   name: string,
   action: string,
+  file: string = LOCK_FILE,
 ): Promise<InstanceLock> {
-  const path = `${dir}/${LOCK_FILE}`;
-  const file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
+  const path = `${dir}/${file}`;
+  const opened = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
   let locked: boolean;
   try {
-    locked = await file.tryLock(true);
+    locked = await opened.tryLock(true);
   } catch (error) {
-    file.close();
+    opened.close();
     throw error;
   }
   if (!locked) {
-    file.close();
+    opened.close();
     throw new InstanceBusyError(`${action} instance "${name}"`, name, await readHolder(path));
   }
-  await file.truncate(0);
-  await file.write(encoder.encode(`${Deno.pid} ${action}\n`));
+  await opened.truncate(0);
+  await opened.write(encoder.encode(`${Deno.pid} ${action}\n`));
   let held = true;
   const release = () => {
     if (!held) return;
     held = false;
     // Closing the file drops the flock.
-    file.close();
+    opened.close();
   };
   return { release, [Symbol.dispose]: release };
 }

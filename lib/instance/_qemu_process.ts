@@ -91,3 +91,16 @@ export async function waitGone(
     pause = Math.min(pause * 2, 100);
   }
 }
+
+/**
+ * Whether `pid` is stopped by a signal (SIGSTOP, SIGTSTP: state `T` in /proc/PID/stat, or `t`
+ * under a tracer): such a QEMU accepts connections (the kernel queues them) but answers nothing.
+ *
+ * @returns `true` when stopped; `false` when running, gone, or /proc cannot be read.
+ */
+export async function isStopped(pid: number): Promise<boolean> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+  // "PID (COMM) STATE ...": COMM may hold spaces and parentheses; the state follows the last ")".
+  const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  return state === "T" || state === "t";
+}

@@ -8,6 +8,7 @@
 
 import { checkTimeout, type WaitOptions } from "../_deadline.ts";
 import { sleep } from "../_sleep.ts";
+import { pathExists } from "../_fs.ts";
 import { QmpClient } from "../qmp/client.ts";
 import { GuestAgent } from "../agent/client.ts";
 import type { SshClient } from "../ssh/client.ts";
@@ -22,7 +23,11 @@ import {
 } from "../vm/snapshot.ts";
 import { KERNEL_PANIC_LINE } from "../vm/_vm_failure.ts";
 import { detectImageFormat } from "../vm/image_format.ts";
-import { listSnapshots as listImageSnapshots } from "../image/snapshot.ts";
+import {
+  deleteSnapshot as deleteImageSnapshot,
+  listSnapshots as listImageSnapshots,
+} from "../image/snapshot.ts";
+import { QmpTimeoutError } from "../qmp/errors.ts";
 import { NO_AGENT_LINE } from "../guest/default_init.ts";
 import { instanceDir, type InstanceDirOptions } from "./state_dir.ts";
 import { type InstanceStatus, InstanceStatusError } from "./errors.ts";
@@ -41,6 +46,7 @@ import {
 import { lockInstance } from "./_lock.ts";
 import { qemuState, removeStaleFiles } from "./_reconcile.ts";
 import { stopQemu } from "./_stop.ts";
+import { isStopped } from "./_qemu_process.ts";
 import { instanceSshClient, knowHostKeys } from "./_ssh_login.ts";
 
 /** The files in an instance's state directory. */
@@ -203,6 +209,7 @@ export class Instance {
    *
    * @returns The record.
    * @throws {Deno.errors.NotFound} When the instance was deleted.
+   * @throws {SyntaxError} When the record cannot be read (the message says what to do).
    */
   async record(): Promise<InstanceRecord> {
     const record = await readInstanceRecord(this.dir);
@@ -231,13 +238,30 @@ export class Instance {
    * @param options Which monitor, time limit (default 10 s) and signal.
    * @returns A negotiated client; close it (`await using`).
    * @throws {InstanceStatusError} When the instance is stopped.
-   * @throws {QmpTimeoutError} When QEMU does not greet in time (another client holds the
-   *   monitor).
+   * @throws {Error} At once when its QEMU process is stopped (SIGSTOP): it answers nothing.
+   * @throws {QmpTimeoutError} When QEMU does not greet in time: another client holds the
+   *   monitor, or QEMU hangs (the message says which it can tell).
    */
   async qmp(options: InstanceQmpOptions = {}): Promise<QmpClient> {
-    await this.#requireRunning("connect to the QMP monitor of");
+    const action = options.monitor === "events"
+      ? "connect to the events monitor of"
+      : "connect to the QMP monitor of";
+    const { pid } = await this.#requireRunning(action);
+    await this.#requireAnswering(action, pid!);
     const socket = options.monitor === "events" ? this.#files.eventsSocket : this.#files.qmpSocket;
-    return await QmpClient.connect(socket, { timeout: options.timeout, signal: options.signal });
+    const timeout = options.timeout ?? 10_000;
+    try {
+      return await QmpClient.connect(socket, { timeout, signal: options.signal });
+    } catch (error) {
+      if (!(error instanceof QmpTimeoutError) || !/greeting/.test(error.message)) throw error;
+      await this.#requireAnswering(action, pid!);
+      const others = options.monitor === "events"
+        ? "another client (vmkit events, a script) is probably attached to it"
+        : "another client (vmkit qmp, vmkit info, a qmp-shell, a script) is probably attached to it";
+      error.message =
+        `Cannot ${action} instance "${this.#name}": QEMU (pid ${pid}) did not greet within ${timeout} ms; a monitor serves one client at a time, so ${others}, or QEMU hangs; end that client, or look at "${this.#files.qemuLog}"`;
+      throw error;
+    }
   }
 
   /**
@@ -246,6 +270,7 @@ export class Instance {
    *
    * @returns The client; close it (`await using`).
    * @throws {InstanceStatusError} When the instance is stopped.
+   * @throws {Error} When its QEMU process is stopped (SIGSTOP): it answers nothing.
    * @throws {TypeError} When the VM has no guest agent channel.
    */
   async agent(): Promise<GuestAgent> {
@@ -255,7 +280,8 @@ export class Instance {
         `Cannot talk to the guest agent of instance "${this.#name}": its VM has no agent channel; add .guestAgent() (agent: true in a definition)`,
       );
     }
-    await this.#requireRunning("talk to the guest agent of");
+    const { pid } = await this.#requireRunning("talk to the guest agent of");
+    await this.#requireAnswering("talk to the guest agent of", pid!);
     return await GuestAgent.connect(this.#files.agentSocket);
   }
 
@@ -277,7 +303,8 @@ export class Instance {
         `Cannot ssh into instance "${this.#name}": its VM has no ssh login; add .ssh() (ssh: true in a definition)`,
       );
     }
-    await this.#requireRunning("ssh into");
+    const { pid } = await this.#requireRunning("ssh into");
+    await this.#requireAnswering("ssh into", pid!);
     if (!(await knowHostKeys(login, this.#files.consoleLog))) {
       throw new TypeError(
         `Cannot ssh into instance "${this.#name}": the guest's host key is not known yet (cloud-init prints it on the console when it has made it); wait for ready()`,
@@ -404,18 +431,14 @@ export class Instance {
       await using qmp = await this.qmp(options);
       return await listSnapshots(qmp);
     }
-    for (const drive of (await this.record()).description.drives ?? []) {
-      if (drive.readOnly || drive.snapshot) continue;
-      const format = drive.format ?? (await detectImageFormat(drive.file)).format;
-      if (format !== "qcow2") continue;
-      return (await listImageSnapshots(drive.file, options)).map((s) => ({
-        tag: s.name,
-        vmStateSize: s.vmStateSize,
-        date: s.date,
-        vmClockNs: s.vmClock * 1e6,
-      }));
-    }
-    return [];
+    const [holder] = await this.#snapshotDisks();
+    if (holder === undefined) return [];
+    return (await listImageSnapshots(holder, options)).map((s) => ({
+      tag: s.name,
+      vmStateSize: s.vmStateSize,
+      date: s.date,
+      vmClockNs: s.vmClock * 1e6,
+    }));
   }
 
   /**
@@ -424,9 +447,14 @@ export class Instance {
    * @param tag A new tag.
    * @param options Time limit (default 120 s) and signal.
    * @returns The snapshot.
+   * @throws {InstanceStatusError} When the instance is stopped.
    * @throws {TypeError} When a writable disk is not qcow2, there is none, or the tag exists.
    */
   async saveSnapshot(tag: string, options: SnapshotOptions = {}): Promise<SnapshotInfo> {
+    await this.#requireRunning(
+      `save snapshot "${tag}" of`,
+      "a snapshot saves a running VM (its memory and devices with its disks)",
+    );
     await using qmp = await this.qmp({ signal: options.signal });
     return await saveSnapshot(qmp, tag, options);
   }
@@ -437,24 +465,60 @@ export class Instance {
    * @param tag The tag.
    * @param options Time limit (default 120 s) and signal.
    * @returns When loaded.
+   * @throws {InstanceStatusError} When the instance is stopped.
    * @throws {RangeError} When there is no such snapshot.
    */
   async loadSnapshot(tag: string, options: SnapshotOptions = {}): Promise<void> {
+    await this.#requireRunning(
+      `load snapshot "${tag}" into`,
+      "a snapshot is loaded into a running VM (its memory and devices with its disks)",
+    );
     await using qmp = await this.qmp({ signal: options.signal });
     await loadSnapshot(qmp, tag, options);
   }
 
   /**
-   * Deletes snapshot `tag` from every disk that has it.
+   * Deletes snapshot `tag` from every disk that has it: through QEMU while the instance runs,
+   * else with `qemu-img` (holding the instance's lock, so it is not started meanwhile).
    *
    * @param tag The tag.
    * @param options Time limit (default 60 s) and signal.
    * @returns When deleted.
    * @throws {RangeError} When there is no such snapshot.
+   * @throws {InstanceBusyError} When it is stopped and another process is starting it.
    */
   async deleteSnapshot(tag: string, options: SnapshotOptions = {}): Promise<void> {
-    await using qmp = await this.qmp({ signal: options.signal });
-    await deleteSnapshot(qmp, tag, options);
+    if ((await this.status()).status === "running") {
+      await using qmp = await this.qmp({ signal: options.signal });
+      await deleteSnapshot(qmp, tag, options);
+      return;
+    }
+    using _lock = await lockInstance(this.dir, this.#name, "snapshot");
+    if ((await qemuState(this.dir)).status === "running") {
+      await using qmp = await this.qmp({ signal: options.signal });
+      await deleteSnapshot(qmp, tag, options);
+      return;
+    }
+    const holders: string[] = [];
+    for (const file of await this.#snapshotDisks()) {
+      const snapshots = await listImageSnapshots(file, options);
+      if (snapshots.some((s) => s.name === tag)) holders.push(file);
+    }
+    if (holders.length === 0) {
+      throw new RangeError(`Cannot delete snapshot "${tag}": there is no snapshot of that name`);
+    }
+    for (const file of holders) await deleteImageSnapshot(file, tag, options);
+  }
+
+  /** The writable qcow2 disks of a stopped instance, which hold its snapshots. */
+  async #snapshotDisks(): Promise<string[]> {
+    const files: string[] = [];
+    for (const drive of (await this.record()).description.drives ?? []) {
+      if (drive.readOnly || drive.snapshot) continue;
+      const format = drive.format ?? (await detectImageFormat(drive.file)).format;
+      if (format === "qcow2") files.push(drive.file);
+    }
+    return files;
   }
 
   async #stopLocked(options: StopInstanceOptions): Promise<StopMethod | "already-stopped"> {
@@ -463,7 +527,8 @@ export class Instance {
       await removeStaleFiles(this.dir);
       return "already-stopped";
     }
-    const record = await readInstanceRecord(this.dir);
+    // A broken record does not keep its QEMU from being stopped: without it, no agent is asked.
+    const record = await readInstanceRecord(this.dir).catch(() => undefined);
     const method = await stopQemu({
       pid: state.pid!,
       pidFile: this.#files.pidFile,
@@ -477,16 +542,27 @@ export class Instance {
     return method;
   }
 
-  async #requireRunning(action: string): Promise<InstanceState> {
+  async #requireRunning(action: string, why?: string): Promise<InstanceState> {
     const state = await qemuState(this.dir);
     if (state.status !== "running") {
       throw new InstanceStatusError(
-        `Cannot ${action} instance "${this.#name}": it is stopped; start it first (vmkit start ${this.#name})`,
+        `Cannot ${action} instance "${this.#name}": it is stopped${
+          why === undefined ? "" : `, and ${why}`
+        }; start it first (vmkit start ${this.#name})`,
         this.#name,
         "stopped",
       );
     }
     return state;
+  }
+
+  /** Refuses a QEMU stopped by a signal: the kernel queues connections to it, and it answers none. */
+  async #requireAnswering(action: string, pid: number): Promise<void> {
+    if (await isStopped(pid)) {
+      throw new Error(
+        `Cannot ${action} instance "${this.#name}": its QEMU (pid ${pid}) is stopped (SIGSTOP: state T in /proc/${pid}/stat) and answers nothing; continue it with: kill -CONT ${pid}`,
+      );
+    }
   }
 
   async #agentReady(signal: AbortSignal, late: Record<InstanceReadyStage, string>) {
@@ -569,7 +645,8 @@ export class Instance {
  *
  * @param name The instance's name.
  * @param options Where instances live.
- * @returns The handle.
+ * @returns The handle (also of an instance whose record cannot be read: {@linkcode Instance.record}
+ *   then says what is wrong, and it can still be stopped and deleted).
  * @throws {Deno.errors.NotFound} When there is no such instance.
  * @throws {TypeError} For a bad name.
  *
@@ -585,11 +662,13 @@ export async function openInstance(
   options: InstanceDirOptions = {},
 ): Promise<Instance> {
   const dir = instanceDir(name, options);
-  if ((await readInstanceRecord(dir)) === undefined) {
+  // A record that cannot be read still names an instance: it can be stopped, deleted and
+  // started anew; what needs the record says what is wrong with it.
+  if (!(await pathExists(`${dir}/${RECORD_FILE}`))) {
     throw new Deno.errors.NotFound(
       `Cannot open instance "${name}": there is no such instance in "${
         dir.slice(0, dir.lastIndexOf("/"))
-      }"; start one with a definition (vmkit start ${name} FILE)`,
+      }"`,
     );
   }
   return new Instance(internal, name, dir);

@@ -9,7 +9,7 @@
 import type { Arch } from "../vm/arch.ts";
 import { type InstanceDirOptions, instanceStateBase } from "./state_dir.ts";
 import type { InstanceStatus } from "./errors.ts";
-import { readInstanceRecord } from "./record.ts";
+import { type InstanceRecord, readInstanceRecord } from "./record.ts";
 import { qemuState, removeStaleFiles } from "./_reconcile.ts";
 import { LOCK_FILE, STALE_FILES } from "./_files.ts";
 import { pathExists } from "../_fs.ts";
@@ -36,6 +36,23 @@ export interface InstanceSummary {
   ssh?: string;
 }
 
+/**
+ * An instance whose record (`instance.json`) cannot be read, as {@linkcode listInstances} sees
+ * it: it can still be stopped, deleted (`delete({ force: true })`), or started anew with its VM.
+ */
+export interface BrokenInstanceSummary {
+  /** Its name. */
+  name: string;
+  /** Its state directory. */
+  dir: string;
+  /** Always `"broken"`. */
+  status: "broken";
+  /** What is wrong with its record, and what to do. */
+  problem: string;
+  /** QEMU's pid, while one runs for it. */
+  pid?: number;
+}
+
 /** Removes what a dead QEMU left, unless another process holds the instance's lock. */
 async function cleanUp(dir: string): Promise<void> {
   let found = false;
@@ -58,15 +75,20 @@ async function cleanUp(dir: string): Promise<void> {
  * Lists the instances, sorted by name, reconciling those whose QEMU died.
  *
  * @param options Where instances live.
- * @returns One summary per instance; an empty list when there is none (or no state directory).
+ * @returns One summary per instance (a {@linkcode BrokenInstanceSummary} for one whose record
+ *   cannot be read); an empty list when there is none (or no state directory).
  *
  * @example
  * ```ts
  * import { listInstances } from "@vmkit/vmkit";
- * for (const i of await listInstances()) console.log(i.name, i.status, i.ssh ?? "");
+ * for (const i of await listInstances()) {
+ *   console.log(i.name, i.status, i.status === "broken" ? i.problem : i.ssh ?? "");
+ * }
  * ```
  */
-export async function listInstances(options: InstanceDirOptions = {}): Promise<InstanceSummary[]> {
+export async function listInstances(
+  options: InstanceDirOptions = {},
+): Promise<(InstanceSummary | BrokenInstanceSummary)[]> {
   const base = instanceStateBase(options);
   const names: string[] = [];
   try {
@@ -80,7 +102,21 @@ export async function listInstances(options: InstanceDirOptions = {}): Promise<I
   names.sort();
   const summaries = await Promise.all(names.map(async (name) => {
     const dir = `${base}/${name}`;
-    const record = await readInstanceRecord(dir).catch(() => undefined);
+    let record: InstanceRecord | undefined;
+    try {
+      record = await readInstanceRecord(dir);
+    } catch (error) {
+      const state = await qemuState(dir);
+      const broken: BrokenInstanceSummary = {
+        name,
+        dir,
+        status: "broken",
+        problem: error instanceof Error ? error.message : String(error),
+        ...state.pid === undefined ? {} : { pid: state.pid },
+      };
+      return broken;
+    }
+    // A directory without a record is an instance being made (or one a crash left half made).
     if (record === undefined) return undefined;
     const state = await qemuState(dir);
     if (state.status === "stopped") await cleanUp(dir);
@@ -100,5 +136,5 @@ export async function listInstances(options: InstanceDirOptions = {}): Promise<I
     };
     return summary;
   }));
-  return summaries.filter((s): s is InstanceSummary => s !== undefined);
+  return summaries.filter((s) => s !== undefined);
 }

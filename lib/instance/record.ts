@@ -95,24 +95,30 @@ export function descriptionSize(description: VmDescription): { cpus: number; mem
  *
  * @param dir The instance's state directory.
  * @returns The record, or `undefined` when there is none.
- * @throws {SyntaxError} When the file is not the JSON vmkit wrote.
+ * @throws {SyntaxError} When the file is not the JSON vmkit wrote (the message says what to do).
  */
 export async function readInstanceRecord(dir: string): Promise<InstanceRecord | undefined> {
   const text = await readTextIfExists(`${dir}/${RECORD_FILE}`);
   if (text === undefined) return undefined;
+  const name = dir.slice(dir.lastIndexOf("/") + 1);
+  const broken = (why: string, cause?: unknown) =>
+    new SyntaxError(
+      `Cannot read the record of instance "${name}" ("${dir}/${RECORD_FILE}"): ${why}; start the instance from its definition to write it anew, keeping its disks (vmkit start ${name} FILE), or delete the instance (vmkit delete --force ${name})`,
+      { cause },
+    );
   let record: InstanceRecord;
   try {
     record = JSON.parse(text);
   } catch (error) {
-    throw new SyntaxError(
-      `Cannot read instance record "${dir}/${RECORD_FILE}": ${(error as Error).message}`,
-      { cause: error },
-    );
+    throw broken(`it is not JSON (${(error as Error).message})`, error);
   }
-  if (record?.version !== 1 || typeof record.name !== "string") {
-    throw new SyntaxError(
-      `Cannot read instance record "${dir}/${RECORD_FILE}": it is not a vmkit instance record (version 1)`,
-    );
+  if (
+    record?.version !== 1 || typeof record.name !== "string" ||
+    typeof record.description !== "object" || record.description === null ||
+    typeof record.arch !== "string" || typeof record.cpus !== "number" ||
+    typeof record.memoryMiB !== "number"
+  ) {
+    throw broken("it is not a vmkit instance record (version 1)");
   }
   return record;
 }

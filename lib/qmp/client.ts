@@ -277,10 +277,11 @@ export class QmpClient implements AsyncDisposable {
       }
       if (error instanceof QmpTimeoutError && /greeting/.test(error.message)) {
         // QEMU greets a client as soon as it accepts it, and a monitor accepts one client at a
-        // time: the connection waits in the socket's backlog while another client is attached.
+        // time: the connection waits in the socket's backlog while another client is attached,
+        // or while QEMU does not run (stopped by SIGSTOP, or hung).
         error.message = `Cannot connect to QMP at "${address}": no greeting within ${
           Math.round(remaining)
-        } ms; a QEMU monitor serves one client at a time, so another client (a qmp-shell, libvirt, another script) is probably connected to it; close that one, or give the VM another monitor (.qmpSocket())`;
+        } ms; a QEMU monitor serves one client at a time, so another client (a qmp-shell, libvirt, another script) is probably connected to it, or QEMU is stopped (SIGSTOP: state T in /proc/PID/stat; kill -CONT PID) or hung; close that client, or give the VM another monitor (.qmpSocket())`;
       }
       throw error;
     }

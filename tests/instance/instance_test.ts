@@ -97,6 +97,14 @@ Deno.test("startInstance runs QEMU as a daemon in a private state directory; a h
       `Cannot connect to the QMP monitor of instance "lib": it is stopped; start it first (vmkit start lib)`,
   });
 
+  // A start QEMU refuses leaves the record as the last good start wrote it.
+  const good = await web.record();
+  await assert.rejects(
+    startInstance("lib", builder.arg("-device", "no-such-device"), { stateBase }),
+    { name: "VmLaunchError", message: /'no-such-device' is not a valid device model name/ },
+  );
+  assert.deepEqual(await web.record(), good);
+
   // Without a builder, a start boots what the record saved.
   await startInstance("lib", undefined, { stateBase });
   assert.equal((await web.status()).status, "running");
@@ -221,4 +229,41 @@ Deno.test("the instance lock: a second holder is told who holds it, and the lock
   using lock = await lockInstance(dir, "locked", "delete");
   assert.match(await Deno.readTextFile(`${dir}/lock`), new RegExp(`^${Deno.pid} delete\n$`));
   lock.release();
+});
+
+Deno.test("an instance whose record cannot be read is listed as broken, can be deleted, and a start with its VM writes the record anew", async () => {
+  await using state = await scratchState();
+  const { stateBase } = state;
+  const dir = `${stateBase}/wreck`;
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/instance.json`, "{");
+  await Deno.writeTextFile(`${dir}/disk.img`, "kept");
+  const [listed] = await listInstances({ stateBase });
+  assert.equal(listed.status, "broken");
+  assert.match((listed as { problem: string }).problem, /"wreck".*: it is not JSON/);
+  const wreck = await openInstance("wreck", { stateBase });
+  await assert.rejects(wreck.record(), {
+    name: "SyntaxError",
+    message: /vmkit start wreck FILE\), or delete the instance \(vmkit delete --force wreck\)$/,
+  });
+  assert.deepEqual(await wreck.status(), { status: "stopped" });
+  // Nothing to boot without the VM; with it, the instance and its files are kept.
+  await assert.rejects(startInstance("wreck", undefined, { stateBase }), SyntaxError);
+  await assert.rejects(
+    startInstance("wreck", (await tinyBuilder(false)).arg("-device", "no-such-device"), {
+      stateBase,
+    }),
+    { name: "VmLaunchError" },
+  );
+  assert.equal(await Deno.readTextFile(`${dir}/disk.img`), "kept");
+  await startInstance("wreck", await tinyBuilder(false), { stateBase });
+  assert.equal((await wreck.record()).name, "wreck");
+  assert.equal(await Deno.readTextFile(`${dir}/disk.img`), "kept");
+  // Broken again while its QEMU runs: delete --force still quits it.
+  await Deno.writeTextFile(`${dir}/instance.json`, "[]");
+  const { pid } = await wreck.status();
+  assert.equal((await listInstances({ stateBase }))[0].pid, pid);
+  await wreck.delete({ force: true });
+  assert.equal(await Deno.readTextFile(`/proc/${pid}/cmdline`).catch(() => ""), "");
+  await assert.rejects(Deno.stat(dir), Deno.errors.NotFound);
 });
