@@ -1,20 +1,52 @@
 // vmkit's library errors as the CLI's: a bad value (TypeError, RangeError: a size with an
-// unknown unit, an option that does not fit) is wrong usage, exit 2; the rest fail with 1.
+// unknown unit, an option that does not fit) is wrong usage, exit 2; the rest fail with 1. The
+// library's advice names its API (".ssh()", "stateBase"); the CLI's speaks of definitions and
+// environment variables instead.
 
 import { CliError } from "./errors.ts";
 import { EXIT } from "./exit_codes.ts";
+
+/** Library advice, and the same advice in the CLI's words. */
+const CLI_WORDS: readonly [string | RegExp, string][] = [
+  ["add .ssh() (ssh: true in a definition)", "add ssh: true to its definition"],
+  ["add .guestAgent() (agent: true in a definition)", "add agent: true to its definition"],
+  [", or pass stateBase", ""],
+  ["; set one, or pass stateBase", "; set one"],
+  [/, or give the VM another monitor \(\.qmpSocket\(\)\)/, ""],
+  [
+    'add one with .drive(file, { format: "qcow2" })',
+    "add one to its definition (disks: - size: 10G)",
+  ],
+];
+
+/**
+ * A library message in the CLI's words: its advice about builder calls and options becomes
+ * advice about definition fields and environment variables.
+ *
+ * @param message The library's message.
+ * @returns The message for a `vmkit` user.
+ */
+export function cliWords(message: string): string {
+  let text = message;
+  for (const [library, cli] of CLI_WORDS) text = text.replace(library, cli);
+  return text;
+}
 
 /**
  * The CLI error for what a library call threw.
  *
  * @param error What was thrown.
- * @returns A `CliError`: exit 2 for a `TypeError` or `RangeError`, else 1; a `CliError` as is.
+ * @param exitCode The exit status; default 2 for a `TypeError` or `RangeError`, else 1.
+ * @returns A `CliError` with the message in the CLI's words (see {@linkcode cliWords}); a
+ *   `CliError` as is.
  */
-export function cliErrorOf(error: unknown): CliError {
+export function cliErrorOf(error: unknown, exitCode?: number): CliError {
   if (error instanceof CliError) return error;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = cliWords(error instanceof Error ? error.message : String(error));
   const usage = error instanceof TypeError || error instanceof RangeError;
-  return new CliError(message, usage ? EXIT.usage : EXIT.failure, { cause: error });
+  return new CliError(message, exitCode ?? (usage ? EXIT.usage : EXIT.failure), {
+    cause: error,
+  });
 }
 
 /**

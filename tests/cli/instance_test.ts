@@ -63,11 +63,21 @@ async function until(what: string, check: () => Promise<boolean>, ms = 10_000): 
   }
 }
 
+/** A TCP port nothing listens on now. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
 Deno.test("vmkit start runs an instance that outlives it; list, info, qmp, exec, console, events, snapshots drive it; a killed QEMU reads as stopped and starts again", async () => {
   await using state = await scratchState();
   const run = (...args: string[]) => vmkit(args, { xdg: state.xdg });
   const file = `${state.xdg}/web.yaml`;
-  await Deno.writeTextFile(file, tinyDefinition("disks:", "  - size: 64M"));
+  const port = freePort();
+  const forward = ["network:", "  forwards:", `    - "${port}:8080"`];
+  await Deno.writeTextFile(file, tinyDefinition("disks:", "  - size: 64M", ...forward));
 
   const started = performance.now();
   const start = await run("start", "web", "web.yaml");
@@ -88,7 +98,42 @@ Deno.test("vmkit start runs an instance that outlives it; list, info, qmp, exec,
   assert.equal((await Deno.stat(info.dir)).mode! & 0o777, 0o700);
   assert.deepEqual([info.arch, info.cpus, info.memoryMiB, info.agent], ["x86_64", 1, 256, true]);
   assert.equal(info.lastStart.command[0], "qemu-system-x86_64");
+  assert.deepEqual(info.disks, [
+    {
+      file: `${info.dir}/disk0.qcow2`,
+      format: "qcow2",
+      readOnly: false,
+      virtualSize: 64 * 2 ** 20,
+    },
+  ]);
   console.log(`vmkit start web (tiny guest, waiting for its agent): ${Math.round(startMs)} ms`);
+  // The text: the status once, the disks, the last command line as a shell would take it.
+  const shown = (await run("info", "web")).stdout;
+  assert.match(shown, /^status: +running\n/m);
+  assert.match(shown, new RegExp(`^disk: +${info.dir}/disk0\\.qcow2 \\(qcow2, 64 MiB\\)$`, "m"));
+  assert.match(
+    shown,
+    /^command: +qemu-system-x86_64 .* -append 'console=ttyS0 [^']*' .* -daemonize$/m,
+  );
+
+  // A restart with a bad --set is refused before the instance is stopped.
+  const badRestart = await run("restart", "web", "--set", "cpus=two");
+  assert.equal(badRestart.code, 2, badRestart.stderr);
+  assert.match(badRestart.stderr, /cpus: "two"/);
+  assert.equal(JSON.parse((await run("info", "web", "--json")).stdout).pid, info.pid);
+
+  // Another instance forwarding the same host port: QEMU's refusal names the instance holding it.
+  await Deno.writeTextFile(`${state.xdg}/other.yaml`, tinyDefinition(...forward));
+  const clash = await run("start", "other", "other.yaml", "--no-wait");
+  assert.equal(clash.code, 1);
+  assert.match(
+    clash.stderr,
+    new RegExp(
+      `^vmkit: Cannot start instance "other": host port ${port} \\(tcp, forwarded to guest port 8080\\) is taken by instance "web" \\(running, QEMU pid ${info.pid}\\); stop it \\(vmkit stop web\\)`,
+    ),
+  );
+  // The command line in the error pastes into a shell.
+  assert.match(clash.stderr, /\nargv: qemu-system-x86_64 .* -append 'console=ttyS0 [^']*' /);
 
   const table = await run("list");
   assert.equal(table.code, 0, table.stderr);
@@ -103,8 +148,9 @@ Deno.test("vmkit start runs an instance that outlives it; list, info, qmp, exec,
   const qmp = await run("qmp", "web", "query-status");
   assert.equal(qmp.code, 0, qmp.stderr);
   assert.deepEqual(JSON.parse(qmp.stdout), { status: "running", singlestep: false, running: true });
-  const hmp = await run("qmp", "web", "human-monitor-command", "command-line=info name");
-  assert.equal(JSON.parse(hmp.stdout), "");
+  // The human monitor's text as it prints it.
+  const hmp = await run("qmp", "web", "human-monitor-command", "command-line=info status");
+  assert.deepEqual([hmp.code, hmp.stdout], [0, "VM status: running\n"]);
   const bad = await run("qmp", "web", "no-such-command");
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /^vmkit: Cannot run QMP command "no-such-command": CommandNotFound: /);
@@ -118,6 +164,30 @@ Deno.test("vmkit start runs an instance that outlives it; list, info, qmp, exec,
   assert.deepEqual([piped.code, piped.stdout], [0, "SHOUT\n"]);
   const killed = await run("exec", "web", "--", "sh", "-c", "kill -9 $$");
   assert.equal(killed.code, 128 + 9);
+  // One word is a shell line, several an argv; the -- is optional; an unknown option says where
+  // the command goes.
+  const line = await run("exec", "web", "--", "echo $((6*7)); echo two");
+  assert.deepEqual([line.code, line.stdout], [0, "42\ntwo\n"], line.stderr);
+  const bare = await run("exec", "web", "uname", "-s");
+  assert.deepEqual([bare.code, bare.stdout], [0, "Linux\n"], bare.stderr);
+  const unknown = await run("exec", "web", "-x", "true");
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /put the guest command after --: vmkit exec web -- -x true\n$/);
+
+  // A QEMU stopped by SIGSTOP is named at once, with how to continue it.
+  Deno.kill(info.pid, "SIGSTOP");
+  try {
+    const hung = await run("exec", "web", "--", "true");
+    assert.equal(hung.code, 125);
+    const stopped =
+      `its QEMU \\(pid ${info.pid}\\) is stopped \\(SIGSTOP[^)]*\\) and answers nothing; continue it with: kill -CONT ${info.pid}`;
+    assert.match(hung.stderr, new RegExp(stopped));
+    const hungQmp = await run("qmp", "web", "query-status");
+    assert.equal(hungQmp.code, 1);
+    assert.match(hungQmp.stderr, new RegExp(`QMP monitor of instance "web": ${stopped}`));
+  } finally {
+    Deno.kill(info.pid, "SIGCONT");
+  }
 
   // The console on a real terminal: a prompt, a command's output, then Ctrl-] detaches.
   const pty = await new Deno.Command("python3", {
@@ -149,6 +219,15 @@ Deno.test("vmkit start runs an instance that outlives it; list, info, qmp, exec,
       c.label === "vmkit-qmp1" && !c.filename.startsWith("disconnected:")
     );
   });
+  // A second listener would hear nothing (one client per monitor): it is refused at once.
+  const second = await run("events", "web");
+  assert.equal(second.code, 1);
+  assert.match(
+    second.stderr,
+    new RegExp(
+      `^vmkit: Cannot listen to the events of instance "web": another vmkit events is attached to it \\(pid ${events.pid}\\)`,
+    ),
+  );
   assert.equal((await run("qmp", "web", "stop")).code, 0);
   assert.equal((await run("qmp", "web", "cont")).code, 0);
   let text = "";
@@ -179,7 +258,7 @@ Deno.test("vmkit start runs an instance that outlives it; list, info, qmp, exec,
   assert.equal((await run("snapshot", "delete", "web", "s2")).code, 0);
   assert.deepEqual(await tags(), ["s1"]);
   const missingTag = await run("snapshot", "load", "web", "s2");
-  assert.equal(missingTag.code, 2);
+  assert.equal(missingTag.code, 1);
   assert.match(missingTag.stderr, /Cannot load snapshot "s2": there is no snapshot of that name/);
 
   // kill -9 of QEMU: its sockets and pid file stay behind, list reads it as stopped and
@@ -194,6 +273,21 @@ Deno.test("vmkit start runs an instance that outlives it; list, info, qmp, exec,
   const stopped = await run("exec", "web", "--", "true");
   assert.equal(stopped.code, 125);
   assert.match(stopped.stderr, /instance "web": it is stopped; start it first \(vmkit start web\)/);
+  // A record that cannot be read: list shows it broken, info says what to do, and a start from
+  // the saved definition writes it anew.
+  const record = await Deno.readTextFile(`${info.dir}/instance.json`);
+  await Deno.writeTextFile(`${info.dir}/instance.json`, record.slice(0, 40));
+  assert.match((await run("list")).stdout, /\nweb +broken +- /);
+  const broken = JSON.parse((await run("list", "--json")).stdout)[0];
+  assert.deepEqual([broken.name, broken.status], ["web", "broken"]);
+  assert.match(broken.problem, /instance\.json"\): it is not JSON/);
+  const brokenInfo = await run("info", "web");
+  assert.equal(brokenInfo.code, 0, brokenInfo.stderr);
+  assert.match(brokenInfo.stdout, /^status: +broken \(QEMU stopped\)$/m);
+  assert.match(
+    brokenInfo.stdout,
+    /^fix: +vmkit start web writes the record anew from the definition/m,
+  );
   const again = await run("start", "web");
   assert.equal(again.code, 0, again.stderr);
   assert.equal((await run("exec", "web", "--", "true")).code, 0);
@@ -204,11 +298,53 @@ Deno.test("vmkit start runs an instance that outlives it; list, info, qmp, exec,
   const refused = await run("delete", "web");
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /Cannot delete instance "web": it is running/);
-  const stop = await run("stop", "web");
-  assert.equal(stop.code, 0, stop.stderr);
+  // Every name is handled: one that is not there is reported, the others are stopped.
+  const stop = await run("stop", "nosuch", "web");
+  assert.equal(stop.code, 1);
+  assert.match(stop.stderr, /^vmkit: Cannot open instance "nosuch": there is no such instance in /);
+  assert.doesNotMatch(stop.stderr, /vmkit start/);
   assert.equal(JSON.parse((await run("list", "--json")).stdout)[0].status, "stopped");
-  // A stopped instance's snapshots are read from its disk.
+
+  // A start QEMU refuses keeps the last good definition and record, and says why every time.
+  const definition = await Deno.readTextFile(`${info.dir}/definition.json`);
+  const goodRecord = await Deno.readTextFile(`${info.dir}/instance.json`);
+  for (let i = 0; i < 2; i++) {
+    const refused = await run("start", "web", "--set", 'args=["-device","no-such-device"]');
+    assert.equal(refused.code, 1, refused.stderr);
+    const said = "-device no-such-device: 'no-such-device' is not a valid device model name";
+    assert.ok(
+      refused.stderr.startsWith(`vmkit: Cannot start instance "web": ${said}`),
+      refused.stderr,
+    );
+    assert.ok(
+      refused.stderr.includes(`\nqemu.log:\nqemu-system-x86_64: ${said}\n`),
+      refused.stderr,
+    );
+  }
+  assert.equal(await Deno.readTextFile(`${info.dir}/definition.json`), definition);
+  assert.equal(await Deno.readTextFile(`${info.dir}/instance.json`), goodRecord);
+  await assert.rejects(Deno.lstat(`${info.dir}/qmp.sock`), Deno.errors.NotFound);
+  // A new size for the disk its first start made is refused, saying how to grow it.
+  await Deno.writeTextFile(
+    `${state.xdg}/bigger.yaml`,
+    tinyDefinition("disks:", "  - size: 1G", ...forward),
+  );
+  const bigger = await run("start", "web", "bigger.yaml");
+  assert.equal(bigger.code, 1);
+  assert.match(
+    bigger.stderr,
+    /disks\[0\]\.size 1G: its disks\[0\] "[^"]*\/disk0\.qcow2", made by its first start and kept since, is 64 MiB, and vmkit does not resize a kept disk; grow it \(vmkit img resize \S+ 1G;/,
+  );
+
+  // A stopped instance's snapshots are read from its disk, and deleted with qemu-img; loading
+  // one needs it running.
   assert.deepEqual(await tags(), ["s1"]);
+  const load = await run("snapshot", "load", "web", "s1");
+  assert.equal(load.code, 1);
+  assert.match(load.stderr, /it is stopped, and a snapshot is loaded into a running VM/);
+  const deleted = await run("snapshot", "delete", "web", "s1");
+  assert.equal(deleted.code, 0, deleted.stderr);
+  assert.deepEqual(await tags(), []);
   assert.equal((await run("delete", "web")).code, 0);
   await assert.rejects(Deno.stat(info.dir), Deno.errors.NotFound);
   assert.equal((await run("list", "--json")).stdout, "[]\n");
@@ -345,4 +481,36 @@ Deno.test("a QEMU that fails to start is reported with what it said and its comm
   );
   assert.equal((await run("list", "--json")).stdout, "[]\n");
   await assert.rejects(Deno.stat(`${state.stateBase}/broken`), Deno.errors.NotFound);
+});
+
+Deno.test("an instance whose record cannot be read is listed as broken, info says what to do, and delete --force removes it", async () => {
+  await using state = await scratchState();
+  const run = (...args: string[]) => vmkit(args, { xdg: state.xdg });
+  const dir = `${state.stateBase}/wreck`;
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/instance.json`, '{"version": 1, "name": "wreck"}\n');
+  const listed = await run("list", "--json");
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.deepEqual(JSON.parse(listed.stdout), [{
+    name: "wreck",
+    dir,
+    status: "broken",
+    problem:
+      `Cannot read the record of instance "wreck" ("${dir}/instance.json"): it is not a vmkit instance record (version 1); start the instance from its definition to write it anew, keeping its disks (vmkit start wreck FILE), or delete the instance (vmkit delete --force wreck)`,
+  }]);
+  assert.equal((await run("list", "-q")).stdout, "wreck\n");
+  const info = await run("info", "wreck");
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(info.stdout, /^status: +broken \(QEMU stopped\)$/m);
+  assert.match(info.stdout, /^fix: +vmkit start wreck FILE writes the record anew/m);
+  assert.match(info.stdout, /^fix: +vmkit delete --force wreck removes the instance/m);
+  // Without its VM there is nothing to start.
+  const start = await run("start", "wreck");
+  assert.equal(start.code, 1);
+  assert.match(start.stderr, /^vmkit: Cannot read the record of instance "wreck"/);
+  const deleted = await run("delete", "--force", "wreck", "nosuch");
+  assert.equal(deleted.code, 1);
+  assert.match(deleted.stderr, /^vmkit: Cannot open instance "nosuch": there is no such instance/);
+  assert.doesNotMatch(deleted.stderr, /vmkit start/);
+  await assert.rejects(Deno.stat(dir), Deno.errors.NotFound);
 });
