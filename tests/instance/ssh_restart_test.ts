@@ -8,7 +8,7 @@ import { vm } from "../../lib/vm/builder.ts";
 import { startInstance } from "../../lib/instance/start.ts";
 import { scratchState } from "./_instances.ts";
 
-Deno.test("a restarted instance keeps its ssh keys and known host key, so a guest that kept what its seed gave it lets the same login in", async () => {
+Deno.test("a restarted instance keeps its ssh keys and known host key, so a guest that kept what its seed gave it lets the same login in; vmkit ssh gives its command to the remote shell", async () => {
   await using state = await scratchState();
   const g = await tinyGuest("x86_64", { agent: true });
   // The tiny guest has no sshd: this checks what the host side keeps across starts.
@@ -28,5 +28,29 @@ Deno.test("a restarted instance keeps its ssh keys and known host key, so a gues
   assert.deepEqual(await read(), before);
   assert.deepEqual((await instance.record()).ssh, login);
   assert.ok((await instance.record()).lastStart?.sshPort! > 0);
+
+  // vmkit ssh NAME CMD: one word is a line for the remote shell, as ssh passes it; several words
+  // are quoted for it. An ssh on PATH that prints its arguments shows what the real one gets.
+  const bin = `${state.xdg}/bin`;
+  await Deno.mkdir(bin);
+  await Deno.writeTextFile(
+    `${bin}/ssh`,
+    '#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n',
+  );
+  await Deno.chmod(`${bin}/ssh`, 0o755);
+  const remote = async (...words: string[]) => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "ssh", "keys", ...words],
+      env: { XDG_STATE_HOME: state.xdg, PATH: `${bin}:${Deno.env.get("PATH")}` },
+      stdin: "null",
+    }).output();
+    const lines = new TextDecoder().decode(output.stdout).trimEnd().split("\n");
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    return lines[lines.length - 1];
+  };
+  assert.equal(await remote("--", "uname -a; id"), "uname -a; id");
+  assert.equal(await remote("uname", "-a", "it's"), `uname -a 'it'\\''s'`);
   await instance.stop({ force: true });
 });
+
+const MAIN = new URL("../../lib/cli/main.ts", import.meta.url).pathname;
