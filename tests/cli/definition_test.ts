@@ -10,6 +10,7 @@ import { vm } from "../../lib/vm/builder.ts";
 import { tinyGuest } from "../../lib/guest/tiny_guest.ts";
 import { createImage } from "../../lib/image/create.ts";
 import { detectImageFormat } from "../../lib/vm/image_format.ts";
+import { definitionWords } from "../../lib/cli/definition/_builder_words.ts";
 
 const FIX = decodeURIComponent(new URL("./fixtures/definition", import.meta.url).pathname);
 const ROOT = decodeURIComponent(new URL("../..", import.meta.url).pathname).replace(/\/$/, "");
@@ -64,11 +65,11 @@ Deno.test("a value of the wrong type says what it is and what is allowed", async
   );
 });
 
-Deno.test("a value outside an enum lists the values allowed", async () => {
+Deno.test("a value outside an enum names the value meant when one is near, else lists the values allowed", async () => {
   assert.equal(
     await problems(`${FIX}/bad_enum.yaml`),
     [
-      `${FIX}/bad_enum.yaml:2:1: firmware: "efi" is not allowed, expected "bios" or "uefi"`,
+      `${FIX}/bad_enum.yaml:2:1: firmware: "efi" is not allowed, did you mean "uefi"?`,
       `${FIX}/bad_enum.yaml:5:5: disks[0].interface: "sata" is not allowed, expected "virtio-blk", "scsi", "nvme", "ide", "usb"`,
     ].join("\n"),
   );
@@ -178,7 +179,10 @@ Deno.test("every problem of a file is reported in order, and the error's fields 
   assert.equal(error.line, 1);
   assert.equal(error.column, 1);
   assert.equal(error.field, "arch");
-  assert.equal(error.allowed, 'expected "x86_64", "aarch64", "riscv64", "s390x", "ppc64le"');
+  assert.equal(
+    error.allowed,
+    'expected "x86_64", "aarch64", "riscv64", "s390x", "ppc64le" (or "amd64", "x64", "arm64", "ppc64el")',
+  );
   assert.equal(error.message.split("\n").length, 5);
 });
 
@@ -427,4 +431,115 @@ Deno.test("the committed JSON Schema is what gen:schema writes, and every field 
   };
   walk(vmDefinitionJsonSchema(), "");
   assert.deepEqual(undescribed, []);
+});
+
+/** Writes `lines` as vm.yaml in `dir` and returns the problems of loading it. */
+async function problemsOf(dir: string, lines: string[], set: string[] = []): Promise<string> {
+  await Deno.writeTextFile(`${dir}/vm.yaml`, lines.join("\n") + "\n");
+  return await problems(`${dir}/vm.yaml`, set);
+}
+
+Deno.test("arch takes the names Debian and Docker use (amd64, arm64, ppc64el) as vmkit's, in files and --set; a near miss names the one meant", async () => {
+  await using dir = await scratch();
+  for (
+    const [written, arch] of [["amd64", "x86_64"], ["arm64", "aarch64"], ["ppc64el", "ppc64le"]]
+  ) {
+    await Deno.writeTextFile(`${dir.path}/vm.yaml`, `arch: ${written}\n`);
+    assert.equal((await loadDefinition(`${dir.path}/vm.yaml`)).definition.arch, arch);
+  }
+  await Deno.writeTextFile(`${dir.path}/vm.yaml`, "arch: x86_64\n");
+  const set = await loadDefinition(`${dir.path}/vm.yaml`, { set: ["arch=arm64"] });
+  assert.equal(set.definition.arch, "aarch64");
+  assert.equal(
+    await problemsOf(dir.path, ["cpus: 1", "arch: x86-64"]),
+    `${dir.path}/vm.yaml:2:1: arch: "x86-64" is not allowed, did you mean "x86_64"?`,
+  );
+  const schema = vmDefinitionJsonSchema() as { properties: { arch: { enum: string[] } } };
+  assert.ok(schema.properties.arch.enum.includes("arm64"));
+  assert.ok(schema.properties.arch.enum.includes("aarch64"));
+});
+
+Deno.test("a host port forwarded twice is reported at the second forward, in a definition's words", async () => {
+  await using dir = await scratch();
+  assert.equal(
+    await problemsOf(dir.path, [
+      "arch: x86_64",
+      "network:",
+      "  forwards:",
+      '    - "2222:22"',
+      '    - "5353:53/udp"',
+      "    - { host: 2222, guest: 80 }",
+      '    - "0.0.0.0:5353:54/udp"',
+      '    - "0:22"',
+      '    - "0:23"',
+    ]),
+    [
+      `${dir.path}/vm.yaml:6:7: network.forwards[2]: host port 2222 (tcp on 127.0.0.1) is forwarded already by network.forwards[0], expected each host port once (or 0, a free port picked at start)`,
+      `${dir.path}/vm.yaml:7:7: network.forwards[3]: host port 5353 (udp on 0.0.0.0) is forwarded already by network.forwards[1] (on 127.0.0.1), expected each host port once (or 0, a free port picked at start)`,
+    ].join("\n"),
+  );
+});
+
+Deno.test("fields that clash are reported at the one to change, before the builder would refuse them in its own words", async () => {
+  await using dir = await scratch();
+  await Deno.mkdir(`${dir.path}/share`);
+  const file = `${dir.path}/vm.yaml`;
+  assert.equal(
+    await problemsOf(dir.path, [
+      "arch: s390x",
+      "shares: [{ host: share, tag: data }, { host: share, tag: data }]",
+      "disks: [{ size: 1G, interface: nvme }, { size: 1G, readOnly: true, interface: ide }]",
+      "seed: { format: configdrive, networkConfig: { version: 2 }, via: http }",
+      'args: [-device, "virtio-rng-ccw\\n"]',
+    ]),
+    [
+      `${file}:2:53: shares[1].tag: "data" is the tag of shares[0] too, expected a tag of its own for each share (the guest mounts a share by its tag)`,
+      `${file}:3:21: disks[0].interface: "nvme" needs a PCI controller, and QEMU for s390x has none, expected "virtio-blk" or "scsi"`,
+      `${file}:3:52: disks[1].readOnly: an IDE hard disk cannot be read-only (QEMU refuses it), expected readOnly: false, or another interface such as "virtio-blk" or "scsi"`,
+      `${file}:3:68: disks[1].interface: "ide" needs a PCI controller, and QEMU for s390x has none, expected "virtio-blk" or "scsi"`,
+      `${file}:4:30: seed.networkConfig: networkConfig is NoCloud's, and format is configdrive, expected networkData (OpenStack's network_data.json) with format: configdrive, or format: nocloud`,
+      `${file}:4:61: seed.via: http serves only NoCloud seeds (cloud-init fetches no ConfigDrive over HTTP), and format is configdrive, expected via: disk, or format: nocloud`,
+      `${file}:5:17: args[1]: "virtio-rng-ccw\\n" is not a single line, expected a QEMU argument: one line of text (no newline or NUL)`,
+    ].join("\n"),
+  );
+  assert.equal(
+    await problemsOf(dir.path, ["arch: x86_64", "seed: { networkData: {}, via: http }"]),
+    [
+      `${file}:2:9: seed.networkData: networkData is ConfigDrive's, and format is nocloud (the default), expected networkConfig with a NoCloud seed, or format: configdrive`,
+      `${file}:2:26: seed.via: http needs a user-mode network to serve the seed through, and the VM has no network, expected via: disk, or network: "user"`,
+    ].join("\n"),
+  );
+});
+
+Deno.test("a refusal that only the builder finds is phrased in a definition's words, not the builder's API", async () => {
+  await using dir = await scratch();
+  // cloud-init's own check of user-data, behind the builder's .cloudInit().
+  assert.equal(
+    await problemsOf(dir.path, ["arch: x86_64", "seed:", "  userData: { users: [{}] }"]),
+    `${dir.path}/vm.yaml:2:1: seed: cannot write cloud-config: users[0] needs a name`,
+  );
+  // The builder's messages, as the library says them, and as a definition problem reads them.
+  const said: [string, string][] = [
+    [
+      'Cannot save snapshot "a": the VM has no writable qcow2 disk to hold its state; add one with .drive(file, { format: "qcow2" })',
+      'cannot save snapshot "a": the VM has no writable qcow2 disk to hold its state; add one with a qcow2 disk (disks: - size: 10G)',
+    ],
+    [
+      'Cannot ssh into instance "a": its VM has no ssh login; add .ssh() (ssh: true in a definition)',
+      'cannot ssh into instance "a": its VM has no ssh login; add ssh: true',
+    ],
+    [
+      "Cannot forward host port tcp:127.0.0.1:2222 twice: network forwards[0] binds tcp:127.0.0.1:2222, and network forwards[1] binds it too",
+      "cannot forward host port tcp:127.0.0.1:2222 twice: network.forwards[0] binds tcp:127.0.0.1:2222, and network.forwards[1] binds it too",
+    ],
+    [
+      'Cannot serve the cloud-init seed over HTTP: the VM has no user-mode network to fetch it through (10.0.2.2); add .network({ type: "user" }), or use via: "disk"',
+      'cannot serve the cloud-init seed over HTTP: the VM has no user-mode network to fetch it through (10.0.2.2); add network: user, or use via: "disk"',
+    ],
+    [
+      'Cannot add 9p device: 9p tag "a" is used by both 9p device 0 and 9p device 1',
+      'cannot add 9p device: 9p tag "a" is used by both shares[0] and shares[1]',
+    ],
+  ];
+  for (const [builder, definition] of said) assert.equal(definitionWords(builder), definition);
 });

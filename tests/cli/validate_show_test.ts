@@ -164,7 +164,7 @@ Deno.test("vmkit show exits 2 on an invalid definition, naming each problem, wit
     code: 2,
     stdout: "",
     stderr: [
-      'bad_enum.yaml:2:1: firmware: "efi" is not allowed, expected "bios" or "uefi"',
+      'bad_enum.yaml:2:1: firmware: "efi" is not allowed, did you mean "uefi"?',
       'bad_enum.yaml:5:5: disks[0].interface: "sata" is not allowed, expected "virtio-blk", "scsi", "nvme", "ide", "usb"',
       "",
     ].join("\n"),

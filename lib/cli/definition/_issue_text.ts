@@ -4,6 +4,7 @@
 
 import type { z } from "npm:zod@^4.1.0";
 import { ALLOWED } from "./_allowed.ts";
+import { nearestKey } from "./_suggest.ts";
 
 /** The two halves of a problem's message. */
 export interface ProblemText {
@@ -18,6 +19,23 @@ const MARK = "vmkit-definition:";
 /** Encodes a problem as a zod issue message. */
 export function encodeText(text: ProblemText): string {
   return MARK + JSON.stringify(text);
+}
+
+/**
+ * Adds a problem to a refinement's issues, in the encoded form `_issues.ts` reads.
+ *
+ * @param ctx The refinement context.
+ * @param wrong What is wrong.
+ * @param allowed What is allowed.
+ * @param path The field, relative to the value refined.
+ */
+export function addProblem(
+  ctx: z.core.$RefinementCtx,
+  wrong: string,
+  allowed: string,
+  path: (string | number)[] = [],
+): void {
+  ctx.addIssue({ code: "custom", message: encodeText({ wrong, allowed }), path });
 }
 
 /** Decodes a message made by {@linkcode encodeText}; any other message becomes `wrong`. */
@@ -112,6 +130,17 @@ function allowedOf(issue: z.core.$ZodRawIssue): string {
 export function definitionErrorMap(issue: z.core.$ZodRawIssue): string {
   const schema = (issue.schema ?? issue.inst) as z.core.$ZodType | undefined;
   const words = schema === undefined ? undefined : ALLOWED.get(schema);
+  if (issue.code === "invalid_value" && typeof issue.input === "string") {
+    // A value of an enum mistyped: "x86-64", "TCP", "efi".
+    const values = issue.values.filter((v): v is string => typeof v === "string");
+    const near = nearestKey(issue.input, values);
+    if (near !== undefined) {
+      return encodeText({
+        wrong: wrongOf(issue, words?.noun),
+        allowed: `did you mean ${JSON.stringify(near)}?`,
+      });
+    }
+  }
   return encodeText({
     wrong: wrongOf(issue, words?.noun),
     allowed: words === undefined ? allowedOf(issue) : words.allowed,

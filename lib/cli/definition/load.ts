@@ -14,6 +14,7 @@ import { missingFile, PathError, pathFields, resolvePath } from "./_paths.ts";
 import { applySet, parseSet, SetError } from "./_set.ts";
 import { type FieldPath, parseSource, SourceSyntaxError } from "./_source.ts";
 import { buildDefinition, StepFailure } from "./_build.ts";
+import { definitionWords } from "./_builder_words.ts";
 import { DefinitionError, type DefinitionProblem } from "./definition_error.ts";
 import { type VmDefinition, vmDefinitionSchema } from "./schema.ts";
 import type { VmBuilder } from "../../vm/builder.ts";
@@ -318,7 +319,7 @@ export async function loadDefinition(
   } catch (error) {
     if (!(error instanceof StepFailure)) throw error;
     const layer = origins.layerOf(error.path, top);
-    throw new DefinitionError([problemAt(layer, error.path, error.message, "")], {
+    throw new DefinitionError([problemAt(layer, error.path, definitionWords(error.message), "")], {
       cause: error.error,
     });
   }
@@ -338,7 +339,7 @@ export async function loadDefinition(
       line: undefined,
       column: undefined,
       field: "",
-      wrong: error.message,
+      wrong: definitionWords(error.message),
       allowed: "",
     }], { cause: error });
   }

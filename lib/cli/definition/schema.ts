@@ -11,7 +11,8 @@ import { binarySize } from "../../_size.ts";
 import type { Arch } from "../../vm/arch.ts";
 import type { DiskInterface } from "../../vm/devices/disk.ts";
 import { allowing } from "./_allowed.ts";
-import { encodeText } from "./_issue_text.ts";
+import { addProblem as problem } from "./_issue_text.ts";
+import { checkTogether } from "./_together.ts";
 import { FORWARD_TEXT, readForward } from "./_forward.ts";
 
 const ARCHES = [
@@ -21,6 +22,21 @@ const ARCHES = [
   "s390x",
   "ppc64le",
 ] as const satisfies readonly Arch[];
+/**
+ * Other names of the architectures, as Debian (`dpkg --print-architecture`), Docker and Go spell
+ * them, and as `vmkit kernel --arch` takes them: read as vmkit's own.
+ */
+const ARCH_ALIASES = {
+  amd64: "x86_64",
+  x64: "x86_64",
+  arm64: "aarch64",
+  ppc64el: "ppc64le",
+} as const satisfies Record<string, Arch>;
+const ARCH_NAMES = [...ARCHES, ...Object.keys(ARCH_ALIASES) as (keyof typeof ARCH_ALIASES)[]];
+const ARCH_ALLOWED = `expected ${ARCHES.map((a) => `"${a}"`).join(", ")} (or ${
+  Object.keys(ARCH_ALIASES).map((a) => `"${a}"`).join(", ")
+})`;
+
 const INTERFACES = [
   "virtio-blk",
   "scsi",
@@ -28,6 +44,9 @@ const INTERFACES = [
   "ide",
   "usb",
 ] as const satisfies readonly DiskInterface[];
+
+/** Text QEMU takes as one argument: no newline, no NUL. */
+const ONE_LINE = /^[^\n\0]*$/;
 
 const MIB = 2 ** 20;
 /** Memory sizes as QEMU's `-m` reads them (lib/vm/size.ts): a bare number is MiB. */
@@ -43,16 +62,6 @@ const PATH_ALLOWED =
   "expected a path, relative to the directory of the file it is written in, or ~/...";
 const FORWARD_ALLOWED =
   'expected "HOST:GUEST" such as "2222:22" (also "ADDRESS:HOST:GUEST" and a "/udp" ending), or a mapping with host and guest ports';
-
-/** Adds a problem to the issue list in the encoded form `_issues.ts` reads. */
-function problem(
-  ctx: z.core.$RefinementCtx,
-  wrong: string,
-  allowed: string,
-  path: (string | number)[] = [],
-): void {
-  ctx.addIssue({ code: "custom", message: encodeText({ wrong, allowed }), path });
-}
 
 /** A path to a file or directory on the host. */
 function hostPath(description: string): z.ZodString {
@@ -226,7 +235,11 @@ const networkSchema = allowing(
         restrict: allowing(z.boolean(), "expected true or false").describe(
           "Isolate the guest: it reaches neither the host nor the outside; the forwards still work.",
         ).optional(),
-        hostname: allowing(z.string().min(1), "expected a host name").describe(
+        hostname: allowing(
+          z.string().regex(/^[A-Za-z0-9.-]{1,63}$/),
+          'expected a host name: up to 63 letters, digits, "." and "-"',
+          "a host name",
+        ).describe(
           "The host name the DHCP server gives the guest.",
         ).optional(),
       }),
@@ -325,7 +338,11 @@ const kernelSchema = allowing(
       z.strictObject({
         path: hostPath("The kernel image."),
         initrd: hostPath("The initial ramdisk.").optional(),
-        append: allowing(z.string(), "expected the kernel command line, as text").describe(
+        append: allowing(
+          z.string().regex(ONE_LINE),
+          "expected the kernel command line, as one line of text (no newline or NUL)",
+          "a single line",
+        ).describe(
           "The kernel command line; vmkit's fast profile puts its own options (console, quiet) first.",
         ).optional(),
       }),
@@ -345,8 +362,15 @@ const fields = {
   extends: allowing(z.string().min(1), PATH_ALLOWED).describe(
     "Another definition this one builds on, relative to this file: its fields are the defaults; mappings merge field by field, and a list or value written here replaces its own.",
   ).optional(),
-  arch: allowing(z.enum(ARCHES), `expected ${ARCHES.map((a) => `"${a}"`).join(", ")}`)
-    .describe("The guest architecture. Default: the host's.").optional(),
+  arch: allowing(z.enum(ARCH_NAMES), ARCH_ALLOWED)
+    .transform((name): Arch =>
+      Object.hasOwn(ARCH_ALIASES, name)
+        ? ARCH_ALIASES[name as keyof typeof ARCH_ALIASES]
+        : name as Arch
+    )
+    .describe(
+      "The guest architecture: x86_64, aarch64, riscv64, s390x or ppc64le (amd64, x64, arm64 and ppc64el, as Debian and Docker name them, are read as those). Default: the host's.",
+    ).optional(),
   cpus: allowing(z.number().int().min(1).max(4096), "expected a whole number from 1 to 4096")
     .describe("Virtual CPUs. Default 1.").optional(),
   memory: memorySchema.optional(),
@@ -372,60 +396,19 @@ const fields = {
     "The QEMU guest agent's channel (org.qemu.guest_agent.0): vmkit runs commands and copies files through qemu-ga in the guest. With guest: tiny, the tiny guest's variant that has qemu-ga.",
   ).optional(),
   ssh: sshSchema.optional(),
-  args: allowing(z.array(z.string()), "expected a list of QEMU arguments, as text").describe(
+  args: allowing(
+    z.array(
+      allowing(
+        z.string().regex(ONE_LINE),
+        "expected a QEMU argument: one line of text (no newline or NUL)",
+        "a single line",
+      ),
+    ),
+    "expected a list of QEMU arguments, as text",
+  ).describe(
     'More QEMU arguments, appended as they are after everything vmkit writes (the escape hatch), such as ["-device", "virtio-rng-pci"].',
   ).optional(),
 };
-
-/** The problems only the whole definition shows: fields that exclude or need each other. */
-function checkTogether(def: Record<string, unknown>, ctx: z.core.$RefinementCtx): void {
-  if (def.guest !== undefined && def.kernel !== undefined) {
-    problem(
-      ctx,
-      `kernel cannot be given with guest: ${String(def.guest)}, which brings its own`,
-      "expected one of guest and kernel",
-      ["kernel"],
-    );
-  }
-  const ssh = def.ssh;
-  const seed = def.seed as Record<string, unknown> | undefined;
-  if (ssh !== undefined && ssh !== false) {
-    const options = typeof ssh === "object" && ssh !== null ? ssh as Record<string, unknown> : {};
-    if (def.network === "none") {
-      problem(
-        ctx,
-        "none cannot be given with ssh, which connects through a user-mode network",
-        'expected "user" (or leave network out: ssh adds one)',
-        ["network"],
-      );
-    }
-    if (seed === undefined && options.identity === undefined) {
-      problem(
-        ctx,
-        "the key vmkit makes for the VM reaches the guest through the cloud-init seed, and there is none",
-        "expected a seed (seed: {} is enough for an image with cloud-init), or ssh.identity with a key the guest accepts already",
-        ["ssh"],
-      );
-    } else if (
-      typeof seed?.userData === "string" && (options.user === undefined || options.user === "vmkit")
-    ) {
-      problem(
-        ctx,
-        "the default user vmkit is made through the seed's userData, which is text here and vmkit does not edit text",
-        "expected ssh.user naming the image's default user (debian, ubuntu...), or userData as a mapping",
-        ["ssh"],
-      );
-    }
-  }
-  if (seed?.via === "http" && def.network === "none") {
-    problem(
-      ctx,
-      "http needs a user-mode network to serve the seed through, and network is none",
-      'expected via: disk, or network: "user"',
-      ["seed", "via"],
-    );
-  }
-}
 
 /** The schema of a VM definition (YAML or JSON). */
 export const vmDefinitionSchema = allowing(
