@@ -641,7 +641,17 @@ export class GuestAgent implements AsyncDisposable {
         this.#syncs++;
         return;
       } catch (error) {
-        if (!(error instanceof SyncRetry) || performance.now() >= deadline) throw error;
+        if (!(error instanceof SyncRetry)) throw error;
+        if (performance.now() >= deadline) {
+          // The caller's timer ends the wait at this same deadline with the timeout error, which
+          // says what was waited for; the internal retry must not reach the caller first.
+          if (!cancelled.aborted) {
+            await new Promise((resolve) =>
+              cancelled.addEventListener("abort", resolve, { once: true })
+            );
+          }
+          throw cancelled.reason;
+        }
       } finally {
         clearTimeout(timer);
         cancelled.removeEventListener("abort", onAbort);

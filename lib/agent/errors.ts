@@ -38,11 +38,8 @@ export class GuestAgentError extends Error {
   readonly command: GuestAgentCommand;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param errorClass The agent's error class.
    * @param desc The agent's description.
    * @param command The command sent.
@@ -65,11 +62,8 @@ export class GuestAgentTimeoutError extends Error {
   readonly timeout: number;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param waitingFor What was waited for.
    * @param timeout The limit in milliseconds.
    * @param detail What is known of why, appended to the message.
@@ -103,11 +97,8 @@ export class GuestAgentUnavailableError extends Error {
   readonly reason: string;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param action What could not be done, such as `run "uname" in the guest`.
    * @param reason Why.
    * @param options The underlying cause.

@@ -32,11 +32,8 @@ export class BinfmtConflictError extends Error {
   readonly differences: readonly string[];
 
   /**
-
    * Makes the error.
-
    *
-
    * @param existing What the kernel has.
    * @param wanted What was to be registered.
    * @param differences The differing fields.
@@ -65,11 +62,8 @@ export class BinfmtPermissionError extends Error {
   readonly path: string;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param action What was being done, e.g. `register binfmt_misc entry "qemu-arm"`.
    * @param path The file or mount point.
    * @param options The underlying error.

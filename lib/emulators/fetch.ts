@@ -26,11 +26,8 @@ export class EmulatorFetchError extends Error {
   readonly url: string;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param message What went wrong.
    * @param url The URL involved.
    * @param options The underlying error.

@@ -38,11 +38,8 @@ export class QmpError extends Error {
   readonly command: QmpCommand;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param errorClass QEMU's error class.
    * @param desc QEMU's description.
    * @param command The command sent.
@@ -65,11 +62,8 @@ export class QmpTimeoutError extends Error {
   readonly timeout: number;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param waitingFor What was waited for.
    * @param timeout The limit in milliseconds.
    */
@@ -88,11 +82,8 @@ export class QmpDisconnectedError extends Error {
   readonly command?: QmpCommand;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param message What happened.
    * @param options The underlying cause (socket error, EOF), and the pending command.
    */
@@ -116,13 +107,9 @@ export class QmpEventOverflowError extends Error {
   readonly capacity: number;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param capacity The queue's capacity.
-
    */
   constructor(capacity: number) {
     super(`QMP event listener fell more than ${capacity} events behind`);

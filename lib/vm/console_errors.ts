@@ -19,11 +19,8 @@ export class ConsoleTimeoutError extends Error {
   readonly tail: string;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param pattern What was awaited.
    * @param timeout The limit.
    * @param tail The end of the transcript.
@@ -46,11 +43,8 @@ export class ConsoleClosedError extends Error {
   readonly exit?: ConsoleExit;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param message What could not be done, and why.
    * @param options QEMU's exit, when known.
    */

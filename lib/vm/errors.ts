@@ -20,11 +20,8 @@ export class VmLaunchError extends Error {
   readonly exit?: VmExit;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param message What went wrong.
    * @param details The argv, stderr and exit, and the cause.
    */
@@ -59,11 +56,8 @@ export class VmCheckError extends Error {
   readonly missing: readonly MissingFeature[];
 
   /**
-
    * Makes the error.
-
    *
-
    * @param binary The QEMU binary checked.
    * @param missing Everything missing.
    */
@@ -97,11 +91,8 @@ export class VmJobError extends Error {
   readonly error: string;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param command The command that started the job.
    * @param jobId The job id.
    * @param error QEMU's description of the failure.
@@ -125,11 +116,8 @@ export class VmMigrationError extends Error {
   readonly uri: string;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param uri Where the migration was going.
    * @param status Its final status.
    * @param reason QEMU's description, or why it was cancelled.
@@ -168,11 +156,8 @@ export class VmNotRunningError extends Error {
   readonly status: string;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param action What could not be done, such as `exec "uname"`.
    * @param status The run state.
    */
@@ -196,11 +181,8 @@ export class GuestPanicError extends Error {
   readonly detectedBy: "pvpanic" | "console";
 
   /**
-
    * Makes the error.
-
    *
-
    * @param consoleTail The console's last lines.
    * @param detectedBy How the panic was seen.
    */
@@ -230,11 +212,8 @@ export class GuestJobError extends Error {
   readonly consoleTail: string;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param message What went wrong.
    * @param details QEMU's exit, stderr and argv, and the console's last lines.
    */
@@ -260,11 +239,8 @@ export class GuestJobTimeoutError extends Error {
   readonly consoleTail: string;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param timeout The time limit, in milliseconds.
    * @param consoleTail The console's last lines.
    */
@@ -288,11 +264,8 @@ export class VmGoneError extends Error {
   readonly reason: string;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param action What could not be done, such as `run a command over ssh`.
    * @param reason Why.
    */

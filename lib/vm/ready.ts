@@ -65,11 +65,8 @@ export class VmReadyError extends Error {
   readonly consoleTail: string;
 
   /**
-
    * Makes the error.
-
    *
-
    * @param stage The stage.
    * @param reason Why.
    * @param consoleTail The console's last lines.
