@@ -10,6 +10,8 @@ import { vm } from "../../lib/vm/builder.ts";
 import { tinyGuest } from "../../lib/guest/tiny_guest.ts";
 import { createImage } from "../../lib/image/create.ts";
 import { detectImageFormat } from "../../lib/vm/image_format.ts";
+import { chooseAccel } from "../../lib/vm/accel.ts";
+import { detectHostFacts } from "../../lib/vm/_host.ts";
 import { definitionWords } from "../../lib/cli/definition/_builder_words.ts";
 
 const FIX = decodeURIComponent(new URL("./fixtures/definition", import.meta.url).pathname);
@@ -280,7 +282,7 @@ Deno.test("firmware: uefi is checked without looking for the firmware, which lau
 
 Deno.test("~/ in a path is read from HOME", async () => {
   await using dir = await scratch();
-  await Deno.writeTextFile(`${dir.path}/vmlinuz`, "");
+  await Deno.copyFile(`${FIX}/files/vmlinuz`, `${dir.path}/vmlinuz`);
   await Deno.writeTextFile(`${dir.path}/vm.yaml`, "arch: x86_64\nkernel: ~/vmlinuz\n");
   const home = Deno.env.get("HOME");
   Deno.env.set("HOME", dir.path);
@@ -542,4 +544,150 @@ Deno.test("a refusal that only the builder finds is phrased in a definition's wo
     ],
   ];
   for (const [builder, definition] of said) assert.equal(definitionWords(builder), definition);
+});
+
+Deno.test("more CPUs than the machine takes are refused at cpus: q35's 288, aarch64 virt's 8 under TCG unless args pick GICv3", async () => {
+  await using dir = await scratch();
+  assert.equal(
+    await problemsOf(dir.path, ["arch: x86_64", "cpus: 4096"]),
+    `${dir.path}/vm.yaml:2:1: cpus: 4096 is more than the x86_64 machine takes (QEMU's q35), expected at most 288`,
+  );
+  await Deno.writeTextFile(`${dir.path}/vm.yaml`, "arch: x86_64\ncpus: 288\n");
+  await loadDefinition(`${dir.path}/vm.yaml`);
+  assert.equal(
+    await problemsOf(dir.path, ["arch: aarch64", "accel: tcg", "cpus: 16"]),
+    `${dir.path}/vm.yaml:3:1: cpus: 16 is more than the aarch64 machine takes under TCG (QEMU's virt, whose default GICv2 serves 8), expected at most 8; args: ["-machine", "gic-version=3"] takes up to 512`,
+  );
+  await Deno.writeTextFile(
+    `${dir.path}/vm.yaml`,
+    "arch: aarch64\naccel: tcg\ncpus: 16\nargs: [-machine, gic-version=3]\n",
+  );
+  await loadDefinition(`${dir.path}/vm.yaml`);
+  assert.equal(
+    await problems(`${FIX}/valid.yaml`, ["cpus=300"]),
+    "--set cpus=300: cpus: 300 is more than the x86_64 machine takes (QEMU's q35), expected at most 288",
+  );
+});
+
+/** What /proc/meminfo says the host has, in bytes. */
+async function hostMemoryBytes(): Promise<number> {
+  const text = await Deno.readTextFile("/proc/meminfo");
+  const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(text)![1]);
+  return (kib("MemTotal") + kib("SwapTotal")) * 1024;
+}
+
+Deno.test("memory beyond the host's memory and swap is refused at memory, saying how much there is", async () => {
+  await using dir = await scratch();
+  const mode = (await Deno.readTextFile("/proc/sys/vm/overcommit_memory")).trim();
+  if (mode !== "0") throw new Error(`this test expects vm.overcommit_memory 0, not ${mode}`);
+  const limit = Math.floor(await hostMemoryBytes() / 2 ** 20);
+  const message = await problemsOf(dir.path, ["arch: x86_64", "memory: 900T"]);
+  assert.match(
+    message,
+    new RegExp(
+      `^${dir.path}/vm\\.yaml:2:1: memory: "900T" is more than this host can give a VM \\([\\d.]+ GiB of memory and (no swap|[\\d.]+ GiB of swap)\\), expected at most ${limit}M; QEMU could not allocate more$`,
+    ),
+  );
+  await Deno.writeTextFile(`${dir.path}/vm.yaml`, `arch: x86_64\nmemory: ${limit}M\n`);
+  await loadDefinition(`${dir.path}/vm.yaml`);
+});
+
+Deno.test("a kernel file is read: another architecture's kernel, a text file and an empty one are refused at the kernel's field", async () => {
+  await using dir = await scratch();
+  const arm = await tinyGuest("aarch64");
+  const x86 = await tinyGuest("x86_64");
+  await Deno.writeTextFile(`${dir.path}/notes.txt`, "not a kernel\n");
+  await Deno.writeTextFile(`${dir.path}/empty`, "");
+  assert.equal(
+    await problemsOf(dir.path, ["arch: x86_64", `kernel: ${arm.kernel}`]),
+    `${dir.path}/vm.yaml:2:1: kernel: "${arm.kernel}" is a kernel for aarch64 (arm64-image), and the VM is x86_64, expected a kernel for x86_64, or arch: aarch64`,
+  );
+  assert.equal(
+    await problemsOf(dir.path, ["arch: aarch64", "kernel:", `  path: ${x86.kernel}`]),
+    `${dir.path}/vm.yaml:3:3: kernel.path: "${x86.kernel}" is a kernel for x86_64 (${
+      x86.kernel.endsWith("vmlinux") ? "elf" : "bzImage"
+    }), and the VM is aarch64, expected a kernel for aarch64, or arch: x86_64`,
+  );
+  assert.equal(
+    await problemsOf(dir.path, ["arch: x86_64", "kernel: notes.txt"]),
+    `${dir.path}/vm.yaml:2:1: kernel: "${dir.path}/notes.txt" is not a Linux kernel image (no bzImage, ELF, arm64 or RISC-V Image, or PE header), expected a kernel such as arch/x86/boot/bzImage, vmlinux or Debian's vmlinuz`,
+  );
+  assert.equal(
+    await problemsOf(dir.path, ["arch: aarch64", "kernel: { path: empty }"]),
+    `${dir.path}/vm.yaml:2:11: kernel.path: "${dir.path}/empty" is empty, expected a kernel such as arch/arm64/boot/Image, vmlinux or Debian's vmlinuz`,
+  );
+  await Deno.writeTextFile(`${dir.path}/vm.yaml`, `arch: arm64\nkernel: ${arm.kernel}\n`);
+  await loadDefinition(`${dir.path}/vm.yaml`);
+});
+
+Deno.test("accel: kvm is refused where KVM cannot run the guest, with chooseAccel's reason", async () => {
+  await using dir = await scratch();
+  const foreign = await problemsOf(dir.path, ["arch: s390x", "accel: kvm"]);
+  assert.equal(
+    foreign,
+    `${dir.path}/vm.yaml:2:1: accel: KVM cannot run this VM here: the s390x guest differs from the ${Deno.build.arch} host, expected "auto" (KVM where it works, else TCG) or "tcg"`,
+  );
+  const choice = chooseAccel("x86_64", { ...detectHostFacts(), override: undefined });
+  await Deno.writeTextFile(`${dir.path}/vm.yaml`, "arch: x86_64\naccel: kvm\n");
+  if (choice.accel === "kvm") await loadDefinition(`${dir.path}/vm.yaml`);
+  else {
+    assert.equal(
+      await problems(`${dir.path}/vm.yaml`),
+      `${dir.path}/vm.yaml:2:1: accel: KVM cannot run this VM here: ${choice.reason}, expected "auto" (KVM where it works, else TCG) or "tcg"`,
+    );
+  }
+});
+
+Deno.test("the tiny guest's memory floor (measured: it panics below 74M, 86M with the agent, 58M on aarch64) is enforced at memory", async () => {
+  await using dir = await scratch();
+  assert.equal(
+    await problemsOf(dir.path, ["arch: x86_64", "guest: tiny", "memory: 32M"]),
+    `${dir.path}/vm.yaml:3:1: memory: "32M" is too little for the x86_64 tiny guest, expected at least 80M (it boots in 74M at the least; with less, its kernel runs out of memory)`,
+  );
+  assert.equal(
+    await problemsOf(dir.path, ["arch: x86_64", "guest: tiny", "agent: true", "memory: 90"]),
+    `${dir.path}/vm.yaml:4:1: memory: 90 is too little for the x86_64 tiny guest with the agent, expected at least 96M (it boots in 86M at the least; with less, its kernel runs out of memory)`,
+  );
+  assert.equal(
+    await problemsOf(dir.path, ["arch: aarch64", "guest: tiny"], ["memory=48M"]),
+    `--set memory=48M: memory: "48M" is too little for the aarch64 tiny guest, expected at least 64M (it boots in 58M at the least; with less, its kernel runs out of memory)`,
+  );
+  for (
+    const lines of [["guest: tiny", "memory: 80M"], ["guest: tiny", "agent: true", "memory: 96M"]]
+  ) {
+    await Deno.writeTextFile(`${dir.path}/vm.yaml`, ["arch: x86_64", ...lines].join("\n"));
+    await loadDefinition(`${dir.path}/vm.yaml`);
+  }
+});
+
+Deno.test("shares with the tiny guest are refused, saying why its kernel cannot mount 9p and what to boot instead", async () => {
+  await using dir = await scratch();
+  await Deno.mkdir(`${dir.path}/shared`);
+  const x86 = await tinyGuest("x86_64");
+  const arm = await tinyGuest("aarch64");
+  const release = (guest: { modulesDir?: string }) => guest.modulesDir!.split("/").pop();
+  // Debian's cloud kernel has no 9p at all; the aarch64 (generic) one has it as modules.
+  assert.equal(
+    await problemsOf(dir.path, [
+      "arch: x86_64",
+      "guest: tiny",
+      "shares:",
+      "  - { host: shared, tag: data }",
+    ]),
+    `${dir.path}/vm.yaml:3:1: shares: the x86_64 tiny guest cannot mount 9p shares: its kernel (${
+      release(x86)
+    }) has no 9p file system, expected no shares with guest: tiny (vmkit cp copies files in through the agent), or kernel: { path, initrd } in place of guest: a kernel with 9p (such as Debian's linux-image-amd64, not its cloud flavour) and an initrd that loads 9p and 9pnet_virtio`,
+  );
+  assert.match(
+    await problemsOf(dir.path, [
+      "arch: aarch64",
+      "guest: tiny",
+      "shares: [{ host: shared, tag: data }]",
+    ]),
+    new RegExp(
+      `^${dir.path}/vm\\.yaml:3:1: shares: the aarch64 tiny guest cannot mount 9p shares: its kernel \\(${
+        release(arm)
+      }\\) has 9p as modules \\(9p, 9pnet, 9pnet_virtio\\), which its initramfs does not hold, expected `,
+    ),
+  );
 });

@@ -6,14 +6,16 @@ const FIX = decodeURIComponent(new URL("./fixtures/definition", import.meta.url)
 const ROOT = decodeURIComponent(new URL("../..", import.meta.url).pathname).replace(/\/$/, "");
 const MAIN = `${ROOT}/lib/cli/main.ts`;
 
-/** Runs `vmkit ARGS` as a user would, in `cwd`. */
+/** Runs `vmkit ARGS` as a user would, in `cwd`, with `env` on top of this process's. */
 async function vmkit(
   args: string[],
   cwd: string,
+  env?: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-q", "-A", MAIN, ...args],
     cwd,
+    env,
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -169,4 +171,106 @@ Deno.test("vmkit show exits 2 on an invalid definition, naming each problem, wit
       "",
     ].join("\n"),
   });
+});
+
+Deno.test("vmkit validate refuses what run would fail on, each problem where it was written, and --json keeps its shape", async () => {
+  await using dir = await scratch();
+  await Deno.mkdir(`${dir.path}/shared`);
+  await Deno.writeTextFile(
+    `${dir.path}/vm.yaml`,
+    [
+      "arch: amd64",
+      "guest: tiny",
+      "cpus: 4096",
+      "memory: 32M",
+      "shares: [{ host: shared, tag: data }]",
+    ].join("\n"),
+  );
+  await Deno.writeTextFile(
+    `${dir.path}/dup.yaml`,
+    'arch: x86_64\nnetwork:\n  forwards: ["2222:22", "2222:80"]\n',
+  );
+  const text = await vmkit(["validate", "vm.yaml", "dup.yaml"], dir.path);
+  assert.equal(text.code, 2);
+  assert.equal(text.stdout, "");
+  const lines = text.stderr.trimEnd().split("\n");
+  assert.deepEqual(lines.map((l) => l.split(": ").slice(0, 2).join(": ")), [
+    "vm.yaml:3:1: cpus",
+    "vm.yaml:4:1: memory",
+    "vm.yaml:5:1: shares",
+    "dup.yaml:3:25: network.forwards[1]",
+  ]);
+  assert.match(
+    lines[0],
+    /4096 is more than the x86_64 machine takes \(QEMU's q35\), expected at most 288$/,
+  );
+  assert.match(lines[1], /"32M" is too little for the x86_64 tiny guest, expected at least 80M/);
+  assert.match(
+    lines[2],
+    /the x86_64 tiny guest cannot mount 9p shares: its kernel \(.*\) has no 9p/,
+  );
+  assert.match(
+    lines[3],
+    /host port 2222 \(tcp on 127\.0\.0\.1\) is forwarded already by network\.forwards\[0\]/,
+  );
+
+  const json = await vmkit(["validate", "--json", "vm.yaml", "dup.yaml"], dir.path);
+  assert.equal(json.code, 2);
+  assert.equal(json.stderr, "");
+  const reports = JSON.parse(json.stdout);
+  assert.deepEqual(reports.map((r: Record<string, unknown>) => Object.keys(r)), [
+    ["file", "valid", "problems"],
+    ["file", "valid", "problems"],
+  ]);
+  const problems = reports.flatMap((r: { problems: Record<string, unknown>[] }) => r.problems);
+  assert.deepEqual(
+    problems.map((p: Record<string, unknown>) => Object.keys(p).sort()),
+    Array(4).fill(["allowed", "column", "field", "file", "line", "message", "wrong"]),
+  );
+  assert.deepEqual(problems.map((p: { message: string }) => p.message), lines);
+  assert.deepEqual(problems[3], {
+    file: "dup.yaml",
+    line: 3,
+    column: 25,
+    field: "network.forwards[1]",
+    wrong: "host port 2222 (tcp on 127.0.0.1) is forwarded already by network.forwards[0]",
+    allowed: "expected each host port once (or 0, a free port picked at start)",
+    message: lines[3],
+  });
+});
+
+/** The first YAML block of the README's section on the vmkit command. */
+async function readmeDefinition(): Promise<string> {
+  const readme = await Deno.readTextFile(`${ROOT}/README.md`);
+  const section = readme.slice(readme.indexOf("## The `vmkit` command"));
+  const block = /```yaml\n([\s\S]*?)```/.exec(section);
+  assert.ok(block !== null, "the README's vmkit section has a YAML sample");
+  return block[1];
+}
+
+Deno.test("every example definition validates: recipes/vm/*.yaml, and the README's sample with the files it names", async () => {
+  const recipes: string[] = [];
+  for await (const entry of Deno.readDir(`${ROOT}/recipes/vm`)) {
+    if (entry.name.endsWith(".yaml")) recipes.push(`${ROOT}/recipes/vm/${entry.name}`);
+  }
+  recipes.sort();
+  assert.ok(recipes.length >= 2);
+  await using dir = await scratch();
+  const result = await vmkit(["validate", ...recipes], dir.path);
+  assert.deepEqual(result, {
+    code: 0,
+    stdout: recipes.map((r) => `${r}: ok\n`).join(""),
+    stderr: "",
+  });
+
+  // The README's sample, beside the files it names: a kernel, an initrd, a base definition,
+  // and a base image under HOME.
+  await Deno.writeTextFile(`${dir.path}/vm.yaml`, await readmeDefinition());
+  await Deno.writeTextFile(`${dir.path}/base.yaml`, "arch: x86_64\n");
+  await Deno.copyFile(`${FIX}/files/vmlinuz`, `${dir.path}/bzImage`);
+  await Deno.writeTextFile(`${dir.path}/initrd.img`, "");
+  await Deno.mkdir(`${dir.path}/images`);
+  await createImage(`${dir.path}/images/debian.qcow2`, { size: "1M" });
+  const readme = await vmkit(["validate", "vm.yaml"], dir.path, { HOME: dir.path });
+  assert.deepEqual(readme, { code: 0, stdout: "vm.yaml: ok\n", stderr: "" });
 });

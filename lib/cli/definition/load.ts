@@ -15,6 +15,7 @@ import { applySet, parseSet, SetError } from "./_set.ts";
 import { type FieldPath, parseSource, SourceSyntaxError } from "./_source.ts";
 import { buildDefinition, StepFailure } from "./_build.ts";
 import { definitionWords } from "./_builder_words.ts";
+import { fitProblems } from "./_fit.ts";
 import { DefinitionError, type DefinitionProblem } from "./definition_error.ts";
 import { type VmDefinition, vmDefinitionSchema } from "./schema.ts";
 import type { VmBuilder } from "../../vm/builder.ts";
@@ -310,8 +311,12 @@ export async function loadDefinition(
   }
   const definition = parsed.data;
   const missing = await checkPaths(definition, origins, top);
-  if (missing.length > 0) {
-    throw new DefinitionError(inOrder(missing, chain.map((c) => c.layer).reverse()));
+  // What this host, its QEMU and the files named cannot run (a missing file is left to above).
+  const unfit = (await fitProblems(definition)).map((p) =>
+    problemAt(origins.layerOf(p.path, top), p.path, p.wrong, p.allowed)
+  );
+  if (missing.length + unfit.length > 0) {
+    throw new DefinitionError(inOrder([...missing, ...unfit], chain.map((c) => c.layer).reverse()));
   }
   let builder: VmBuilder;
   try {
