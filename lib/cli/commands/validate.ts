@@ -15,7 +15,9 @@ function collect(value: string, previous: string[]): string[] {
 
 const HELP = `
 Checks each file as run and start would read it: the schema (lib/cli/vm.schema.json), extends,
-the --set overrides, and the files it names. Prints FILE: ok, or one line per problem on stderr:
+the --set overrides, the files it names (a kernel must be one, for the VM's arch), and what this
+host and QEMU can run (the machine's CPU limit, the host's memory, KVM for accel: kvm, the tiny
+guest's memory floor and shares). Prints FILE: ok, or one line per problem on stderr:
   vm.yaml:12:5: disks[1].size: "10X" is not a size, expected a number and a unit, such as "10G"
 
 Examples:

@@ -254,7 +254,9 @@ function setAt(target: unknown, path: FieldPath, value: unknown): void {
  * Loads a VM definition from a YAML or JSON file (`.json`): follows `extends`, applies the
  * `--set` overrides, checks every field, makes host paths absolute (relative ones from the
  * directory of the file they are written in, `~/` from HOME), checks that the files they name
- * exist, and tries the builder on it. Nothing is made.
+ * exist (and that a kernel is one, for the VM's architecture), checks what this host can run
+ * (the machine's CPU limit, the host's memory, KVM for `accel: kvm`, the tiny guest's memory
+ * floor and 9p), and tries the builder on it. Nothing is made.
  *
  * @param path The definition file.
  * @param options The `--set` overrides.

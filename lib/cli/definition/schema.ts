@@ -112,7 +112,7 @@ const memorySchema = allowing(
   ]),
   MEMORY_ALLOWED,
 ).describe(
-  'Guest memory: a size such as "512M" or "2G" (K, M, G, T: powers of 1024), or a number of MiB. Default QEMU\'s (128M).',
+  'Guest memory: a size such as "512M" or "2G" (K, M, G, T: powers of 1024), or a number of MiB, at most what the host has (memory and swap). Default QEMU\'s (128M).',
 );
 
 const diskSizeSchema = sizeText(DISK_SIZE, 1, "K, M, G, T, P", (bytes, quoted) => {
@@ -372,16 +372,18 @@ const fields = {
       "The guest architecture: x86_64, aarch64, riscv64, s390x or ppc64le (amd64, x64, arm64 and ppc64el, as Debian and Docker name them, are read as those). Default: the host's.",
     ).optional(),
   cpus: allowing(z.number().int().min(1).max(4096), "expected a whole number from 1 to 4096")
-    .describe("Virtual CPUs. Default 1.").optional(),
+    .describe(
+      "Virtual CPUs, at most what the machine takes (x86_64's q35: 288; aarch64's virt: 8 under TCG, 512 with gic-version=3). Default 1.",
+    ).optional(),
   memory: memorySchema.optional(),
   accel: allowing(z.enum(["auto", "kvm", "tcg"]), 'expected "auto", "kvm" or "tcg"').describe(
-    "The accelerator: auto (default) uses KVM where KVM guests run, TCG otherwise; the VMKIT_ACCEL environment variable overrides auto.",
+    "The accelerator: auto (default) uses KVM where KVM guests run, TCG otherwise; the VMKIT_ACCEL environment variable overrides auto. kvm is refused where KVM cannot run the guest.",
   ).optional(),
   firmware: allowing(z.enum(["bios", "uefi"]), 'expected "bios" or "uefi"').describe(
     "The firmware: bios (SeaBIOS) or uefi (OVMF, AAVMF), found through QEMU's firmware descriptors. Default: QEMU's for a disk boot, vmkit's fastest for a kernel boot.",
   ).optional(),
   guest: allowing(z.enum(["tiny"]), 'expected "tiny"').describe(
-    "A guest vmkit provides. tiny: a busybox initramfs and a Linux kernel (Debian's cloud kernel, or the host's), made by scripts/setup.sh, booted directly (with agent: true, its variant with the QEMU guest agent). Not with kernel.",
+    "A guest vmkit provides. tiny: a busybox initramfs and a Linux kernel (Debian's cloud kernel, or the host's), made by scripts/setup.sh, booted directly (with agent: true, its variant with the QEMU guest agent). It needs memory of at least 80M (96M with the agent; 64M on aarch64) and cannot mount shares (its kernel has no 9p). Not with kernel.",
   ).optional(),
   kernel: kernelSchema.optional(),
   disks: allowing(z.array(diskSchema), "expected a list of disks").describe(
@@ -390,7 +392,7 @@ const fields = {
   seed: seedSchema.optional(),
   network: networkSchema.optional(),
   shares: allowing(z.array(shareSchema), "expected a list of shares").describe(
-    "Host directories shared with the guest.",
+    "Host directories shared with the guest, over virtio-9p: the guest's kernel needs 9p (the tiny guest's has none).",
   ).optional(),
   agent: allowing(z.boolean(), "expected true or false").describe(
     "The QEMU guest agent's channel (org.qemu.guest_agent.0): vmkit runs commands and copies files through qemu-ga in the guest. With guest: tiny, the tiny guest's variant that has qemu-ga.",
