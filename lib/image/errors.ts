@@ -4,6 +4,8 @@
  * @module
  */
 
+import { shellQuote } from "../vm/qemu_opts.ts";
+
 /**
  * `qemu-img` ran and failed. The message leads with what was being done and what qemu-img said
  * (`Cannot resize "x.qcow2": qemu-img: ...`), then the argv that was run.
@@ -50,7 +52,7 @@ export class QemuImgError extends Error {
       ? lines.join(" ") || `qemu-img exited with code ${details.exitCode}`
       : lines.slice(at).join(" ");
     super(
-      `${action}: ${said}\nargv: ${details.argv.join(" ")}${
+      `${action}: ${said}\nargv: ${details.argv.map(shellQuote).join(" ")}${
         at > 0 ? `\nstderr:\n${lines.join("\n")}` : ""
       }`,
     );

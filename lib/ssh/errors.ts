@@ -4,6 +4,8 @@
  * @module
  */
 
+import { shellQuote } from "../vm/qemu_opts.ts";
+
 /** Why ssh itself failed, as read from its own messages. */
 export type SshFailure =
   /** The host key is unknown, or differs from the known one (`Host key verification failed.`). */
@@ -67,7 +69,7 @@ export class SshError extends Error {
       `ssh exited with code ${details.exitCode} and said nothing`;
     super(
       `${action}: ${said}${details.hint === undefined ? "" : `; ${details.hint}`}\nargv: ${
-        details.argv.join(" ")
+        details.argv.map(shellQuote).join(" ")
       }`,
       options,
     );

@@ -6,6 +6,7 @@
 
 import { programOutput } from "../_command.ts";
 import { pathExists } from "../_fs.ts";
+import { shellQuote } from "../vm/qemu_opts.ts";
 
 /** A key pair on disk. */
 export interface SshKey {
@@ -84,7 +85,7 @@ export async function generateSshKey(
       `it exited with code ${output.code}`;
     throw new Error(
       `Cannot generate an ssh key at "${privateKey}": ssh-keygen: ${said}\nargv: ssh-keygen ${
-        argv.join(" ")
+        argv.map(shellQuote).join(" ")
       }`,
     );
   }

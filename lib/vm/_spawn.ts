@@ -9,6 +9,7 @@ import { VmLaunchError } from "./errors.ts";
 import type { VmExit } from "./vm.ts";
 import { own } from "./_reaper.ts";
 import { collectTail } from "./_output_tail.ts";
+import { shellQuote } from "./qemu_opts.ts";
 
 const TAIL_BYTES = 64 * 1024;
 
@@ -178,7 +179,7 @@ async function failStart(
   const headline = said === undefined ? message : `${said} (${how})`;
   const fullArgv = [request.binary, ...request.args];
   throw new VmLaunchError(
-    `Cannot ${request.action}: ${headline}\nargv: ${fullArgv.join(" ")}\nstderr:\n${
+    `Cannot ${request.action}: ${headline}\nargv: ${fullArgv.map(shellQuote).join(" ")}\nstderr:\n${
       stderr().trimEnd() || "(empty)"
     }`,
     { argv: fullArgv, stderr: stderr(), exit, cause },

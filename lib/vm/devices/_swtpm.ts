@@ -10,6 +10,7 @@ import { VmLaunchError } from "../errors.ts";
 import { own } from "../_reaper.ts";
 import type { Sidecar } from "./_kind.ts";
 import { collectTail } from "../_output_tail.ts";
+import { shellQuote } from "../qemu_opts.ts";
 
 /** The control socket's name in the runtime directory. */
 export const SWTPM_SOCKET = "tpm.sock";
@@ -210,7 +211,7 @@ async function failStart(
   const headline = first === "" ? reason : `${first} (${reason})`;
   const exit = swtpm.exit();
   throw new VmLaunchError(
-    `Cannot start the TPM: ${headline}\nargv: ${argv.join(" ")}\nswtpm said:\n${
+    `Cannot start the TPM: ${headline}\nargv: ${argv.map(shellQuote).join(" ")}\nswtpm said:\n${
       said || "(nothing)"
     }`,
     {
