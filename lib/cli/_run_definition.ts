@@ -22,7 +22,7 @@ import { GUEST_READY_LINE } from "../guest/default_init.ts";
 
 /** The flags of `vmkit run`, as commander gives them. */
 export interface RunFlags {
-  set: string[];
+  set?: string[];
   timeout?: number;
   interactive?: boolean;
 }
@@ -105,7 +105,7 @@ export async function runDefinition(
   }
   let def: VmDefinition;
   try {
-    def = (await loadDefinition(file, { set: flags.set })).definition;
+    def = (await loadDefinition(file, { set: flags.set ?? [] })).definition;
   } catch (error) {
     if (!(error instanceof DefinitionError)) throw error;
     // One line per problem, each saying where, as validate and show print them.

@@ -29,7 +29,8 @@ Exit status:
   2    wrong usage: an unknown flag, a missing argument, an invalid VM definition
   125  run/kernel/exec could not run the guest command (QEMU failed, the guest panicked...);
        otherwise they exit with the guest command's status (128+N when signal N killed it)
-  130  interrupted (Ctrl-C); the VM was shut down first
+  130  interrupted (Ctrl-C): run and kernel shut their VM down first; start stops a QEMU
+       that is not up yet, and leaves a started instance running (it says how to stop it)
   129, 143  the terminal closed (SIGHUP), SIGTERM: stopped as for Ctrl-C`;
 
 /**

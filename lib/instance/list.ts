@@ -71,10 +71,20 @@ async function cleanUp(dir: string): Promise<void> {
   if ((await qemuState(dir)).status === "stopped") await removeStaleFiles(dir);
 }
 
+/** Options of {@linkcode listInstances}. */
+export interface ListInstancesOptions extends InstanceDirOptions {
+  /**
+   * Remove the sockets and pid file a dead QEMU left (default true); false only looks, as shell
+   * completion must.
+   */
+  cleanUp?: boolean;
+}
+
 /**
  * Lists the instances, sorted by name, reconciling those whose QEMU died.
  *
- * @param options Where instances live.
+ * @param options Where instances live; `cleanUp: false` to only look (shell completion), not
+ *   remove what a dead QEMU left.
  * @returns One summary per instance (a {@linkcode BrokenInstanceSummary} for one whose record
  *   cannot be read); an empty list when there is none (or no state directory).
  *
@@ -87,7 +97,7 @@ async function cleanUp(dir: string): Promise<void> {
  * ```
  */
 export async function listInstances(
-  options: InstanceDirOptions = {},
+  options: ListInstancesOptions = {},
 ): Promise<(InstanceSummary | BrokenInstanceSummary)[]> {
   const base = instanceStateBase(options);
   const names: string[] = [];
@@ -119,7 +129,7 @@ export async function listInstances(
     // A directory without a record is an instance being made (or one a crash left half made).
     if (record === undefined) return undefined;
     const state = await qemuState(dir);
-    if (state.status === "stopped") await cleanUp(dir);
+    if (state.status === "stopped" && options.cleanUp !== false) await cleanUp(dir);
     const port = record.lastStart?.sshPort;
     const summary: InstanceSummary = {
       name,

@@ -45,7 +45,12 @@ export {
   type StopMethod,
 } from "./instance.ts";
 export { type InstanceVm, startInstance, type StartInstanceOptions } from "./start.ts";
-export { type InstanceSummary, listInstances } from "./list.ts";
+export {
+  type BrokenInstanceSummary,
+  type InstanceSummary,
+  listInstances,
+  type ListInstancesOptions,
+} from "./list.ts";
 export {
   attachConsole,
   type AttachConsoleOptions,

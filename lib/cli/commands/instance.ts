@@ -381,7 +381,8 @@ async function deleteCommand(names: string[], flags: { force?: boolean }) {
 
 async function listCommand(flags: { json?: boolean; quiet?: boolean }) {
   const { listInstances } = await import("../../instance/list.ts");
-  const summaries = await library(() => listInstances());
+  // --quiet is what shell completion calls on every Tab: it only looks.
+  const summaries = await library(() => listInstances({ cleanUp: !flags.quiet }));
   if (flags.json) return printJson(summaries);
   if (flags.quiet) {
     if (summaries.length > 0) {

@@ -118,8 +118,7 @@ export function registerRun(program: Command): void {
     .option(
       "--set <key=value>",
       "override a field, such as memory=2G (repeatable)",
-      (value: string, previous: string[]) => [...previous, value],
-      [] as string[],
+      (value: string, previous: string[] = []) => [...previous, value],
     )
     .option("--timeout <seconds>", "limit for CMD (the whole job for a tiny guest)", timeoutFlag)
     .option("-i, --interactive", "pass stdin to CMD (agent and ssh)")
