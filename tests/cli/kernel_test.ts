@@ -37,6 +37,11 @@ async function vmkit(args: string[], input?: string): Promise<Run> {
   }
 }
 
+/** Text as a regular expression that matches only it. */
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}
+
 /** A kernel option only this run's QEMU has, to find it with pgrep. */
 function tag(): string {
   return `vmkit.test=${crypto.randomUUID().slice(0, 8)}`;
@@ -186,6 +191,19 @@ Deno.test("vmkit kernel refuses the mistakes people make, with exit 2 and what t
       [
         ["kernel", guest.kernel, "--memory", "1", "GB", "--", "true"],
         /^vmkit: Cannot use --memory "1": that is 1 MiB, too little to boot Linux .*1G, not 1 GB/,
+      ],
+      [
+        // vng's -r (the kernel) after the command's first word: the command lacks its --.
+        ["kernel", guest.kernel, "uname", "-r"],
+        new RegExp(`^${
+          escapeRegExp(
+            `vmkit: Cannot tell the command from the kernel: ["uname","-r"] before --; put the command after -- (vmkit kernel's own options, such as -m, -a and -r, go before it), as in: vmkit kernel ${guest.kernel} -- uname -r\n`,
+          )
+        }$`),
+      ],
+      [
+        ["kernel", "-k", guest.kernel, "ls", "-la", "/"],
+        /before --; .* as in: vmkit kernel \S+ -- ls -la \/\n$/,
       ],
       [
         ["kernel", guest.kernel, "--memroy", "1G"],

@@ -10,6 +10,72 @@
 import { type Command, Option } from "npm:commander@^14.0.3";
 import { archFlag, cpusFlag, memoryFlag, timeoutFlag } from "../_flags.ts";
 import type { KernelFlags } from "../_kernel_run.ts";
+import { shellQuote } from "../../vm/qemu_opts.ts";
+
+/**
+ * The kernel and the words after it before `--`, from the words of the whole command line
+ * (`["kernel", "vmlinux", "uname", "-r"]`): kernel's own options (and their values) are left
+ * out until the first word that is neither, which starts the command; from there every word is
+ * the command's.
+ */
+function commandWords(
+  raw: readonly string[],
+  command: Command,
+): { kernel?: string; words: string[] } {
+  const takesValue = (word: string): boolean | undefined => {
+    const option = command.options.find((o) =>
+      o.long === word || o.short === word || (o.long !== undefined && word.startsWith(`${o.long}=`))
+    );
+    if (option !== undefined) return option.required && !word.includes("=");
+    // A short option with its value in the same word (-m512M).
+    const short = command.options.find((o) => o.short === word.slice(0, 2));
+    return short?.required ? false : undefined;
+  };
+  let kernel: string | undefined;
+  const words: string[] = [];
+  for (let i = raw.indexOf("kernel") + 1; i < raw.length && raw[i] !== "--"; i++) {
+    const word = raw[i];
+    if (words.length === 0 && word.startsWith("-")) {
+      const value = takesValue(word);
+      if (value === undefined) continue;
+      if (["-k", "--kernel", "-r", "--run"].includes(word) && i + 1 < raw.length) {
+        kernel = raw[i + 1];
+      }
+      if (value) i++;
+      continue;
+    }
+    if (kernel === undefined) kernel = word;
+    else words.push(word);
+  }
+  return kernel === undefined ? { words } : { kernel, words };
+}
+
+/**
+ * commander's "unknown option" and "argument missing" for a guest command typed without `--`
+ * (`vmkit kernel vmlinux uname -r`: -r is vng's kernel option) as the hint to put it after
+ * `--`, as `vmkit run` gives it; other errors as they are.
+ */
+function usageError(text: string, command: Command): string {
+  const found = /^error: unknown option '([^']+)'/.exec(text)?.[1] ??
+    /^error: option '([^']+)' argument missing/.exec(text)?.[1];
+  if (found === undefined) return text;
+  const flags = found.match(/--?[^\s,<[]+/g) ?? [];
+  let root = command;
+  while (root.parent !== null) root = root.parent;
+  const raw = (root as unknown as { rawArgs?: unknown }).rawArgs;
+  const { kernel, words } = commandWords(Array.isArray(raw) ? raw : [], command);
+  const start = words.findIndex((word) => !word.startsWith("-"));
+  const misplaced = start >= 0 &&
+    words.slice(start + 1).some((word) =>
+      flags.some((flag) => word === flag || word.startsWith(`${flag}=`))
+    );
+  if (!misplaced) return text;
+  return `vmkit: Cannot tell the command from the kernel: ${
+    JSON.stringify(words)
+  } before --; put the command after -- (vmkit kernel's own options, such as -m, -a and -r, go before it), as in: vmkit kernel ${
+    kernel === undefined ? "KERNEL" : shellQuote(kernel)
+  } -- ${words.slice(start).map(shellQuote).join(" ")}\n`;
+}
 
 const EXAMPLES = `
 Examples:
@@ -35,7 +101,8 @@ machine's drivers) built in.`;
  * @param program The `vmkit` program.
  */
 export function registerKernel(program: Command): void {
-  program.command("kernel")
+  const kernel = program.command("kernel");
+  kernel
     .summary("boot a kernel with vmkit's tiny initramfs, run a command, exit with its status")
     .description(
       "Boot a Linux kernel (bzImage, vmlinux, arm64 Image) with vmkit's busybox initramfs, as vmtest and virtme-ng (vng) do; run CMD as the guest's only job and exit with its status, or give a shell on the console without CMD.",
@@ -53,6 +120,7 @@ export function registerKernel(program: Command): void {
     .option("--timeout <seconds>", "kill the VM after this long (90, 5m); exit 125", timeoutFlag)
     .option("-e, --exec <command>", "the command as one shell line (vng's -e)")
     .addHelpText("after", EXAMPLES)
+    .configureOutput({ outputError: (text, write) => write(usageError(text, kernel)) })
     .action(async (_kernel: unknown, _words: unknown, flags: KernelFlags, command: Command) => {
       const { runKernel } = await import("../_kernel_run.ts");
       await runKernel(command, flags);
