@@ -1,17 +1,29 @@
 // A command run as a guest job (`vmkit kernel`, `vmkit run` of a tiny guest): its output on
 // stdout as the guest prints it, its status as vmkit's, and every way vmkit could not run it as
 // exit 125 with the reason: a panic with its line, a time limit, a kernel without the drivers
-// the job needs.
+// the job needs, too little memory.
 
 import { runGuestJob } from "../vm/guest_job.ts";
 import type { VmBuilder } from "../vm/builder.ts";
 import { GuestJobError, GuestJobTimeoutError, GuestPanicError } from "../vm/errors.ts";
+import { KERNEL_PANIC_LINE } from "../vm/_vm_failure.ts";
 import { JOB_STATUS_PORT_NAME } from "../guest/default_init.ts";
 import { CliError } from "./errors.ts";
 import { EXIT } from "./exit_codes.ts";
 import { InterruptedError, shellStatus } from "./_interrupt.ts";
 
 const encoder = new TextEncoder();
+
+/** Below this much memory, a guest that stopped before its job or shell began most likely lacked it. */
+const SMALL_MEMORY_MIB = 256;
+
+/** What the guest has, for the hint when it ran out of memory or could not boot in it. */
+export interface GuestMemory {
+  /** The guest's memory in MiB. */
+  mib: number;
+  /** The option that sets it, as the user types it before the size (`"-m"`). */
+  option: string;
+}
 
 /** Options of {@linkcode guestJobStatus}. */
 export interface GuestCommandOptions {
@@ -21,6 +33,8 @@ export interface GuestCommandOptions {
   timeout?: number;
   /** What to do when the guest had no job status port (its kernel lacks a virtio console). */
   noStatusPort: string;
+  /** The guest's memory, named in the message when the guest ran out of it or could not boot. */
+  memory?: GuestMemory;
 }
 
 async function writeAll(file: { write(p: Uint8Array): Promise<number> }, text: string) {
@@ -34,6 +48,28 @@ function withoutMarkers(text: string): string {
   return text.replace(/^vmkit-job: (start|end) [0-9a-f]+\r?\n?/gm, "").replace(/\n?$/, "\n");
 }
 
+/** "give it more with -m 512M": at least the default, else twice what it has. */
+function moreMemory(memory: GuestMemory): string {
+  return `give it more with ${memory.option} ${Math.max(512, memory.mib * 2)}M`;
+}
+
+/** The hint for a panic: when the kernel says it ran out of memory, how to give it more. */
+function panicHint(line: string | undefined, memory: GuestMemory | undefined): string {
+  if (memory === undefined || line === undefined || !/memory/i.test(line)) return "";
+  return `; the guest ran out of its ${memory.mib} MiB of memory: ${moreMemory(memory)}`;
+}
+
+/**
+ * The hint for a guest that stopped before its job began: with little memory, the
+ * kernel most likely did not fit (QEMU resets a machine whose kernel cannot load, and exits).
+ */
+function bootHint(memory: GuestMemory | undefined): string {
+  if (memory === undefined || memory.mib >= SMALL_MEMORY_MIB) return "";
+  return `; with ${memory.mib} MiB of memory, the likely cause is too little memory for this kernel: ${
+    moreMemory(memory)
+  }`;
+}
+
 /**
  * Runs the command as the guest's only job, prints its output on stdout as the guest prints it
  * (the kernel's messages meanwhile, a panic's included, are part of it), and returns the status
@@ -41,7 +77,7 @@ function withoutMarkers(text: string): string {
  *
  * @param builder The VM, booting vmkit's default init.
  * @param command A shell line, or a program and its arguments.
- * @param options Signal, time limit.
+ * @param options Signal, time limit, the guest's memory.
  * @returns The status.
  * @throws {InterruptedError} When Ctrl-C came (the guest was shut down).
  * @throws {CliError} With exit 125 when the command could not run or finish: a panic (with its
@@ -70,9 +106,11 @@ export async function guestJobStatus(
     if (error instanceof InterruptedError || options.signal.aborted) throw options.signal.reason;
     if (error instanceof GuestPanicError) {
       if (!printed) await writeAll(Deno.stderr, withoutMarkers(error.consoleTail));
-      const line = /Kernel panic - not syncing:[^\r\n]*/.exec(error.consoleTail)?.[0].trim();
+      const line = KERNEL_PANIC_LINE.exec(error.consoleTail)?.[0].trim();
       throw new CliError(
-        `${what}: the guest kernel panicked${line === undefined ? "" : `: ${line}`}`,
+        `${what}: the guest kernel panicked${line === undefined ? "" : `: ${line}`}${
+          panicHint(line, options.memory)
+        }`,
         EXIT.guestCommandNotRun,
         { cause: error },
       );
@@ -89,10 +127,11 @@ export async function guestJobStatus(
     }
     if (error instanceof GuestJobError) {
       const noPort = error.consoleTail.includes(JOB_STATUS_PORT_NAME);
+      const started = printed || /^vmkit-job: start /m.test(error.consoleTail);
       throw new CliError(
         noPort
           ? `${what}: the guest has no virtio console, so the job cannot report its status; ${options.noStatusPort}`
-          : `${what}: ${error.message}${
+          : `${what}: ${error.message}${started ? "" : bootHint(options.memory)}${
             error.consoleTail.trim() === ""
               ? ""
               : `; the console's last lines:\n${error.consoleTail.trim()}`

@@ -17,6 +17,9 @@ import { splitAtDashes } from "./_command_words.ts";
 import { vm } from "../vm/builder.ts";
 import { GUEST_READY_LINE } from "../guest/default_init.ts";
 
+/** The guest's memory without -m, as vmkit kernel's help says. */
+const DEFAULT_MEMORY = "512M";
+
 /** The flags of `vmkit kernel`, as commander gives them. */
 export interface KernelFlags {
   kernel?: string;
@@ -148,17 +151,21 @@ export async function runKernel(command: Command, flags: KernelFlags): Promise<v
         : `vmkit: modules from ${initrd.modulesDir}`,
     );
     const append = [flags.append, flags.kargs].filter((a) => a !== undefined).join(" ");
-    let builder = vm({ arch }).memory(flags.memory ?? "512M")
+    const memory = flags.memory ?? DEFAULT_MEMORY;
+    let builder = vm({ arch }).memory(memory)
       .kernel(kernel, { initrd: initrd.path, ...(append === "" ? {} : { append }) })
       .noReboot();
     if (flags.cpus !== undefined) builder = builder.smp(flags.cpus);
     status("vmkit: booting");
+    // memoryFlag gives "<MiB>M".
+    const guestMemory = { mib: parseInt(memory), option: "-m" };
     if (job === undefined) {
       await runWithConsole(builder, { signal: interrupt.signal, readyLine: GUEST_READY_LINE });
       return;
     }
     Deno.exitCode = await guestJobStatus(builder, job, {
       signal: interrupt.signal,
+      memory: guestMemory,
       timeout: flags.timeout,
       noStatusPort: initrd.modulesDir === undefined
         ? "build the kernel with CONFIG_VIRTIO_PCI=y and CONFIG_VIRTIO_CONSOLE=y, or give its modules with --modules DIR"

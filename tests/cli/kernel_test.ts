@@ -193,6 +193,10 @@ Deno.test("vmkit kernel refuses the mistakes people make, with exit 2 and what t
         /^vmkit: Cannot use --memory "1": that is 1 MiB, too little to boot Linux .*1G, not 1 GB/,
       ],
       [
+        ["kernel", guest.kernel, "--memory", "64M", "--", "true"],
+        /^vmkit: Cannot use --memory "64M": that is 64 MiB, and vmkit kernel's guest needs at least 80M .*; give -m 80M or more\n$/,
+      ],
+      [
         // vng's -r (the kernel) after the command's first word: the command lacks its --.
         ["kernel", guest.kernel, "uname", "-r"],
         new RegExp(`^${

@@ -11,6 +11,43 @@ import { type Command, Option } from "npm:commander@^14.0.3";
 import { archFlag, cpusFlag, memoryFlag, timeoutFlag } from "../_flags.ts";
 import type { KernelFlags } from "../_kernel_run.ts";
 import { shellQuote } from "../../vm/qemu_opts.ts";
+import { CliError } from "../errors.ts";
+import { EXIT } from "../exit_codes.ts";
+
+/**
+ * The least memory vmkit kernel boots a guest in, in MiB. Measured with the tiny guest under
+ * TCG: its x86_64 vmlinux (Debian 6.1, loaded at 16 MiB to 62 MiB) resets the machine at once
+ * at 48M (QEMU exits before the job's status), panics "System is deadlocked on memory" from 64M
+ * to 73M, sometimes at 74M, and runs a job and the console shell from 75M with about 10 MiB
+ * free; its bzImage needs 76M (at 64M QEMU exits, at 68M the initramfs does not fit); the
+ * aarch64 Image needs 60M. 80M leaves a few MiB to spare.
+ */
+const MIN_MEMORY_MIB = 80;
+
+/**
+ * Reads `-m/--memory` as every command does, and refuses less than the tiny initramfs boots in.
+ *
+ * @param value The flag's value.
+ * @returns The size, as `"<MiB>M"`.
+ * @throws {CliError} (usage) For a size that is not one, or less than 80M.
+ */
+function kernelMemoryFlag(value: string): string {
+  const size = memoryFlag(value);
+  const mib = parseInt(size);
+  if (mib < MIN_MEMORY_MIB) {
+    throw new CliError(
+      `Cannot use --memory ${
+        JSON.stringify(value)
+      }: that is ${mib} MiB, and vmkit kernel's guest needs at least ${MIN_MEMORY_MIB}M (the tiny guest's kernel panics or does not start with less); give -m ${MIN_MEMORY_MIB}M or more${
+        /^\s*\d+(\.\d+)?\s*$/.test(value)
+          ? "; a number without a unit is MiB, and the unit goes in the same word: 1G, not 1 GB"
+          : ""
+      }`,
+      EXIT.usage,
+    );
+  }
+  return size;
+}
 
 /**
  * The kernel and the words after it before `--`, from the words of the whole command line
@@ -116,7 +153,11 @@ export function registerKernel(program: Command): void {
     .addOption(new Option("--kargs <args>", "more kernel command line (vmtest)").hideHelp())
     .option("--arch <arch>", "x86_64 or aarch64 (default: the kernel's)", archFlag)
     .option("-p, --cpus <n>", "virtual CPUs (default 1)", cpusFlag)
-    .option("-m, --memory <size>", "guest memory, like 512M or 2G (default 512M)", memoryFlag)
+    .option(
+      "-m, --memory <size>",
+      `guest memory, like 512M or 2G (default 512M, at least ${MIN_MEMORY_MIB}M)`,
+      kernelMemoryFlag,
+    )
     .option("--timeout <seconds>", "kill the VM after this long (90, 5m); exit 125", timeoutFlag)
     .option("-e, --exec <command>", "the command as one shell line (vng's -e)")
     .addHelpText("after", EXAMPLES)
