@@ -44,7 +44,7 @@ export interface DefinitionBuilderOptions {
  * @throws {ImageTimeoutError} When `timeout` passes while making the disks.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { definitionBuilder, loadDefinition } from "./mod.ts";
  * const { definition } = await loadDefinition("recipes/vm/debian.yaml");
  * const builder = await definitionBuilder(definition, { diskDir: "/tmp/debian", create: true });

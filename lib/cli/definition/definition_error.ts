@@ -48,7 +48,8 @@ export function problemLine(problem: Omit<DefinitionProblem, "message">): string
  * first problem, and {@linkcode DefinitionError.problems} lists them all.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { DefinitionError, loadDefinition } from "./mod.ts";
  * try {
  *   await loadDefinition("vm.yaml");
  * } catch (error) {

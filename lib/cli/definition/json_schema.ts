@@ -18,7 +18,7 @@ export const SCHEMA_COMMENT =
  * @returns The schema, as plain data.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { vmDefinitionJsonSchema } from "./mod.ts";
  * console.log(JSON.stringify(vmDefinitionJsonSchema(), null, 2));
  * ```

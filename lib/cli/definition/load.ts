@@ -265,7 +265,7 @@ function setAt(target: unknown, path: FieldPath, value: unknown): void {
  *   `vm.yaml:12:5: disks[1].size: "10X" is not a size, expected ...`.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { definitionBuilder, loadDefinition } from "./mod.ts";
  * const { definition } = await loadDefinition("recipes/vm/tiny.yaml", { set: ["memory=512M"] });
  * const builder = await definitionBuilder(definition, { diskDir: "/tmp/vm", create: false });

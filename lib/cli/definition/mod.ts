@@ -4,7 +4,7 @@
  * read), with `extends:` and `--set key=value` overrides, and errors that say where:
  * `vm.yaml:12:5: disks[1].size: "10X" is not a size, expected ...`.
  *
- * ```ts ignore
+ * ```ts
  * import { definitionBuilder, loadDefinition } from "./mod.ts";
  * const { definition } = await loadDefinition("recipes/vm/tiny.yaml", { set: ["cpus=2"] });
  * const builder = await definitionBuilder(definition, { diskDir: "/tmp/tiny", create: true });
