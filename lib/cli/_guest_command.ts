@@ -14,6 +14,12 @@ import { InterruptedError, shellStatus } from "./_interrupt.ts";
 
 const encoder = new TextEncoder();
 
+/**
+ * What a Unix tool exits with when the reader of its stdout went away (`vmkit kernel ... | head
+ * -1`): as SIGPIPE's death, 128 + 13, which a shell reports for `yes | head -1` too.
+ */
+export const BROKEN_PIPE_STATUS = 141;
+
 /** Below this much memory, a guest that stopped before its job or shell began most likely lacked it. */
 const SMALL_MEMORY_MIB = 256;
 
@@ -43,9 +49,10 @@ async function writeAll(file: { write(p: Uint8Array): Promise<number> }, text: s
   while (written < bytes.length) written += await file.write(bytes.subarray(written));
 }
 
-/** Console lines without the job's start and end markers, ending with a newline. */
+/** Console lines without the job's start and end markers, ending with a newline; "" for none. */
 function withoutMarkers(text: string): string {
-  return text.replace(/^vmkit-job: (start|end) [0-9a-f]+\r?\n?/gm, "").replace(/\n?$/, "\n");
+  const lines = text.replace(/^vmkit-job: (start|end) [0-9a-f]+\r?\n?/gm, "");
+  return lines.trim() === "" ? "" : lines.replace(/\n?$/, "\n");
 }
 
 /** "give it more with -m 512M": at least the default, else twice what it has. */
@@ -78,7 +85,8 @@ function bootHint(memory: GuestMemory | undefined): string {
  * @param builder The VM, booting vmkit's default init.
  * @param command A shell line, or a program and its arguments.
  * @param options Signal, time limit, the guest's memory.
- * @returns The status.
+ * @returns The status; {@linkcode BROKEN_PIPE_STATUS} when stdout's reader went away (the guest
+ *   was shut down, and nothing is printed).
  * @throws {InterruptedError} When Ctrl-C came (the guest was shut down).
  * @throws {CliError} With exit 125 when the command could not run or finish: a panic (with its
  *   line), the time limit, QEMU's failure. When the job had not started, the console's last
@@ -104,6 +112,8 @@ export async function guestJobStatus(
     return shellStatus(result.exitCode, result.signal);
   } catch (error) {
     if (error instanceof InterruptedError || options.signal.aborted) throw options.signal.reason;
+    // runGuestJob shut the guest down when the write failed.
+    if (error instanceof Deno.errors.BrokenPipe) return BROKEN_PIPE_STATUS;
     if (error instanceof GuestPanicError) {
       if (!printed) await writeAll(Deno.stderr, withoutMarkers(error.consoleTail));
       const line = KERNEL_PANIC_LINE.exec(error.consoleTail)?.[0].trim();

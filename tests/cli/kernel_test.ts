@@ -271,3 +271,68 @@ Deno.test("vmkit kernel explains a kernel whose modules lack the virtio console 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("vmkit kernel stops quietly with 141 when the reader of its output goes away, as on SIGPIPE", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vmkit-cli-kernel-" });
+  const mark = tag();
+  // vmkit kernel ... -- CMD | head -1: head exits after the first line.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      MAIN,
+      "kernel",
+      guest.kernel,
+      "-a",
+      mark,
+      "--timeout",
+      "60",
+      "--",
+      "echo first; sleep 1; echo second; sleep 600",
+    ],
+    cwd: dir,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  try {
+    const stderr = new Response(child.stderr).text();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let stdout = "";
+    while (!stdout.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) assert.fail(`stdout ended before its first line: ${stdout}${await stderr}`);
+      stdout += value;
+    }
+    await reader.cancel();
+    const started = performance.now();
+    const { code } = await child.status;
+    assert.equal(stdout, "first\n");
+    assert.equal(code, 141, await stderr);
+    assert.equal(await stderr, "", "no message, as other tools say nothing");
+    assert.ok(performance.now() - started < 20_000, "the guest was shut down, not left to run");
+    await assertNoQemu(mark);
+  } finally {
+    await child.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("vmkit kernel's time limit and a guest out of memory each say so in one line", async () => {
+  const mark = tag();
+  const late = await vmkit(["kernel", guest.kernel, "-a", mark, "--timeout", "1", "--", "true"]);
+  assert.equal(late.code, 125);
+  assert.equal(
+    late.stderr,
+    'vmkit: Cannot run "true" in the guest: it did not finish within 1 s (--timeout); the VM was killed\n',
+    "no blank line before it",
+  );
+  // mem= leaves the kernel 48 of the 96 MiB: it panics before init, as with -m 48M.
+  const small = await vmkit(["kernel", guest.kernel, "-m", "96M", "-a", `mem=48M ${mark}`, "true"]);
+  assert.equal(small.code, 125, small.stderr);
+  assert.match(
+    small.stderr,
+    /^vmkit: Cannot run "true" in the guest: the guest kernel panicked: Kernel panic - not syncing: .*memory; the guest ran out of its 96 MiB of memory: give it more with -m 512M\n$/m,
+  );
+  await assertNoQemu(mark);
+});

@@ -126,7 +126,9 @@ The command runs as the guest's only job (stdin /dev/null); its output, with the
 messages meanwhile, comes on stdout as the guest prints it, and vmkit exits with its status
 (128+N when signal N killed it). One word is a shell command line; several words are a program
 and its arguments. A kernel panic exits 125 with the panic line. Ctrl-C shuts the guest down
-(the job gets SIGHUP and SIGTERM, the filesystems are unmounted) and exits 130.
+(the job gets SIGHUP and SIGTERM, the filesystems are unmounted) and exits 130. When the
+reader of stdout goes away (| head -1), the guest is shut down and vmkit exits 141, as a tool
+SIGPIPE killed, without a message.
 Modules come from --modules (a lib/modules/RELEASE directory, or an INSTALL_MOD_PATH root),
 else from the tiny guest when it is the same release, else from /lib/modules/RELEASE; a kernel
 without them needs CONFIG_VIRTIO_PCI=y and CONFIG_VIRTIO_CONSOLE=y (and on aarch64 the virt
