@@ -1,15 +1,19 @@
 // A command run as a guest job (`vmkit kernel`, `vmkit run` of a tiny guest): its output on
 // stdout as the guest prints it, its status as vmkit's, and every way vmkit could not run it as
 // exit 125 with the reason: a panic with its line, a time limit, a kernel without the drivers
-// the job needs, too little memory.
+// the job needs, too little memory. And the console shell without a command: its exit status
+// as vmkit's.
 
 import { runGuestJob } from "../vm/guest_job.ts";
 import type { VmBuilder } from "../vm/builder.ts";
 import { GuestJobError, GuestJobTimeoutError, GuestPanicError } from "../vm/errors.ts";
+import { parseJobStatus } from "../vm/_guest_job_status.ts";
 import { KERNEL_PANIC_LINE } from "../vm/_vm_failure.ts";
-import { JOB_STATUS_PORT_NAME } from "../guest/default_init.ts";
+import { GUEST_READY_LINE, JOB_STATUS_PORT_NAME } from "../guest/default_init.ts";
 import { CliError } from "./errors.ts";
 import { EXIT } from "./exit_codes.ts";
+import { status } from "./_output.ts";
+import { attachConsole, type AttachEnd } from "./_console_attach.ts";
 import { InterruptedError, shellStatus } from "./_interrupt.ts";
 
 const encoder = new TextEncoder();
@@ -43,6 +47,14 @@ export interface GuestCommandOptions {
   memory?: GuestMemory;
 }
 
+/** Options of {@linkcode guestShellStatus}. */
+export interface GuestShellOptions {
+  /** Ctrl-C. */
+  signal: AbortSignal;
+  /** The guest's memory, named in the message when the guest ran out of it or could not boot. */
+  memory?: GuestMemory;
+}
+
 async function writeAll(file: { write(p: Uint8Array): Promise<number> }, text: string) {
   const bytes = encoder.encode(text);
   let written = 0;
@@ -67,7 +79,7 @@ function panicHint(line: string | undefined, memory: GuestMemory | undefined): s
 }
 
 /**
- * The hint for a guest that stopped before its job began: with little memory, the
+ * The hint for a guest that stopped before its job or shell began: with little memory, the
  * kernel most likely did not fit (QEMU resets a machine whose kernel cannot load, and exits).
  */
 function bootHint(memory: GuestMemory | undefined): string {
@@ -153,5 +165,82 @@ export async function guestJobStatus(
     throw new CliError(`${what}: ${(error as Error).message}`, EXIT.guestCommandNotRun, {
       cause: error,
     });
+  }
+}
+
+/** The console's last lines, for a message. */
+function consoleTail(transcript: string): string {
+  const lines = transcript.replaceAll("\r\n", "\n").trimEnd().split("\n").slice(-20).join("\n");
+  return lines.trim() === "" ? "" : `; the console's last lines:\n${lines}`;
+}
+
+/**
+ * Boots a VM of vmkit's default init with its console on the terminal (see `attachConsole`)
+ * until the guest stops, Ctrl-] is typed or the signal aborts, and returns the status vmkit
+ * exits with: the console shell's, as the init reports it on the job status port when the
+ * shell exits (`exit 5` gives 5; 128 + N when signal N killed it), else 0 (the guest powered
+ * off by `poweroff` or its power button, Ctrl-] stopped it, or an init that does not report it).
+ *
+ * @param builder The VM, booting vmkit's default init; a job status port is added to it.
+ * @param options The signal (Ctrl-C), the guest's memory.
+ * @returns The status; {@linkcode BROKEN_PIPE_STATUS} when stdout's reader went away (the guest
+ *   was shut down, and nothing is printed).
+ * @throws The signal's reason when it aborts (after the shutdown).
+ * @throws {CliError} When the guest's kernel panicked, QEMU failed, or the guest stopped before
+ *   its shell started.
+ */
+export async function guestShellStatus(
+  builder: VmBuilder,
+  options: GuestShellOptions,
+): Promise<number> {
+  const { signal } = options;
+  const dir = await Deno.makeTempDir({ prefix: "vmkit-shell-" });
+  try {
+    const statusFile = `${dir}/status`;
+    await using machine = await builder.device({
+      kind: "virtio-serial-port",
+      name: JOB_STATUS_PORT_NAME,
+      chardev: { backend: "file", path: statusFile },
+    }).launch({ signal });
+    let end: AttachEnd;
+    try {
+      end = await attachConsole(machine.console, { signal, readyLine: GUEST_READY_LINE });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+      await machine.shutdown();
+      return BROKEN_PIPE_STATUS;
+    }
+    if (end !== "exited") {
+      status("vmkit: shutting the VM down");
+      await machine.shutdown();
+    }
+    if (end === "aborted") throw signal.reason;
+    const exit = await machine.exited;
+    const transcript = machine.console.transcript;
+    const panic = KERNEL_PANIC_LINE.exec(transcript)?.[0].trim();
+    if (panic !== undefined) {
+      throw new CliError(
+        `The guest kernel panicked: ${panic}${panicHint(panic, options.memory)}`,
+        EXIT.failure,
+      );
+    }
+    if (end === "escape") return EXIT.ok;
+    const report = parseJobStatus(await Deno.readTextFile(statusFile).catch(() => ""));
+    if (report !== undefined) return shellStatus(report.exitCode, report.signal);
+    const stderr = machine.stderr.trim() === "" ? "" : `; QEMU said: ${machine.stderr.trim()}`;
+    if (!transcript.includes(GUEST_READY_LINE)) {
+      throw new CliError(
+        `Cannot start the guest's shell: QEMU exited (code ${exit.code}) before the guest was up${stderr}${
+          bootHint(options.memory)
+        }${consoleTail(transcript)}`,
+        EXIT.failure,
+      );
+    }
+    if (!exit.success) {
+      throw new CliError(`QEMU exited with code ${exit.code}${stderr}`, EXIT.failure);
+    }
+    return EXIT.ok;
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }

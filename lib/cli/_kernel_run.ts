@@ -11,11 +11,9 @@ import { readKernelImage } from "./_kernel_image.ts";
 import { kernelInitrd } from "./_kernel_initrd.ts";
 import { cliTinyGuest } from "./_guest_cache.ts";
 import { Interrupt } from "./_interrupt.ts";
-import { guestJobStatus } from "./_guest_command.ts";
-import { runWithConsole } from "./_console_attach.ts";
+import { guestJobStatus, guestShellStatus } from "./_guest_command.ts";
 import { splitAtDashes } from "./_command_words.ts";
 import { vm } from "../vm/builder.ts";
-import { GUEST_READY_LINE } from "../guest/default_init.ts";
 
 /** The guest's memory without -m, as vmkit kernel's help says. */
 const DEFAULT_MEMORY = "512M";
@@ -160,7 +158,10 @@ export async function runKernel(command: Command, flags: KernelFlags): Promise<v
     // memoryFlag gives "<MiB>M".
     const guestMemory = { mib: parseInt(memory), option: "-m" };
     if (job === undefined) {
-      await runWithConsole(builder, { signal: interrupt.signal, readyLine: GUEST_READY_LINE });
+      Deno.exitCode = await guestShellStatus(builder, {
+        signal: interrupt.signal,
+        memory: guestMemory,
+      });
       return;
     }
     Deno.exitCode = await guestJobStatus(builder, job, {

@@ -158,13 +158,14 @@ Deno.test("vmkit kernel prints the command's output as the guest prints it, and 
   }
 });
 
-Deno.test("vmkit kernel without a command gives the guest's shell on the console", async () => {
+Deno.test("vmkit kernel without a command gives the guest's shell on the console, and exits with its status", async () => {
   const mark = tag();
-  const { code, stdout } = await vmkit(
+  const { code, stdout, stderr } = await vmkit(
     ["kernel", guest.kernel, "--append", mark, "--memory", "256M", "--cpus", "1"],
-    "echo hello-$((6*7))\nexit\n",
+    "echo hello-$((6*7))\nexit 5\n",
   );
-  assert.equal(code, 0, stdout);
+  assert.equal(code, 5, `the shell's exit status: ${stdout}${stderr}`);
+  assert.equal(stderr, "");
   assert.match(stdout, /^hello-42\r?$/m, "the piped line ran in the guest's shell");
   assert.match(stdout, /reboot: Power down/, "exit powered the guest off");
   await assertNoQemu(mark);

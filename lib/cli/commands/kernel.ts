@@ -1,7 +1,8 @@
 /**
  * `vmkit kernel BZIMAGE [-- CMD...]`: boots a kernel with vmkit's tiny initramfs (busybox and
  * vmkit's init), as vmtest's `vmtest -k bzImage CMD` and virtme-ng's `vng -r KERNEL -- CMD` do;
- * runs CMD as the guest's only job and exits with its status, or gives a shell on the console.
+ * runs CMD as the guest's only job and exits with its status, or gives a shell on the console
+ * and exits with the shell's.
  * What it does is in `../_kernel_run.ts`, loaded when it runs.
  *
  * @module
@@ -128,7 +129,8 @@ messages meanwhile, comes on stdout as the guest prints it, and vmkit exits with
 and its arguments. A kernel panic exits 125 with the panic line. Ctrl-C shuts the guest down
 (the job gets SIGHUP and SIGTERM, the filesystems are unmounted) and exits 130. When the
 reader of stdout goes away (| head -1), the guest is shut down and vmkit exits 141, as a tool
-SIGPIPE killed, without a message.
+SIGPIPE killed, without a message. Without CMD, the console is on the terminal and vmkit
+exits with the shell's status when it exits (exit 5 gives 5); poweroff and Ctrl-] give 0.
 Modules come from --modules (a lib/modules/RELEASE directory, or an INSTALL_MOD_PATH root),
 else from the tiny guest when it is the same release, else from /lib/modules/RELEASE; a kernel
 without them needs CONFIG_VIRTIO_PCI=y and CONFIG_VIRTIO_CONSOLE=y (and on aarch64 the virt
