@@ -31,7 +31,8 @@ Exit status:
        otherwise they exit with the guest command's status (128+N when signal N killed it)
   130  interrupted (Ctrl-C): run and kernel shut their VM down first; start stops a QEMU
        that is not up yet, and leaves a started instance running (it says how to stop it)
-  129, 143  the terminal closed (SIGHUP), SIGTERM: stopped as for Ctrl-C`;
+  129, 143  the terminal closed (SIGHUP), SIGTERM: stopped as for Ctrl-C
+  141  the reader of stdout went away (| head); the VM was shut down`;
 
 /**
  * Makes the `vmkit` program. Colours are off: commander would read `NO_COLOR`/`FORCE_COLOR`,

@@ -44,7 +44,9 @@ export interface DefaultInitOptions {
  * command line, runs that command as the guest's only job, sends its exit status or signal to
  * the {@linkcode JOB_STATUS_PORT_NAME} port and powers off (see `runGuestJob`); else prints
  * {@linkcode GUEST_READY_LINE};
- * and runs a login shell on the console with job control.
+ * and runs a login shell on the console with job control; when it exits, sends its exit status
+ * (or the signal that killed it, as for a job) to the {@linkcode JOB_STATUS_PORT_NAME} port
+ * when the machine has one, and powers off.
  *
  * It stops the guest cleanly, whatever asks: the power button (ACPI's on x86_64, the virt
  * machine's GPIO key on aarch64, so `Vm.shutdown()` works), `poweroff`, `reboot` and `halt`
@@ -283,10 +285,19 @@ echo "${GUEST_READY_LINE}"
 # The shell runs in a session of its own, outside init's jobs: the second setsid forks (its
 # caller leads a process group), so init goes on at once. Not '&': a background job ignores
 # Ctrl-C, and so would the shell and every command it runs. init then waits with 'wait', which
-# a signal's trap interrupts at once (a foreground command would delay the trap).
-setsid setsid sh -c 'echo $$ > /run/vmkit-shell; exec cttyhack sh -l'
+# a signal's trap interrupts at once (a foreground command would delay the trap). busybox time
+# reports how the shell ended (an exit code, or the signal that killed it), for the status port
+# when the machine has one (vmkit kernel then exits with the shell's status); the shell, its
+# child, takes a session of its own again (setsid), as cttyhack makes the console the
+# controlling terminal only of a session's leader.
+setsid setsid sh -c 'echo $$ > /run/vmkit-shell; exec busybox time -o /run/vmkit-shell.status \
+  -f "exit %x" setsid cttyhack sh -l'
 until read -r shell < /run/vmkit-shell; do sleep 0.01; done 2> /dev/null
 while [ -e "/proc/$shell" ]; do sleep 1 & wait $!; done
+if [ -n "$status_port" ] && [ -s /run/vmkit-shell.status ]; then
+  until [ -c "$status_port" ]; do sleep 0.01; done
+  cat /run/vmkit-shell.status > "$status_port"
+fi
 stop_guest poweroff
 `;
 }
