@@ -246,7 +246,11 @@ async function startLocked(
   options: { signal?: AbortSignal; timeout: number },
 ): Promise<void> {
   const timeout = options.timeout;
-  const builder = await builderOf(name, dir, vm, previous);
+  const given = await builderOf(name, dir, vm, previous);
+  // An instance lives on across the guest's reboots, as a machine does: QEMU resets it instead
+  // of exiting. (The fast profile's -no-reboot suits a VM a script drives to its end.) A VM that
+  // says noReboot keeps it.
+  const builder = given.toJSON().noReboot === undefined ? given.noReboot(false) : given;
   const description = builder.toJSON();
   checkBackgroundable(name, builder);
   // The record is saved before QEMU starts: if this process dies before QEMU is up, the

@@ -37,7 +37,8 @@ Deno.test("startInstance runs QEMU as a daemon in a private state directory; a h
   assert.equal(status, "running");
   assert.notEqual(await parentPid(pid!), Deno.pid, "QEMU is no child of this process");
   const record = await web.record();
-  assert.deepEqual(record.description, builder.toJSON());
+  // An instance reboots with its guest (QEMU's default) unless the VM says otherwise.
+  assert.deepEqual(record.description, { ...builder.toJSON(), noReboot: false });
   assert.deepEqual([record.arch, record.cpus, record.memoryMiB, record.agent], [
     "x86_64",
     1,
@@ -57,6 +58,20 @@ Deno.test("startInstance runs QEMU as a daemon in a private state directory; a h
     const result = await agent.exec(["sh", "-c", "cat /proc/cmdline; exit 3"]);
     assert.equal(result.exitCode, 3);
     assert.match(result.stdout, /console=ttyS0/);
+  }
+  {
+    // The guest reboots; the instance runs on, with the same QEMU, and its agent answers again.
+    await using events = await web.qmp({ monitor: "events" });
+    const reset = events.waitForEvent("RESET", { timeout: 60_000 });
+    {
+      await using agent = await web.agent();
+      // In the background, so the agent answers for the command before the guest goes.
+      const later = "(sleep 0.5; reboot) < /dev/null > /dev/null 2>&1 &";
+      assert.equal((await agent.exec(["sh", "-c", later])).exitCode, 0);
+    }
+    assert.equal((await reset).data.guest, true);
+    assert.deepEqual(await web.status(), { status: "running", pid });
+    await web.ready({ timeout: 60_000 });
   }
   {
     await using qmp = await web.qmp();
