@@ -25,7 +25,7 @@ export function spawnVmkit(
   options: VmkitOptions & { stdin: "null" | "piped" },
 ): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
+    args: ["run", "-q", "-A", MAIN, ...args],
     cwd: options.cwd,
     env: options.env,
     stdin: options.stdin,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { scratchState, tinyDefinition, vmkit, vmkitCommand } from "../instance/_instances.ts";
+import { scratchState, spawnWithState, tinyDefinition, vmkit } from "../instance/_instances.ts";
+import { MAIN } from "./_vmkit.ts";
 
 const decoder = new TextDecoder();
 
@@ -211,7 +212,7 @@ Deno.test("vmkit start runs an instance that outlives it; list, info, qmp, exec,
   assert.match(consoleLog, /out-42/);
 
   // Events, on their own monitor: a listener does not hold up commands.
-  const events = vmkitCommand(["events", "web", "--json"], { xdg: state.xdg }).spawn();
+  const events = spawnWithState(["events", "web", "--json"], { xdg: state.xdg });
   const lines = events.stdout.pipeThrough(new TextDecoderStream()).getReader();
   await until("the events listener", async () => {
     const chardevs = JSON.parse((await run("qmp", "web", "query-chardev")).stdout);
@@ -350,8 +351,6 @@ Deno.test("vmkit start runs an instance that outlives it; list, info, qmp, exec,
   assert.equal((await run("list", "--json")).stdout, "[]\n");
 });
 
-const MAIN = new URL("../../lib/cli/main.ts", import.meta.url).pathname;
-
 /** A definition whose QEMU waits, before it is set up, for a connection to `hold`. */
 function heldDefinition(hold: string): string {
   return tinyDefinition(
@@ -368,8 +367,7 @@ Deno.test("two starts of one instance: one wins, the other names the lock's hold
   await Deno.writeTextFile(`${state.xdg}/held.yaml`, heldDefinition(hold));
 
   // The first start holds the lock while its QEMU waits on the hold socket.
-  const first = vmkitCommand(["start", "db", "held.yaml", "--no-wait"], { xdg: state.xdg })
-    .spawn();
+  const first = spawnWithState(["start", "db", "held.yaml", "--no-wait"], { xdg: state.xdg });
   const lock = `${state.stateBase}/db/lock`;
   await until(
     "the first start to hold the lock",
@@ -395,7 +393,7 @@ Deno.test("two starts of one instance: one wins, the other names the lock's hold
   // A start killed while it holds the lock (kill -9: no clean-up of its own) leaves the lock
   // file; the kernel dropped its flock, so the next command takes it.
   await Deno.remove(hold).catch(() => {});
-  const crashed = vmkitCommand(["start", "db", "--no-wait"], { xdg: state.xdg }).spawn();
+  const crashed = spawnWithState(["start", "db", "--no-wait"], { xdg: state.xdg });
   await until(
     "the start to hold the lock",
     async () =>
@@ -415,7 +413,7 @@ Deno.test("two starts of one instance: one wins, the other names the lock's hold
   const stop = await run("stop", "--force", "db");
   assert.equal(stop.code, 0, stop.stderr);
   await Deno.remove(hold).catch(() => {});
-  const recovered = vmkitCommand(["start", "db", "--no-wait"], { xdg: state.xdg }).spawn();
+  const recovered = spawnWithState(["start", "db", "--no-wait"], { xdg: state.xdg });
   await until(
     "the hold socket",
     async () => (await Deno.lstat(hold).catch(() => undefined))?.isSocket === true,

@@ -2,36 +2,16 @@
 // tiny guest's Debian kernel, real QEMU, and the mistakes people make.
 import assert from "node:assert/strict";
 import { tinyGuest } from "../../lib/guest/tiny_guest.ts";
+import { spawnVmkit, vmkit as runVmkit, type VmkitRun } from "./_vmkit.ts";
 
-const MAIN = new URL("../../lib/cli/main.ts", import.meta.url).pathname;
 const guest = await tinyGuest("x86_64");
 const arm = await tinyGuest("aarch64").catch(() => undefined);
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs vmkit in a temporary directory, as a user would; `input` is piped to stdin. */
-async function vmkit(args: string[], input?: string): Promise<Run> {
+async function vmkit(args: string[], input?: string): Promise<VmkitRun> {
   const cwd = await Deno.makeTempDir({ prefix: "vmkit-cli-kernel-" });
   try {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, ...args],
-      cwd,
-      stdin: input === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    if (input !== undefined) {
-      const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(input));
-      await writer.close();
-    }
-    const { code, stdout, stderr } = await child.output();
-    const decoder = new TextDecoder();
-    return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+    return await runVmkit(args, { cwd, input });
   } finally {
     await Deno.remove(cwd, { recursive: true });
   }
@@ -93,28 +73,18 @@ Deno.test("vmkit kernel prints the command's output as the guest prints it, and 
   const dir = await Deno.makeTempDir({ prefix: "vmkit-cli-kernel-" });
   await Deno.mkdir(`${dir}/tmp`);
   const mark = tag();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MAIN,
-      "kernel",
-      guest.kernel,
-      "-a",
-      mark,
-      "--timeout",
-      "60",
-      "--",
-      "sh",
-      "-c",
-      "trap 'echo stopping; exit 0' HUP TERM; echo first; sleep 2; echo second; sleep 600 & wait",
-    ],
-    cwd: dir,
-    env: { TMPDIR: `${dir}/tmp`, XDG_RUNTIME_DIR: `${dir}/tmp` },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnVmkit([
+    "kernel",
+    guest.kernel,
+    "-a",
+    mark,
+    "--timeout",
+    "60",
+    "--",
+    "sh",
+    "-c",
+    "trap 'echo stopping; exit 0' HUP TERM; echo first; sleep 2; echo second; sleep 600 & wait",
+  ], { cwd: dir, env: { TMPDIR: `${dir}/tmp`, XDG_RUNTIME_DIR: `${dir}/tmp` }, stdin: "null" });
   let exited = false;
   const status = child.status.finally(() => (exited = true));
   try {
@@ -277,25 +247,16 @@ Deno.test("vmkit kernel stops quietly with 141 when the reader of its output goe
   const dir = await Deno.makeTempDir({ prefix: "vmkit-cli-kernel-" });
   const mark = tag();
   // vmkit kernel ... -- CMD | head -1: head exits after the first line.
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      MAIN,
-      "kernel",
-      guest.kernel,
-      "-a",
-      mark,
-      "--timeout",
-      "60",
-      "--",
-      "echo first; sleep 1; echo second; sleep 600",
-    ],
-    cwd: dir,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnVmkit([
+    "kernel",
+    guest.kernel,
+    "-a",
+    mark,
+    "--timeout",
+    "60",
+    "--",
+    "echo first; sleep 1; echo second; sleep 600",
+  ], { cwd: dir, stdin: "null" });
   try {
     const stderr = new Response(child.stderr).text();
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();

@@ -1,30 +1,13 @@
 import assert from "node:assert/strict";
 import { definitionBuilder, loadDefinition } from "../../lib/cli/definition/mod.ts";
 import { createImage } from "../../lib/image/create.ts";
+import { vmkit as runVmkit, type VmkitRun } from "./_vmkit.ts";
 
 const FIX = decodeURIComponent(new URL("./fixtures/definition", import.meta.url).pathname);
 const ROOT = decodeURIComponent(new URL("../..", import.meta.url).pathname).replace(/\/$/, "");
-const MAIN = `${ROOT}/lib/cli/main.ts`;
-
 /** Runs `vmkit ARGS` as a user would, in `cwd`, with `env` on top of this process's. */
-async function vmkit(
-  args: string[],
-  cwd: string,
-  env?: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-q", "-A", MAIN, ...args],
-    cwd,
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: text.decode(output.stdout),
-    stderr: text.decode(output.stderr),
-  };
+function vmkit(args: string[], cwd: string, env?: Record<string, string>): Promise<VmkitRun> {
+  return runVmkit(args, { cwd, env });
 }
 
 /** The words bash makes of a line. */

@@ -4,9 +4,7 @@
 import { listInstances } from "../../lib/instance/list.ts";
 import { openInstance } from "../../lib/instance/instance.ts";
 import { readPidFile } from "../../lib/instance/_qemu_process.ts";
-
-const MAIN = new URL("../../lib/cli/main.ts", import.meta.url).pathname;
-const decoder = new TextDecoder();
+import { spawnVmkit, vmkit as runVmkit, type VmkitRun } from "../cli/_vmkit.ts";
 
 /** A temporary XDG_STATE_HOME; instances live in its `vmkit/`. */
 export interface ScratchState extends AsyncDisposable {
@@ -48,13 +46,6 @@ export async function scratchState(): Promise<ScratchState> {
   };
 }
 
-/** What a `vmkit` run printed, and its exit status. */
-export interface VmkitRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Options of {@linkcode vmkit}. */
 export interface VmkitOptions {
   /** The XDG_STATE_HOME to run with. */
@@ -65,32 +56,19 @@ export interface VmkitOptions {
   stdin?: string;
 }
 
-/** The command line that runs `vmkit` as a user does. */
-export function vmkitCommand(args: string[], options: VmkitOptions): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    cwd: options.cwd ?? options.xdg,
-    env: { XDG_STATE_HOME: options.xdg, NO_COLOR: "1" },
-    stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  });
+/** Where `vmkit` runs, with its instances in `xdg`. */
+function placed(options: VmkitOptions): { cwd: string; env: Record<string, string> } {
+  return { cwd: options.cwd ?? options.xdg, env: { XDG_STATE_HOME: options.xdg, NO_COLOR: "1" } };
+}
+
+/** Starts `vmkit ARGS` as a user does, with no input; the caller reads, signals and awaits it. */
+export function spawnWithState(args: string[], options: VmkitOptions): Deno.ChildProcess {
+  return spawnVmkit(args, { ...placed(options), stdin: "null" });
 }
 
 /** Runs `vmkit ARGS` to its end. */
-export async function vmkit(args: string[], options: VmkitOptions): Promise<VmkitRun> {
-  const child = vmkitCommand(args, options).spawn();
-  if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(options.stdin));
-    await writer.close();
-  }
-  const output = await child.output();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+export function vmkit(args: string[], options: VmkitOptions): Promise<VmkitRun> {
+  return runVmkit(args, { ...placed(options), input: options.stdin });
 }
 
 /** The VM definition of the tiny guest with its agent, as YAML, with more lines if given. */

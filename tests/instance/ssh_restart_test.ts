@@ -1,12 +1,12 @@
-// Needs lib/vm/devices/ssh.ts to keep the keys an earlier start made in the state directory
-// (the instances helper's report has the change): without it, a second start fails making
-// STATE/ssh again.
+// A restart finds the keys its first start made in the state directory: the ssh device keeps
+// a key pair it finds there.
 
 import assert from "node:assert/strict";
 import { tinyGuest } from "../../lib/guest/tiny_guest.ts";
 import { vm } from "../../lib/vm/builder.ts";
 import { startInstance } from "../../lib/instance/start.ts";
 import { scratchState } from "./_instances.ts";
+import { vmkit } from "../cli/_vmkit.ts";
 
 Deno.test("a restarted instance keeps its ssh keys and known host key, so a guest that kept what its seed gave it lets the same login in; vmkit ssh gives its command to the remote shell", async () => {
   await using state = await scratchState();
@@ -39,18 +39,15 @@ Deno.test("a restarted instance keeps its ssh keys and known host key, so a gues
   );
   await Deno.chmod(`${bin}/ssh`, 0o755);
   const remote = async (...words: string[]) => {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, "ssh", "keys", ...words],
+    const output = await vmkit(["ssh", "keys", ...words], {
+      cwd: state.xdg,
       env: { XDG_STATE_HOME: state.xdg, PATH: `${bin}:${Deno.env.get("PATH")}` },
-      stdin: "null",
-    }).output();
-    const lines = new TextDecoder().decode(output.stdout).trimEnd().split("\n");
-    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    });
+    const lines = output.stdout.trimEnd().split("\n");
+    assert.equal(output.code, 0, output.stderr);
     return lines[lines.length - 1];
   };
   assert.equal(await remote("--", "uname -a; id"), "uname -a; id");
   assert.equal(await remote("uname", "-a", "it's"), `uname -a 'it'\\''s'`);
   await instance.stop({ force: true });
 });
-
-const MAIN = new URL("../../lib/cli/main.ts", import.meta.url).pathname;
