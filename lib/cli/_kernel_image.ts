@@ -3,6 +3,8 @@
 // banner gives, so `vmkit kernel` can refuse the wrong file before QEMU says something obscure.
 
 import { parseElfHeader } from "../binfmt/elf.ts";
+import { concatBytes } from "../_bytes.ts";
+import { readUpTo } from "../_read.ts";
 
 /** What {@linkcode readKernelImage} found. */
 export interface KernelImage {
@@ -41,14 +43,7 @@ const BANNER = /Linux version (\S+) \(/;
 
 async function readHead(path: string, length: number): Promise<Uint8Array> {
   using file = await Deno.open(path);
-  const buffer = new Uint8Array(length);
-  let filled = 0;
-  while (filled < length) {
-    const n = await file.read(buffer.subarray(filled));
-    if (n === null) break;
-    filled += n;
-  }
-  return buffer.subarray(0, filled);
+  return await readUpTo(file, length);
 }
 
 /** The first `limit` bytes a gzip stream inflates to (enough to read a header). */
@@ -69,13 +64,7 @@ async function gunzipHead(bytes: Uint8Array, limit: number): Promise<Uint8Array>
   } finally {
     await reader.cancel().catch(() => {});
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out.subarray(0, Math.min(total, limit));
+  return concatBytes(chunks, total).subarray(0, Math.min(total, limit));
 }
 
 /** The format and architecture of a header, or undefined when it is no kernel vmkit knows. */
