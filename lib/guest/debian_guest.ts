@@ -23,7 +23,15 @@ export interface DebianGuest {
   uefiImage: string;
   /** Its kernel (Debian's cloud kernel). */
   kernel: string;
-  /** Its initrd. */
+  /**
+   * Its initrd: vmkit's own, not Debian's (about 3 s faster under TCG). It loads the disk
+   * drivers (virtio-blk, virtio-scsi, NVMe), mounts the root filesystem named by `root=` (a
+   * device path, `LABEL=` or `UUID=`; `rootfstype=`, `rootflags=`, `rootdelay=` seconds, default
+   * 10), read-only unless the command line says `rw`, and starts `init=` (default `/sbin/init`).
+   * It runs no fsck (systemd checks a root mounted read-only) and knows no `PARTUUID=`: the UEFI
+   * disk boots Debian's own initrd. A root it cannot mount is named on the console, and the
+   * kernel panics.
+   */
   initrd: string;
   /** The kernel command line it needs: the root filesystem on the first virtio disk. */
   append: string;
