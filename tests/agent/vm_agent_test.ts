@@ -94,6 +94,60 @@ Deno.test("vm.ready names the stage that is missing, why, and the console's last
   await assert.rejects(guest.agent.ping(), /the guest has no agent/);
 });
 
+Deno.test("vm.ready's cloud-init stage reads cloud-init's result through the agent, names its errors, and asks cloud-init status in a guest without its marks", async () => {
+  // The tiny guest has no cloud-init: the files cloud-init's generator and last stage write are
+  // written here, through the real agent, one state at a time.
+  const g = await agentGuest();
+  await using guest = await vm({ arch: "x86_64" }).memory("256M")
+    .kernel(g.kernel, { initrd: g.initrd }).guestAgent().launch({ timeout: 60_000 });
+  await guest.ready({ stages: ["agent"], timeout: 60_000 });
+  const cloudInit = () =>
+    guest.ready({ stages: ["cloud-init"], timeout: 20_000 }).then(() => "ready", (e) => e);
+
+  // No mark at all: it asks cloud-init itself, which this guest does not have.
+  const missing = await cloudInit();
+  assert.ok(missing instanceof VmReadyError, String(missing));
+  assert.equal(missing.stage, "cloud-init");
+  assert.match(
+    missing.reason,
+    /the guest agent cannot run cloud-init status --wait \(is cloud-init installed in the guest\?\): .*cloud-init.*No such file/,
+  );
+
+  await guest.agent.exec("mkdir -p /run/cloud-init && touch /run/cloud-init/disabled");
+  assert.equal(await cloudInit(), "ready", "disabled: nothing to wait for");
+
+  await guest.agent.exec("rm /run/cloud-init/disabled && touch /run/cloud-init/enabled");
+  let settled = false;
+  const waiting = cloudInit().finally(() => (settled = true));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal(settled, false, "enabled and no result yet: still waiting");
+  await guest.agent.writeFile(
+    "/run/cloud-init/result.json",
+    JSON.stringify({ v1: { datasource: "DataSourceNoCloud", errors: [] } }),
+  );
+  assert.equal(await waiting, "ready");
+
+  await guest.agent.writeFile(
+    "/run/cloud-init/result.json",
+    JSON.stringify({
+      v1: {
+        errors: ["('scripts-user', RuntimeError('Runparts: 1 failures in 1 attempted commands'))"],
+      },
+    }),
+  );
+  const failed = await cloudInit();
+  assert.ok(failed instanceof VmReadyError, String(failed));
+  assert.match(
+    failed.reason,
+    /cloud-init finished with errors \(\/run\/cloud-init\/result\.json\): \('scripts-user', RuntimeError\('Runparts: 1 failures/,
+  );
+
+  await guest.agent.writeFile("/run/cloud-init/result.json", "{");
+  const garbled = await cloudInit();
+  assert.ok(garbled instanceof VmReadyError, String(garbled));
+  assert.match(garbled.reason, /cannot read cloud-init's \/run\/cloud-init\/result\.json: "\{"/);
+});
+
 Deno.test("a VM built without .guestAgent() says how to get an agent", async () => {
   const plain = await tinyGuest("x86_64");
   await using guest = await vm({ arch: "x86_64" }).memory("256M")
