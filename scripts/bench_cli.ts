@@ -1,8 +1,9 @@
 /**
  * The `vmkit` command's start-up: `vmkit --help` and `vmkit list` with 20 stopped instances,
  * against `deno run` of an empty script (the floor every Deno program pays), run from source and
- * from the one-file bundle that stands in for the compiled binary, and commander by itself (the
- * argument parser every vmkit command loads). Each round runs every
+ * from the one-file bundle that stands in for the compiled binary, commander by itself (the
+ * argument parser every vmkit command loads), and `node:process` by itself (what any npm parser
+ * needs, and what starts Deno's Node compatibility layer). Each round runs every
  * command once, in turn, so a busy moment hits them alike; medians are printed as a Markdown
  * table for the README, with the ratio to the floor (goal: at most 2×).
  *
@@ -77,6 +78,10 @@ try {
       'new Command("x").option("-a").exitOverride().configureOutput({ writeOut: () => {} })' +
       '.parseAsync(["--help"], { from: "user" }).catch(() => {});\n',
   );
+  // The floor of any npm argument parser: each reads process.argv and exits through
+  // node:process, which alone makes Deno start its Node compatibility layer.
+  const nodeProcess = `${dir}/node_process.ts`;
+  await Deno.writeTextFile(nodeProcess, 'import process from "node:process";\nprocess.argv;\n');
   const bundle = `${dir}/vmkit.js`;
   const bundled = await new Deno.Command(Deno.execPath(), {
     args: ["bundle", "--quiet", MAIN, "-o", bundle],
@@ -114,6 +119,10 @@ try {
     {
       name: "deno run empty.ts (floor)",
       run: () => timed(["run", "-A", empty], { cwd: dir, env }),
+    },
+    {
+      name: "deno run of node:process alone",
+      run: () => timed(["run", "-A", nodeProcess], { cwd: dir, env }),
     },
     {
       name: "deno run of commander alone (--help)",
