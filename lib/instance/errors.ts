@@ -70,3 +70,30 @@ export class InstanceStatusError extends Error {
     this.status = status;
   }
 }
+
+/**
+ * The guest's kernel panicked while {@linkcode Instance.ready} waited. QEMU still runs: a guest
+ * that panics as it boots usually reboots into the same panic, so stop it
+ * ({@linkcode Instance.stop} with `force`) unless you want to look at it first.
+ */
+export class InstancePanicError extends Error {
+  /** Always `"InstancePanicError"`. */
+  override readonly name = "InstancePanicError";
+  /** The instance's name. */
+  readonly instance: string;
+  /** The console log, which holds the whole panic. */
+  readonly consoleLog: string;
+
+  /**
+   * Makes the error.
+   *
+   * @param message The whole message: "Cannot wait for instance ...: the guest's kernel panicked: ...".
+   * @param instance The instance's name.
+   * @param consoleLog The console log's path.
+   */
+  constructor(message: string, instance: string, consoleLog: string) {
+    super(message);
+    this.instance = instance;
+    this.consoleLog = consoleLog;
+  }
+}

@@ -21,7 +21,7 @@ import {
   type SnapshotInfo,
   type SnapshotOptions,
 } from "../vm/snapshot.ts";
-import { KERNEL_PANIC_LINE } from "../vm/_vm_failure.ts";
+import { describePanic } from "../vm/_vm_failure.ts";
 import { detectImageFormat } from "../vm/image_format.ts";
 import {
   deleteSnapshot as deleteImageSnapshot,
@@ -30,7 +30,7 @@ import {
 import { QmpTimeoutError } from "../qmp/errors.ts";
 import { NO_AGENT_LINE } from "../guest/default_init.ts";
 import { instanceDir, type InstanceDirOptions } from "./state_dir.ts";
-import { type InstanceStatus, InstanceStatusError } from "./errors.ts";
+import { InstancePanicError, type InstanceStatus, InstanceStatusError } from "./errors.ts";
 import { type InstanceRecord, readInstanceRecord } from "./record.ts";
 import {
   AGENT_SOCKET,
@@ -321,6 +321,8 @@ export class Instance {
    * @param options Time limit (default 300 s), signal, and a callback per stage reached.
    * @returns The stages and how long each took.
    * @throws {InstanceStatusError} When the instance is stopped, or stops during the wait.
+   * @throws {InstancePanicError} When the guest's kernel panics (QEMU still runs), with the
+   *   panic line and the console's lines before it.
    * @throws {Error} When a stage is not reached in time, naming it and what is known of why.
    */
   async ready(options: InstanceReadyOptions = {}): Promise<InstanceReadyResult> {
@@ -408,7 +410,7 @@ export class Instance {
     if (state.status === "running") {
       if (!options.force) {
         throw new InstanceStatusError(
-          `Cannot delete instance "${this.#name}": it is running (QEMU pid ${state.pid}); stop it first, or force the deletion`,
+          `Cannot delete instance "${this.#name}": it is running (QEMU pid ${state.pid}); stop it first, or delete it with { force: true }`,
           this.#name,
           "running",
         );
@@ -623,12 +625,12 @@ export class Instance {
         );
       }
       const log = await Deno.readTextFile(this.#files.consoleLog).catch(() => "");
-      const panic = KERNEL_PANIC_LINE.exec(log);
-      if (panic !== null) {
-        throw new Error(
-          `Cannot wait for instance "${this.#name}": the guest's kernel panicked: ${
-            panic[0].trim()
-          }`,
+      const panic = describePanic(log);
+      if (panic !== undefined) {
+        throw new InstancePanicError(
+          `Cannot wait for instance "${this.#name}": the guest's kernel panicked: ${panic}\nIts console log is "${this.#files.consoleLog}"`,
+          this.#name,
+          this.#files.consoleLog,
         );
       }
       if (agent && log.includes(NO_AGENT_LINE)) {

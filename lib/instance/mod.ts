@@ -28,7 +28,12 @@ export {
   type InstanceDirOptions,
   instanceStateBase,
 } from "./state_dir.ts";
-export { InstanceBusyError, type InstanceStatus, InstanceStatusError } from "./errors.ts";
+export {
+  InstanceBusyError,
+  InstancePanicError,
+  type InstanceStatus,
+  InstanceStatusError,
+} from "./errors.ts";
 export type { InstanceRecord, InstanceSshLogin, InstanceStart } from "./record.ts";
 export {
   type DeleteInstanceOptions,

@@ -11,6 +11,31 @@ import type { VmExit } from "./vm_types.ts";
 /** The console line a Linux kernel prints when it panics. */
 export const KERNEL_PANIC_LINE = /Kernel panic - not syncing:[^\r\n]*/;
 
+/** The same line once it is whole: a console read mid-line would cut it mid-word. */
+const WHOLE_PANIC_LINE = new RegExp(`${KERNEL_PANIC_LINE.source}(?=\\r?\\n)`);
+
+/** How many of the lines before the panic a report keeps: what the guest said of its trouble. */
+const LINES_BEFORE = 5;
+
+/**
+ * The first whole panic line in a console's text and the last lines before it (an initrd's
+ * "cannot mount the root filesystem", an oops), as a reason's text:
+ * `"Kernel panic - not syncing: ..."; the console's lines before it:\n...`.
+ *
+ * @param text The console's text.
+ * @returns The report, or `undefined` when the text has no whole panic line.
+ */
+export function describePanic(text: string): string | undefined {
+  const match = WHOLE_PANIC_LINE.exec(text);
+  if (match === null) return undefined;
+  const before = text.slice(0, text.lastIndexOf("\n", match.index) + 1).replaceAll("\r", "")
+    .split("\n")
+    .filter((line) => line.trim() !== "").slice(-LINES_BEFORE);
+  return `"${match[0].trim()}"${
+    before.length === 0 ? "" : `; the console's lines before it:\n${before.join("\n")}`
+  }`;
+}
+
 /**
  * Resolves with the reason once the guest can do nothing more; never rejects, and keeps
  * nothing alive.
@@ -27,8 +52,11 @@ export function watchFailure(
     () => "the guest panicked (pvpanic reported GUEST_PANICKED)",
     () => never,
   );
-  const panicLine = parts.console.seen(KERNEL_PANIC_LINE, { keepAlive: false }).then(
-    ({ match }) => `the guest's kernel panicked: "${match.trim()}"`,
+  const panicLine = parts.console.seen(WHOLE_PANIC_LINE, { keepAlive: false }).then(
+    ({ match }) =>
+      `the guest's kernel panicked: ${
+        describePanic(parts.console.transcript) ?? `"${match.trim()}"`
+      }`,
     () => never,
   );
   return Promise.race([exited, panicked, panicLine]);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { scratchState, spawnWithState, tinyDefinition, vmkit } from "../instance/_instances.ts";
 import { MAIN } from "./_vmkit.ts";
+import { tinyGuest } from "../../lib/guest/tiny_guest.ts";
 
 const decoder = new TextDecoder();
 
@@ -298,7 +299,10 @@ Deno.test("vmkit start runs an instance that outlives it; list, info, qmp, exec,
 
   const refused = await run("delete", "web");
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, /Cannot delete instance "web": it is running/);
+  assert.match(
+    refused.stderr,
+    /Cannot delete instance "web": it is running \(QEMU pid \d+\); stop it first, or delete it with --force\n/,
+  );
   // Every name is handled: one that is not there is reported, the others are stopped.
   const stop = await run("stop", "nosuch", "web");
   assert.equal(stop.code, 1);
@@ -479,6 +483,32 @@ Deno.test("a QEMU that fails to start is reported with what it said and its comm
   );
   assert.equal((await run("list", "--json")).stdout, "[]\n");
   await assert.rejects(Deno.stat(`${state.stateBase}/broken`), Deno.errors.NotFound);
+});
+
+Deno.test("a guest that panics as it boots fails vmkit start with the console's lines before the panic, and is stopped, not left rebooting into it", async () => {
+  await using state = await scratchState();
+  const run = (...args: string[]) => vmkit(args, { xdg: state.xdg });
+  const g = await tinyGuest("x86_64", { agent: true });
+  // No init to run and no root to mount: the kernel says it cannot open the root, then panics.
+  await Deno.writeTextFile(
+    `${state.xdg}/panics.yaml`,
+    [
+      "arch: x86_64",
+      "agent: true",
+      "memory: 256M",
+      `kernel: { path: ${g.kernel}, initrd: ${g.initrd}, append: rdinit=/nonexistent }`,
+    ].join("\n") + "\n",
+  );
+  const start = await run("start", "panics", "panics.yaml");
+  assert.equal(start.code, 1, start.stderr);
+  assert.match(
+    start.stderr,
+    /vmkit: Cannot wait for instance "panics": the guest's kernel panicked: "Kernel panic - not syncing: VFS: Unable to mount root fs[^"]*"; the console's lines before it:\n.*\/dev\/root: Can't open blockdev\nIts console log is ".*\/panics\/console\.log"; vmkit stopped it \(a guest that panics as it boots reboots into the same panic\)\n/,
+  );
+  const list = JSON.parse((await run("list", "--json")).stdout);
+  assert.deepEqual(list.map((i: { name: string; status: string }) => [i.name, i.status]), [
+    ["panics", "stopped"],
+  ]);
 });
 
 Deno.test("an instance whose record cannot be read is listed as broken, info says what to do, and delete --force removes it", async () => {

@@ -11,6 +11,7 @@ import { EXIT } from "../../exit_codes.ts";
 import { status } from "../../_output.ts";
 import { cliErrorOf } from "../../_library_errors.ts";
 import type { Instance } from "../../../instance/mod.ts";
+import { InstancePanicError } from "../../../instance/errors.ts";
 import { checkName, instances, library, open } from "./_instance.ts";
 import { collect, seconds } from "./_options.ts";
 import { interrupted, interruptedError, interruptible } from "./_interrupts.ts";
@@ -55,6 +56,15 @@ async function launch(name: string, prepared: PreparedVm, flags: StartFlags): Pr
           throw interruptedError(
             signal,
             `instance "${name}" keeps running, its guest not ready yet; stop it with: vmkit stop ${name}`,
+          );
+        }
+        if (error instanceof InstancePanicError) {
+          // A guest that panics while it boots reboots into the same panic, for ever.
+          await instance.stop({ force: true }).catch(() => {});
+          throw new CliError(
+            `${error.message}; vmkit stopped it (a guest that panics as it boots reboots into the same panic)`,
+            EXIT.failure,
+            { cause: error },
           );
         }
         throw cliErrorOf(error, EXIT.failure);
