@@ -10,6 +10,7 @@ import { EXIT } from "./exit_codes.ts";
 const CLI_WORDS: readonly [string | RegExp, string][] = [
   ["add .ssh() (ssh: true in a definition)", "add ssh: true to its definition"],
   ["add .guestAgent() (agent: true in a definition)", "add agent: true to its definition"],
+  ["stop it first, or delete it with { force: true }", "stop it first, or delete it with --force"],
   [", or pass stateBase", ""],
   ["; set one, or pass stateBase", "; set one"],
   [/, or give the VM another monitor \(\.qmpSocket\(\)\)/, ""],
