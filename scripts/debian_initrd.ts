@@ -18,7 +18,9 @@ const DISK_MODULES = ["virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod", "nvme
  * `LABEL=` or `UUID=`), `rootfstype=`, `rootflags=`, `rootdelay=` (seconds to wait for the
  * device, default 10), `ro`/`rw` (read-only by default, as the kernel mounts it: systemd then
  * checks and remounts it from fstab) and `init=`. Anything it cannot do ends in a line naming
- * the value and what to give instead; PID 1 then exits, so the kernel panics and says so.
+ * the value and what to give instead, then the disks it sees with their filesystems' labels and
+ * UUIDs (read from the superblocks: this busybox has no blkid); PID 1 then exits, so the kernel
+ * panics, and vmkit's errors quote those lines.
  */
 const INIT = `#!/bin/sh
 # The Debian guest's initrd, built by vmkit's scripts/debian_initrd.ts.
@@ -38,16 +40,37 @@ for arg in $(cat /proc/cmdline); do
     rw) mode=rw ;;
   esac
 done
+say() { echo "vmkit initrd: $*"; }
+bytes() { dd if="$1" bs=1 skip="$2" count="$3" 2>/dev/null; }
+# What a disk holds, read from its superblock (this busybox has no blkid): "ext4 ..." or "iso9660 ...".
+filesystem() {
+  if [ "$(bytes "$1" 1080 2 | od -An -tx1 | tr -d ' \\n')" = 53ef ]; then
+    uuid=$(bytes "$1" 1128 16 | od -An -tx1 | tr -d ' \\n' |
+      sed 's/^\\(.\\{8\\}\\)\\(.\\{4\\}\\)\\(.\\{4\\}\\)\\(.\\{4\\}\\)/\\1-\\2-\\3-\\4-/')
+    echo "ext4 LABEL=$(bytes "$1" 1144 16 | tr -d '\\000') UUID=$uuid"
+  elif [ "$(bytes "$1" 32769 5)" = CD001 ]; then
+    echo "iso9660 labelled $(bytes "$1" 32808 32 | tr -d '\\000' | sed 's/ *$//')"
+  fi
+}
 fail() {
-  echo "vmkit initrd: cannot mount the root filesystem: $*"
-  echo "vmkit initrd: block devices: $(ls /sys/class/block | tr '\\n' ' ')"
+  say "cannot mount the root filesystem: $*"
+  say "the disks it sees:"
+  for name in $(ls /sys/class/block); do
+    fs=$(filesystem "/dev/$name")
+    say "  /dev/$name: \${fs:-no filesystem it knows}"
+  done
   exit 1
 }
+# The filesystems this kernel can mount from a disk.
+mountable=$(grep -v '^nodev' /proc/filesystems | tr -d '\\t' | tr '\\n' ' ')
+while read -r module; do
+  insmod "$module" || say "cannot load $module"
+done </etc/vmkit/modules
 case "$delay" in ''|*[!0-9]*) fail "rootdelay=$delay is not a whole number of seconds" ;; esac
 [ -n "$root" ] || fail "the kernel command line has no root=; give root=/dev/vda, root=LABEL=NAME or root=UUID=UUID"
-while read -r module; do
-  insmod "$module" || echo "vmkit initrd: cannot load $module"
-done </etc/vmkit/modules
+if [ -n "$fstype" ] && ! echo " $mountable" | grep -q " $fstype "; then
+  fail "rootfstype=$fstype: this kernel has no $fstype (it has $(echo $mountable))"
+fi
 tries=$((delay * 20))
 while :; do
   case "$root" in
@@ -60,7 +83,14 @@ while :; do
   tries=$((tries - 1))
   usleep 50000
 done
-mount \${fstype:+-t "$fstype"} -o "$mode$flags" "$dev" /root || fail "mount -o $mode$flags $dev failed"
+fs=$(filesystem "$dev")
+if [ -z "$fstype" ] && [ -n "$fs" ] && ! echo " $mountable" | grep -q " \${fs%% *} "; then
+  what="root=$root"
+  [ "$root" = "$dev" ] || what="root=$root ($dev)"
+  fail "$what holds $fs, not a filesystem this kernel mounts ($(echo $mountable)): is it the right disk?"
+fi
+out=$(mount \${fstype:+-t "$fstype"} -o "$mode$flags" "$dev" /root 2>&1) ||
+  fail "mount -o $mode$flags $dev failed: $(echo "$out" | tail -n 1)"
 for dir in dev proc sys; do mount --move "/$dir" "/root/$dir"; done
 exec switch_root /root "$init"
 `;

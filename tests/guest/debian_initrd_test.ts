@@ -6,15 +6,16 @@ import { debianGuest, image, vm } from "../../mod.ts";
  * `mount` as init prints the mounts and exits, and the kernel panics at the end of its init.
  * Returns the console's text once the panic shows.
  */
-async function bootToPanic(append: string, dir: string): Promise<string> {
+async function bootToPanic(append: string, dir: string, seed = false): Promise<string> {
   const debian = await debianGuest();
   const overlay = `${dir}/overlay.qcow2`;
   await Deno.remove(overlay).catch(() => {});
   await image.create(overlay, { backing: debian.image });
-  await using guest = await vm({ arch: "x86_64" }).memory("512M")
+  const builder = vm({ arch: "x86_64" }).memory("512M")
     .kernel(debian.kernel, { initrd: debian.initrd, append })
-    .drive(overlay)
-    .launch({ timeout: 30_000 });
+    .drive(overlay);
+  // The seed is a second virtio disk (vdb), holding an ISO 9660 filesystem labelled cidata.
+  await using guest = await (seed ? builder.cloudInit() : builder).launch({ timeout: 30_000 });
   await guest.console.seen("Kernel panic - not syncing", { timeout: 60_000 });
   return guest.console.transcript;
 }
@@ -34,15 +35,23 @@ Deno.test("the Debian guest's initrd mounts the root root= names (by LABEL= too)
   }
 });
 
-Deno.test("the Debian guest's initrd names a root it cannot find, and the disks it has", async () => {
+Deno.test("the Debian guest's initrd names a root it cannot find or mount, and lists the disks it sees with their labels and UUIDs", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vmkit-test-" });
+  const disks =
+    /vmkit initrd: the disks it sees:\nvmkit initrd: {3}\/dev\/vda: ext4 LABEL=root UUID=[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\nvmkit initrd: {3}\/dev\/vdb: iso9660 labelled cidata\n/;
   try {
-    const text = await bootToPanic("root=/dev/vdz rootdelay=1", dir);
+    const missing = await bootToPanic("root=LABEL=rootfs rootdelay=1", dir, true);
     assert.match(
-      text,
-      /vmkit initrd: cannot mount the root filesystem: root=\/dev\/vdz did not appear within 1 s \(rootdelay=SECONDS waits longer\)/,
+      missing,
+      /vmkit initrd: cannot mount the root filesystem: root=LABEL=rootfs did not appear within 1 s \(rootdelay=SECONDS waits longer\)\r?\n/,
     );
-    assert.match(text, /vmkit initrd: block devices: .*\bvda\b/);
+    assert.match(missing.replaceAll("\r", ""), disks);
+    const seed = await bootToPanic("root=/dev/vdb rw", dir, true);
+    assert.match(
+      seed,
+      /vmkit initrd: cannot mount the root filesystem: root=\/dev\/vdb holds iso9660 labelled cidata, not a filesystem this kernel mounts \([a-z0-9 ]*ext4[a-z0-9 ]*\): is it the right disk\?/,
+    );
+    assert.match(seed.replaceAll("\r", ""), disks);
     const partuuid = await bootToPanic("root=PARTUUID=6a1f3b52-8c1e-4d2a-9b3f-7e5d0c4a1b01", dir);
     assert.match(
       partuuid,
