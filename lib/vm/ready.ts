@@ -280,9 +280,9 @@ function checkCloudInitResult(text: string): void {
   }
 }
 
-/** `cloud-init status --wait` in the guest. */
+/** `cloud-init status --wait --long` in the guest: the long form names the errors. */
 async function cloudInitStatus(via: GuestAgent | VmSsh, signal: AbortSignal): Promise<void> {
-  const command = ["cloud-init", "status", "--wait"];
+  const command = ["cloud-init", "status", "--wait", "--long"];
   const result = await via.exec(command, { signal }).catch((error) => {
     if (!(error instanceof GuestAgentError) || error.command.execute !== "guest-exec") throw error;
     throw new StageFailed(
@@ -291,7 +291,8 @@ async function cloudInitStatus(via: GuestAgent | VmSsh, signal: AbortSignal): Pr
     );
   });
   if (result.exitCode !== 0) {
-    const said = `${result.stdout}${result.stderr}`.trim().replace(/\s+/g, " ");
+    // --wait prints a dot a poll before the status.
+    const said = `${result.stdout}${result.stderr}`.replace(/^\.+/, "").trim().replace(/\s+/g, " ");
     throw new StageFailed(
       result.exitCode === null
         ? "cloud-init status was killed by a signal"
