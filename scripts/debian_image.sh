@@ -42,12 +42,13 @@ say "mmdebstrap bookworm ($packages)"
 # a GRUB that is not there (~2 s). e2scrub_reap looks for LVM snapshots there are none of, and
 # ran for 16 s of a 60 s boot. The guest agent starts once the local filesystems are up, not
 # after cloud-init's network stage (sysinit.target waits for it): it answered ~30 s earlier
-# under TCG. The root filesystem is named by label in fstab, so both images boot it.
+# under TCG. The root filesystem is named by label in fstab, so both images boot it. /etc/hosts
+# follows the seed's hostname (manage_etc_hosts), or sudo warns it cannot resolve it.
 mmdebstrap --quiet --variant=minbase --include="$packages" \
   --customize-hook='echo LANG=C.UTF-8 > "$1/etc/default/locale"' \
   --customize-hook='echo vmkit-debian > "$1/etc/hostname"' \
   --customize-hook='printf "LABEL=root / ext4 defaults,discard 0 1\n" > "$1/etc/fstab"' \
-  --customize-hook='printf "datasource_list: [NoCloud, ConfigDrive, None]\nssh_genkeytypes: [ed25519]\ngrub_dpkg: {enabled: false}\n" > "$1/etc/cloud/cloud.cfg.d/90-vmkit.cfg"' \
+  --customize-hook='printf "datasource_list: [NoCloud, ConfigDrive, None]\nssh_genkeytypes: [ed25519]\ngrub_dpkg: {enabled: false}\nmanage_etc_hosts: true\n" > "$1/etc/cloud/cloud.cfg.d/90-vmkit.cfg"' \
   --customize-hook='ln -sf /dev/null "$1/etc/systemd/system/e2scrub_reap.service"' \
   --customize-hook='ln -sf /dev/null "$1/etc/systemd/system/e2scrub_all.timer"' \
   --customize-hook='mkdir -p "$1/etc/systemd/system/qemu-guest-agent.service.d"' \
