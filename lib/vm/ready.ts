@@ -27,7 +27,8 @@ export type ReadyStageName = "qemu" | "console" | "agent" | "ssh" | "cloud-init"
  *   stage's `/run/cloud-init/result.json` is read every 100 ms (a guest where cloud-init's
  *   generator marked it disabled is ready at once; one with no mark at all is asked
  *   `cloud-init status --wait`); else `cloud-init status --wait` over ssh. cloud-init's errors
- *   fail the stage and are named;
+ *   fail the stage and are named; recoverable ones (a deprecated key: status "degraded", exit 2
+ *   from cloud-init 23.4 on) do not, as cloud-init's docs advise;
  * - `{ probe, name }`: your own check, called until it returns something other than `false`
  *   (thrown errors are retried too), fast at first and at most every second.
  *
@@ -290,7 +291,9 @@ async function cloudInitStatus(via: GuestAgent | VmSsh, signal: AbortSignal): Pr
       { cause: error },
     );
   });
-  if (result.exitCode !== 0) {
+  // 2 is "degraded" (cloud-init 23.4 and later): done, with recoverable errors such as a
+  // deprecated key, as the agent's path counts a result whose errors list is empty.
+  if (result.exitCode !== 0 && result.exitCode !== 2) {
     // --wait prints a dot a poll before the status.
     const said = `${result.stdout}${result.stderr}`.replace(/^\.+/, "").trim().replace(/\s+/g, " ");
     throw new StageFailed(
