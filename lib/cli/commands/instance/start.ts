@@ -60,9 +60,13 @@ async function launch(name: string, prepared: PreparedVm, flags: StartFlags): Pr
         }
         if (error instanceof InstancePanicError) {
           // A guest that panics while it boots reboots into the same panic, for ever.
-          await instance.stop({ force: true }).catch(() => {});
+          const stopped = await instance.stop({ force: true }).then(
+            () => `vmkit stopped it`,
+            (stop) =>
+              `vmkit could not stop it (${(stop as Error).message}): vmkit stop --force ${name}`,
+          );
           throw new CliError(
-            `${error.message}; vmkit stopped it (a guest that panics as it boots reboots into the same panic)`,
+            `${error.message}; ${stopped} (a guest that panics as it boots reboots into the same panic)`,
             EXIT.failure,
             { cause: error },
           );
