@@ -11,7 +11,6 @@ import { EXIT } from "../../exit_codes.ts";
 import { status } from "../../_output.ts";
 import { cliErrorOf } from "../../_library_errors.ts";
 import type { Instance } from "../../../instance/mod.ts";
-import { InstancePanicError } from "../../../instance/errors.ts";
 import { checkName, instances, library, open } from "./_instance.ts";
 import { collect, seconds } from "./_options.ts";
 import { interrupted, interruptedError, interruptible } from "./_interrupts.ts";
@@ -58,6 +57,8 @@ async function launch(name: string, prepared: PreparedVm, flags: StartFlags): Pr
             `instance "${name}" keeps running, its guest not ready yet; stop it with: vmkit stop ${name}`,
           );
         }
+        // The library is loaded by now: startInstance came from it.
+        const { InstancePanicError } = await instances();
         if (error instanceof InstancePanicError) {
           // A guest that panics while it boots reboots into the same panic, for ever.
           const stopped = await instance.stop({ force: true }).then(
