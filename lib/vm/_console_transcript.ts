@@ -25,6 +25,8 @@ export class Transcript {
   #text = "";
   #cursor = 0;
   #isClosed = false;
+  /** `performance.now()` of the last byte, or of the transcript's start before any. */
+  #lastAt = performance.now();
 
   /**
    * @param hold Keeps the console's connection alive while a wait is pending; returns its
@@ -44,6 +46,11 @@ export class Transcript {
     return this.#cursor;
   }
 
+  /** Milliseconds since the guest last printed (since the console opened, before it printed). */
+  get silentMs(): number {
+    return performance.now() - this.#lastAt;
+  }
+
   /** The last 2000 characters, for a timeout's message. */
   get tail(): string {
     return this.#text.slice(-2000);
@@ -55,6 +62,7 @@ export class Transcript {
    * @param chunk The bytes, as read.
    */
   append(chunk: Uint8Array): void {
+    this.#lastAt = performance.now();
     this.#text += this.#decoder.decode(chunk, { stream: true });
     for (const waiter of [...this.#waiters]) {
       if (this.#check(waiter)) this.#waiters.delete(waiter);

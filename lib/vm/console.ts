@@ -77,6 +77,15 @@ export class Console {
     return this.#transcript.text;
   }
 
+  /**
+   * How long the guest has printed nothing, in milliseconds: since its last byte, or since the
+   * console opened when it has printed nothing yet. A wait that times out on a console silent for
+   * most of it points at a guest that hangs rather than one that is slow.
+   */
+  get silentMs(): number {
+    return this.#transcript.silentMs;
+  }
+
   /** Resolves when the console closes (QEMU exited or the VM was disposed). */
   get closed(): Promise<void> {
     return this.#closed;

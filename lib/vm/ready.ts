@@ -133,6 +133,20 @@ function consoleTail(console: Console): string {
   return console.transcript.slice(-1500).split("\n").slice(-15).join("\n").trimEnd();
 }
 
+/**
+ * A timeout's note on a console that printed nothing for the whole wait (or for 10 s, on a
+ * longer one): a guest that stopped printing long ago is more likely hung, say a kernel stuck
+ * early in its boot, than slow.
+ */
+function silence(console: Console, timeout: number): string {
+  const ms = console.silentMs;
+  if (ms < Math.min(timeout, 10_000)) return "";
+  const took = ms < 10_000 ? `${Math.floor(ms)} ms` : `${Math.floor(ms / 1000)} s`;
+  return console.transcript === ""
+    ? `; the console has printed nothing since it opened ${took} ago`
+    : `; the console has printed nothing for the last ${took}`;
+}
+
 function describe(stage: unknown): string {
   return typeof stage === "string" ? JSON.stringify(stage) : JSON.stringify(stage) ?? String(stage);
 }
@@ -383,7 +397,9 @@ export async function readyVm(ctx: ReadyContext, options: ReadyOptions): Promise
         () =>
           stage.abort(
             new StageTimeout(
-              `not reached within ${plan.timeout} ms${plan.late ? `: ${plan.late()}` : ""}`,
+              `not reached within ${plan.timeout} ms${plan.late ? `: ${plan.late()}` : ""}${
+                silence(ctx.console, plan.timeout)
+              }`,
             ),
           ),
         plan.timeout,

@@ -163,6 +163,19 @@ Deno.test("a VM built without .guestAgent() says how to get an agent", async () 
   }).catch((e) => e);
   assert.ok(probe instanceof VmReadyError);
   assert.match(probe.reason, /not reached within 500 ms: the probe's last error: boom/);
+  // A guest that printed nothing for the whole wait (here: paused) is named as silent, which
+  // tells a hung guest from a slow one.
+  await guest.ready({ stages: ["console"] });
+  await guest.pause();
+  const silent = await guest.ready({
+    stages: [{ name: "never", probe: () => false, timeout: 600 }],
+  }).catch((e) => e);
+  await guest.resume();
+  assert.ok(silent instanceof VmReadyError);
+  assert.match(
+    silent.reason,
+    /^not reached within 600 ms: the probe never returned anything but false; the console has printed nothing for the last \d{3,} ms$/,
+  );
   await assert.rejects(
     guest.ready({ stage: ["agent"] } as never),
     /with option "stage": use stages, timeout and signal/,
