@@ -63,12 +63,13 @@ fail() {
 }
 # The filesystems this kernel can mount from a disk.
 mountable=$(grep -v '^nodev' /proc/filesystems | tr -d '\\t' | tr '\\n' ' ')
+mounts() { echo " $mountable" | grep -q " $1 "; }
 while read -r module; do
   insmod "$module" || say "cannot load $module"
 done </etc/vmkit/modules
 case "$delay" in ''|*[!0-9]*) fail "rootdelay=$delay is not a whole number of seconds" ;; esac
 [ -n "$root" ] || fail "the kernel command line has no root=; give root=/dev/vda, root=LABEL=NAME or root=UUID=UUID"
-if [ -n "$fstype" ] && ! echo " $mountable" | grep -q " $fstype "; then
+if [ -n "$fstype" ] && ! mounts "$fstype"; then
   fail "rootfstype=$fstype: this kernel has no $fstype (it has $(echo $mountable))"
 fi
 tries=$((delay * 20))
@@ -84,7 +85,7 @@ while :; do
   usleep 50000
 done
 fs=$(filesystem "$dev")
-if [ -z "$fstype" ] && [ -n "$fs" ] && ! echo " $mountable" | grep -q " \${fs%% *} "; then
+if [ -z "$fstype" ] && [ -n "$fs" ] && ! mounts "\${fs%% *}"; then
   what="root=$root"
   [ "$root" = "$dev" ] || what="root=$root ($dev)"
   fail "$what holds $fs, not a filesystem this kernel mounts ($(echo $mountable)): is it the right disk?"

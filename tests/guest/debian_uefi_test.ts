@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { debianGuest, image, vm } from "../../mod.ts";
+import { archProfile, debianGuest, fastKernelAppend, image, vm } from "../../mod.ts";
 
 // One boot, about 1.5 min under TCG: OVMF, systemd-boot, then the same systemd and cloud-init as
 // the kernel-booted image, seeded this time by a ConfigDrive (OpenStack's config-2) made at
@@ -32,6 +32,14 @@ runcmd:
       assert.equal(
         boot.stdout,
         "efi=yes root=/dev/vda2 entry=debian.conf platform=configdrive\ndebian\nvmkit-uefi\n",
+      );
+      // The boot entry gives the kernel the options vmkit gives a kernel it boots itself.
+      const cmdline = await guest.ssh.exec("cat /proc/cmdline");
+      assert.ok(
+        cmdline.stdout.trim().endsWith(
+          ` rw console=ttyS0 ${fastKernelAppend(archProfile("x86_64"))}`,
+        ),
+        cmdline.stdout,
       );
       // The host key learned from the console is the guest's own.
       const own = await guest.ssh.exec("cat /etc/ssh/ssh_host_ed25519_key.pub");
