@@ -22,6 +22,10 @@ export class VmLifecycle {
   #watchingExit = false;
   /** QEMU keeps the script alive only while something waits for it to exit. */
   readonly #alive: KeepAlive;
+  /** The reason of the last SHUTDOWN event QEMU sent (`"guest-shutdown"`, `"guest-reset"`...). */
+  #shutdownReason?: string;
+  /** Ends when the QMP connection does, once every SHUTDOWN event has been read. */
+  readonly #shutdownEvents: Promise<void>;
 
   /**
    * Starts watching for QEMU's exit, and releases the VM when it comes.
@@ -39,6 +43,15 @@ export class VmLifecycle {
     this.#agent = agent;
     this.#closers = closers;
     this.#alive = new KeepAlive(parts.process);
+    // Why QEMU stops: a guest that reset under -no-reboot (a kernel panic with panic=-1, a
+    // triple fault) ends QEMU as a power-off does, and only this event tells them apart.
+    const shutdowns = parts.qmp.events({ names: ["SHUTDOWN"], keepAlive: false });
+    this.#shutdownEvents = (async () => {
+      for await (const event of shutdowns) {
+        const reason = (event.data as { reason?: unknown } | undefined)?.reason;
+        if (typeof reason === "string") this.#shutdownReason = reason;
+      }
+    })().catch(() => {});
     parts.exited.then((exit) => {
       this.#exit = exit;
       // Nothing of an exited VM is worth keeping: its sockets, directory and registry entry go
@@ -122,11 +135,23 @@ export class VmLifecycle {
 
   async #runShutdown(options: ShutdownOptions): Promise<ShutdownResult> {
     const started = performance.now();
-    const done = (method: ShutdownResult["method"], exit: VmExit): ShutdownResult => ({
-      method,
-      exit,
-      durationMs: performance.now() - started,
-    });
+    const done = async (method: ShutdownResult["method"], exit: VmExit) => {
+      // QEMU has exited: its last events are read once the QMP connection ends.
+      await settledWithin(this.#shutdownEvents, 1000);
+      const reason = this.#shutdownReason;
+      // The guest ended QEMU itself while it was asked to power off: it reset (a panic, a
+      // triple fault) or panicked; the power button or the agent did not do it.
+      const byGuest = reason !== undefined && reason.startsWith("guest-") &&
+        reason !== "guest-shutdown";
+      return {
+        method: byGuest && (method === "powerdown" || method === "agent")
+          ? "already-exited"
+          : method,
+        exit,
+        ...reason === undefined ? {} : { reason },
+        durationMs: performance.now() - started,
+      } satisfies ShutdownResult;
+    };
     if (this.#exit !== undefined) return done("already-exited", this.#exit);
     const qmp = this.#parts.qmp;
     const powerdown = options.timeout ?? 10_000;
@@ -135,6 +160,12 @@ export class VmLifecycle {
       undefined
     );
     const running = (status as { running?: boolean } | undefined)?.running === true;
+    // QEMU announced that it stops (the guest powered off or reset on its own): it exits now,
+    // unless -no-shutdown keeps it up.
+    if (this.#shutdownReason !== undefined) {
+      const exit = await this.#waitExit(1000);
+      if (exit !== undefined) return done("already-exited", exit);
+    }
     const askedAt = performance.now();
     if (powerdown > 0 && running && this.#agent?.portOpen === true) {
       const exit = await this.#agentShutdown(powerdown, options);

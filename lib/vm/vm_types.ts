@@ -23,7 +23,9 @@ export interface VmExit {
 /** How {@linkcode Vm.shutdown} ended the VM. */
 export interface ShutdownResult {
   /**
-   * - `"already-exited"`: QEMU had exited before;
+   * - `"already-exited"`: QEMU had exited before, or the guest ended it by itself while it was
+   *   being asked to power off (a reset that `-no-reboot` turns into an exit, such as a kernel
+   *   panic with `panic=-1`; `reason` says which);
    * - `"agent"`: the guest powered off when its agent asked (`guest-shutdown`);
    * - `"powerdown"`: the guest powered off after the ACPI power button;
    * - `"quit"`: QEMU quit on QMP `quit`;
@@ -32,6 +34,14 @@ export interface ShutdownResult {
   method: "already-exited" | "agent" | "powerdown" | "quit" | "sigterm" | "sigkill";
   /** QEMU's exit. */
   exit: VmExit;
+  /**
+   * Why QEMU said it stopped (its last `SHUTDOWN` event): `"guest-shutdown"` when the guest
+   * powered off, `"guest-reset"` when a guest reset ended it (`-no-reboot`: a kernel panic with
+   * `panic=-1`, a triple fault), `"guest-panic"`, `"host-qmp-quit"`, `"host-signal"`. Absent
+   * when QEMU sent none (SIGKILL, or an exit before QMP was up). QEMU's exit code is 0 for all
+   * of these: this, not `exit.success`, tells a clean power-off from a crashed guest.
+   */
+  reason?: string;
   /** Milliseconds the shutdown took. */
   durationMs: number;
 }

@@ -53,6 +53,7 @@ Deno.test("vm.agent drives the tiny guest's qemu-ga: ready, exec, files, OS info
   assert.equal((await guest.agent.exec("ls /mnt/s")).stdout, "fill\nsmall.txt\n");
   const result = await guest.shutdown({ timeout: 30_000 });
   assert.equal(result.method, "agent");
+  assert.equal(result.reason, "guest-shutdown");
   assert.equal(result.exit.code, 0);
 });
 

@@ -31,6 +31,7 @@ for (const arch of ARCHES) {
     assert.equal(write.exitCode, 0);
     const result = await machine.shutdown();
     assert.equal(result.method, "powerdown");
+    assert.equal(result.reason, "guest-shutdown");
     assert.equal(result.exit.code, 0);
     // No waiting out a timeout: the guest reacted to the first press.
     assert.ok(result.durationMs < 2000, `shutdown took ${result.durationMs} ms`);
@@ -78,7 +79,23 @@ Deno.test(`"halt" in the tiny guest halts it, and QEMU stays up`, async () => {
   await machine.console.expect("System halted", { timeout: 30_000 });
   assert.equal(machine.hasExited, false);
   // A halted guest ignores the power button: shutdown goes on to quit.
-  assert.equal((await machine.shutdown({ timeout: 500 })).method, "quit");
+  const result = await machine.shutdown({ timeout: 500 });
+  assert.equal(result.method, "quit");
+  assert.equal(result.reason, "host-qmp-quit");
+});
+
+Deno.test("shutdown() of a guest whose kernel panicked says the guest ended it (guest-reset), not the power button", async () => {
+  const guest = await tinyGuest("x86_64");
+  await using machine = await vm({ arch: "x86_64" }).memory("256M")
+    .kernel(guest.kernel, { initrd: guest.initrd, append: "rdinit=/nonexistent" })
+    .launch({ timeout: 60_000 });
+  // The panic fails readiness as soon as its line is on the console; panic=-1 then resets the
+  // guest, which -no-reboot turns into QEMU's exit, a moment later: shutdown() comes between.
+  await assert.rejects(machine.ready({ stages: ["console"], timeout: 60_000 }), /panicked/);
+  const result = await machine.shutdown();
+  assert.equal(result.method, "already-exited");
+  assert.equal(result.reason, "guest-reset");
+  assert.equal(result.exit.code, 0);
 });
 
 Deno.test("shutdown() without dispose releases the runtime directory at once, every time", async () => {
