@@ -26,6 +26,7 @@ import {
   readGuestFile,
   writeGuestFile,
 } from "./files.ts";
+import { AGENT_PORT_NOT_OPEN } from "./_port_not_open.ts";
 
 /** Every command name of the generated guest agent types (`lib/agent/qga.ts`). */
 export type QgaCommandName = keyof QgaCommands;
@@ -577,7 +578,7 @@ export class GuestAgent implements AsyncDisposable {
 
   #whyWaiting(): string {
     if (this.#port !== undefined && !this.#port.isOpen) {
-      return "the guest has not opened the agent's port (org.qemu.guest_agent.0); is qemu-guest-agent installed and running in the guest?";
+      return AGENT_PORT_NOT_OPEN;
     }
     return this.#needsSync ? "the agent did not answer a sync" : "the agent did not answer";
   }

@@ -569,7 +569,8 @@ export class Instance {
 
   async #agentReady(signal: AbortSignal, late: Record<InstanceReadyStage, string>) {
     await using agent = await GuestAgent.connect(this.#files.agentSocket);
-    late.agent = "the guest agent did not answer (is qemu-guest-agent installed and running?)";
+    late.agent =
+      "the guest agent did not answer: the guest is still booting, or qemu-guest-agent is not installed or not running in it";
     await agent.ready({ signal });
   }
 

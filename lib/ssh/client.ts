@@ -519,7 +519,7 @@ function hintFor(failure: SshFailure, options: Readonly<SshClientOptions>): stri
     case "auth":
       return `the guest does not accept the key "${options.identity}" for user "${options.user}": give the public key to the guest (cloud-init ssh_authorized_keys)`;
     case "connect":
-      return "is the guest's sshd up? waitUntilReady() waits for it";
+      return `is the guest's sshd up? wait for it first: vm.ready({ stages: ["ssh"] }) for a VM, waitUntilReady() for this client`;
     default:
       return undefined;
   }

@@ -8,6 +8,7 @@
 import { checkTimeout, type WaitOptions } from "../_deadline.ts";
 import { sleep } from "../_sleep.ts";
 import type { GuestAgent } from "../agent/client.ts";
+import { AGENT_PORT_NOT_OPEN } from "../agent/_port_not_open.ts";
 import { GuestAgentError } from "../agent/errors.ts";
 import type { Console } from "./console.ts";
 import { GUEST_READY_LINE } from "../guest/default_init.ts";
@@ -123,10 +124,7 @@ interface Plan {
 }
 
 function agentLate(agent: GuestAgent): () => string {
-  return () =>
-    agent.portOpen === false
-      ? "the guest has not opened the agent's port (org.qemu.guest_agent.0); is qemu-guest-agent installed and running in the guest?"
-      : "the guest agent did not answer";
+  return () => agent.portOpen === false ? AGENT_PORT_NOT_OPEN : "the guest agent did not answer";
 }
 
 function consoleTail(console: Console): string {

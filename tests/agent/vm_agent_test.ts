@@ -74,6 +74,19 @@ Deno.test("vm.agent fails at once, naming the panic, when the guest's kernel pan
   await assert.rejects(guest.agent.ping(), GuestAgentUnavailableError);
 });
 
+Deno.test("an agent stage that times out before the guest opens the port says both what it waits for and that the console is silent", async () => {
+  const g = await agentGuest();
+  // Paused from the start: the guest never runs, so it neither opens the port nor prints.
+  await using guest = await vm({ arch: "x86_64" }).memory("256M")
+    .kernel(g.kernel, { initrd: g.initrd }).guestAgent().paused().launch({ timeout: 60_000 });
+  const error = await guest.ready({ stages: [{ stage: "agent", timeout: 500 }] }).catch((e) => e);
+  assert.ok(error instanceof VmReadyError, String(error));
+  assert.match(
+    error.reason,
+    /^not reached within 500 ms: the guest has not opened the agent's port \(org\.qemu\.guest_agent\.0\): it is still booting, or qemu-guest-agent is not installed or not running in it; the console has printed nothing since it opened \d+ ms ago$/,
+  );
+});
+
 Deno.test("vm.ready names the stage that is missing, why, and the console's last lines", async () => {
   // A tiny guest without qemu-ga: the agent's port is never opened.
   await using dir = await tempDir();
