@@ -216,7 +216,12 @@ function planStage(ctx: ReadyContext, stage: ReadyStage, fallback: number): Plan
         const ssh = ctx.ssh;
         return { name, timeout, run: (signal) => cloudInitDone(ssh, signal) };
       }
-      const agent = needAgent(ctx, name);
+      if (ctx.agent === undefined) {
+        throw new TypeError(
+          `Cannot wait for readiness stage "${name}": it asks the guest through its agent or over ssh, and the VM has neither; build it with .guestAgent() or .ssh()`,
+        );
+      }
+      const agent = ctx.agent;
       return {
         name,
         timeout,

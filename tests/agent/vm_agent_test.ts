@@ -171,6 +171,10 @@ Deno.test("a VM built without .guestAgent() says how to get an agent", async () 
     guest.ready({ stages: ["agent"] }),
     /the VM has none; build it with \.guestAgent\(\)/,
   );
+  await assert.rejects(
+    guest.ready({ stages: ["cloud-init"] }),
+    /through its agent or over ssh, and the VM has neither; build it with \.guestAgent\(\) or \.ssh\(\)/,
+  );
   assert.deepEqual((await guest.ready()).stages.map((s) => s.name), ["qemu"]);
   const probe = await guest.ready({
     stages: [{ name: "thrower", probe: () => Promise.reject(new Error("boom")), timeout: 500 }],
