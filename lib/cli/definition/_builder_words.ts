@@ -5,8 +5,6 @@
 
 /** Builder words, and the same in a definition's. */
 const DEFINITION_WORDS: readonly [RegExp, string][] = [
-  // The seed's own check, wrapped: "seed: cannot add seed: cannot write cloud-config" says it twice.
-  [/^Cannot add cloud-init options: /, ""],
   [/\.ssh\(\) \(ssh: true in a definition\)/g, "ssh: true"],
   [/\.guestAgent\(\) \(agent: true in a definition\)/g, "agent: true"],
   [/\.drive\(file, \{ format: "qcow2" \}\)/g, "a qcow2 disk (disks: - size: 10G)"],

@@ -85,14 +85,9 @@ function parseSeed(v: Record<string, unknown>, field: Field): CloudInitDevice {
     format,
     via,
   });
-  try {
-    buildSeed(device, undefined);
-  } catch (error) {
-    if (error instanceof TypeError) {
-      throw new TypeError(`Cannot add ${field("options")}: ${error.message}`, { cause: error });
-    }
-    throw error;
-  }
+  // The seed's own refusal ("Cannot write cloud-config: runcmd must be a list ...") already
+  // names what is wrong; wrapped, it would say "Cannot" twice.
+  buildSeed(device, undefined);
   return structuredClone(device);
 }
 
