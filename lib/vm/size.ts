@@ -7,11 +7,11 @@
 import { binarySize } from "../_size.ts";
 
 /** The units of memory sizes: up to T, as QEMU's `-m` reads them. */
-const MEMORY_UNITS = ["B", "K", "KB", "KIB", "M", "MB", "MIB", "G", "GB", "GIB", "T", "TB", "TIB"];
+const MEMORY_UNITS = "B K KB KIB KI M MB MIB MI G GB GIB GI T TB TIB TI".split(" ");
 
 /**
  * Parses a memory size as QEMU's `-m` reads it: a number with an optional binary unit (`K`,
- * `M`, `G`, `T`, also `MiB`/`MB`, case-insensitive); a bare number means MiB. The result must be a
+ * `M`, `G`, `T`, also `MiB`/`MB`/`Mi`, case-insensitive); a bare number means MiB. The result must be a
  * positive whole number of MiB.
  *
  * @param field What the size is for, named in errors (`"memory"`).

@@ -4,7 +4,8 @@ import { rawInfo, run, scratchDir, unrecordedOverlay } from "./_images.ts";
 
 Deno.test("image.create makes qcow2 and raw images of the size asked for", async () => {
   await using dir = await scratchDir();
-  await image.create(`${dir.path}/a.qcow2`, { size: "1G" });
+  // "1Gi" as Kubernetes writes it: the same binary unit as "1G".
+  await image.create(`${dir.path}/a.qcow2`, { size: "1Gi" });
   await image.create(`${dir.path}/b.raw`, { size: 1536 * 1024, format: "raw" });
   await image.create(`${dir.path}/c.qcow2`, { size: "1.5M", clusterSize: "4K" });
   assert.deepEqual(

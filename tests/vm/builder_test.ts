@@ -125,6 +125,10 @@ Deno.test("bad sizes, SMP topologies, arches and options throw naming the value"
   assert.throws(() => base.memory("lots"), RangeError);
   assert.equal(parseSize("memory", "1.5G"), 1.5 * 2 ** 30);
   assert.equal(parseSize("memory", 512), 512 * 2 ** 20);
+  // Every binary spelling people type: QEMU's, IEC's, and Kubernetes' ("Gi").
+  for (const size of ["2G", "2g", "2GB", "2GiB", "2Gi", "2 gi", "2048M", "2048Mi"]) {
+    assert.equal(parseSize("memory", size), 2 * 2 ** 30, size);
+  }
   assert.throws(() => base.smp(0), /smp cpus to 0/);
   assert.throws(
     () => base.smp({ cpus: 4, sockets: 2, cores: 2, threads: 2 }),

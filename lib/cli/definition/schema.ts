@@ -50,9 +50,9 @@ const ONE_LINE = /^[^\n\0]*$/;
 
 const MIB = 2 ** 20;
 /** Memory sizes as QEMU's `-m` reads them (lib/vm/size.ts): a bare number is MiB. */
-const MEMORY_SIZE = /^\d+(\.\d+)?\s*([KkMmGgTt]([Ii]?[Bb])?|[Bb])?$/;
+const MEMORY_SIZE = /^\d+(\.\d+)?\s*([KkMmGgTt]([Ii]?[Bb]|[Ii])?|[Bb])?$/;
 /** Disk sizes: a number and a unit, powers of 1024 (qemu-img's units up to P). */
-const DISK_SIZE = /^\d+(\.\d+)?\s*[KkMmGgTtPp]([Ii]?[Bb])?$/;
+const DISK_SIZE = /^\d+(\.\d+)?\s*[KkMmGgTtPp]([Ii]?[Bb]|[Ii])?$/;
 
 const MEMORY_ALLOWED =
   'expected a whole number of MiB such as "512M" or "2G" (units K, M, G, T: powers of 1024; a bare number is MiB)';
