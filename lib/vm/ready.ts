@@ -266,7 +266,16 @@ async function cloudInitDone(via: GuestAgent | VmSsh, signal: AbortSignal): Prom
   // where `cloud-init status` would start Python (about 5 s of CPU under TCG) during the boot.
   for (let attempt = 0;; attempt++) {
     const result = await read(RESULT);
-    if (result !== undefined) return checkCloudInitResult(result);
+    if (result !== undefined) {
+      const errors = cloudInitErrors(result);
+      if (errors === undefined) return;
+      throw new StageFailed(
+        `cloud-init finished with errors (${CLOUD_INIT_RUN}/${RESULT}): ${errors}${await outputTail(
+          via,
+          signal,
+        )}`,
+      );
+    }
     await sleep(Math.min(10 * 2 ** attempt, RESULT_POLL_MS), signal);
   }
 }
@@ -276,8 +285,8 @@ const CLOUD_INIT_RUN = "/run/cloud-init";
 const RESULT = "result.json";
 const RESULT_POLL_MS = 100;
 
-/** Fails the stage with cloud-init's own errors when its result lists any. */
-function checkCloudInitResult(text: string): void {
+/** cloud-init's own errors when its result lists any; fails the stage on a garbled result. */
+function cloudInitErrors(text: string): string | undefined {
   let errors: unknown;
   try {
     errors = JSON.parse(text)?.v1?.errors;
@@ -289,13 +298,30 @@ function checkCloudInitResult(text: string): void {
       `cannot read cloud-init's ${CLOUD_INIT_RUN}/${RESULT}: ${JSON.stringify(text.slice(0, 200))}`,
     );
   }
-  if (errors.length > 0) {
-    throw new StageFailed(
-      `cloud-init finished with errors (${CLOUD_INIT_RUN}/${RESULT}): ${
-        errors.map((error) => typeof error === "string" ? error : JSON.stringify(error)).join("; ")
-      }`,
-    );
-  }
+  if (errors.length === 0) return undefined;
+  return errors.map((error) => typeof error === "string" ? error : JSON.stringify(error))
+    .join("; ");
+}
+
+/** What cloud-init's modules (runcmd, scripts) print goes here, not to the result. */
+const CLOUD_INIT_OUTPUT = "/var/log/cloud-init-output.log";
+const OUTPUT_LINES = 15;
+
+/**
+ * The end of cloud-init's output log, for a failure's message: its errors name the module that
+ * failed ("Runparts: 1 failures"), the log what the failing command printed.
+ */
+async function outputTail(via: GuestAgent | VmSsh, signal: AbortSignal): Promise<string> {
+  const tail = `tail -n ${OUTPUT_LINES} ${CLOUD_INIT_OUTPUT}`;
+  const text = await (via instanceof VmSsh
+    // The log is root's (0640 root:adm); the login user usually has sudo without a password.
+    ? via.exec(`${tail} 2>/dev/null || sudo -n ${tail}`, { signal })
+      .then((result) => result.exitCode === 0 ? result.stdout : undefined)
+    : via.readTextFile(CLOUD_INIT_OUTPUT, { signal })).catch(() => undefined);
+  const lines = text?.trimEnd().split("\n").slice(-OUTPUT_LINES).join("\n");
+  return lines
+    ? `\nThe end of ${CLOUD_INIT_OUTPUT} in the guest (what cloud-init's commands printed):\n${lines}`
+    : `; what cloud-init's commands printed is in ${CLOUD_INIT_OUTPUT} in the guest`;
 }
 
 /** `cloud-init status --wait --long` in the guest: the long form names the errors. */
@@ -316,7 +342,10 @@ async function cloudInitStatus(via: GuestAgent | VmSsh, signal: AbortSignal): Pr
     throw new StageFailed(
       result.exitCode === null
         ? "cloud-init status was killed by a signal"
-        : `cloud-init finished with errors (cloud-init status exited with ${result.exitCode}: ${said})`,
+        : `cloud-init finished with errors (cloud-init status exited with ${result.exitCode}: ${said})${await outputTail(
+          via,
+          signal,
+        )}`,
     );
   }
 }

@@ -153,7 +153,20 @@ Deno.test("vm.ready's cloud-init stage reads cloud-init's result through the age
   assert.ok(failed instanceof VmReadyError, String(failed));
   assert.match(
     failed.reason,
-    /cloud-init finished with errors \(\/run\/cloud-init\/result\.json\): \('scripts-user', RuntimeError\('Runparts: 1 failures/,
+    /cloud-init finished with errors \(\/run\/cloud-init\/result\.json\): \('scripts-user', RuntimeError\('Runparts: 1 failures.*; what cloud-init's commands printed is in \/var\/log\/cloud-init-output\.log in the guest$/,
+  );
+  // With cloud-init's output log there, its end says what the failing command printed.
+  await guest.agent.exec(["mkdir", "-p", "/var/log"]);
+  await guest.agent.writeFile(
+    "/var/log/cloud-init-output.log",
+    Array.from({ length: 20 }, (_, i) => `line ${i}`).join("\n") +
+      "\n/var/lib/cloud/instance/scripts/runcmd: 2: make-it-so: not found\n",
+  );
+  const printed = await cloudInit();
+  assert.ok(printed instanceof VmReadyError, String(printed));
+  assert.match(
+    printed.reason,
+    /Runparts: 1 failures.*\nThe end of \/var\/log\/cloud-init-output\.log in the guest \(what cloud-init's commands printed\):\nline 6\n(.*\n){13}\/var\/lib\/cloud\/instance\/scripts\/runcmd: 2: make-it-so: not found$/,
   );
 
   await guest.agent.writeFile("/run/cloud-init/result.json", "{");
