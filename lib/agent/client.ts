@@ -693,7 +693,11 @@ export class GuestAgent implements AsyncDisposable {
           this.#needsSync = true;
           inflight.resolve({});
         };
-        inflight.onPortClose = done;
+        // A VM's agent knows when the guest stopped (QMP's SHUTDOWN or RESET, or QEMU's exit);
+        // the port closing then only means qemu-ga stopped, early in the guest's shutdown, and
+        // taking that as done would have QEMU quit under a guest still unmounting its disks.
+        // Without a VM, the port closing is all there is to go by.
+        inflight.onPortClose = this.#poweredOff === undefined ? done : () => {};
         noReply().then(done, () => {});
       }
       this.#inflight = inflight;

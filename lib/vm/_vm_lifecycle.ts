@@ -22,7 +22,7 @@ export class VmLifecycle {
   #watchingExit = false;
   /** QEMU keeps the script alive only while something waits for it to exit. */
   readonly #alive: KeepAlive;
-  /** The reason of the last SHUTDOWN event QEMU sent (`"guest-shutdown"`, `"guest-reset"`...). */
+  /** The reason of the first SHUTDOWN event QEMU sent (`"guest-shutdown"`, `"guest-reset"`...). */
   #shutdownReason?: string;
   /** Ends when the QMP connection does, once every SHUTDOWN event has been read. */
   readonly #shutdownEvents: Promise<void>;
@@ -49,7 +49,9 @@ export class VmLifecycle {
     this.#shutdownEvents = (async () => {
       for await (const event of shutdowns) {
         const reason = (event.data as { reason?: unknown } | undefined)?.reason;
-        if (typeof reason === "string") this.#shutdownReason = reason;
+        // The first says what stopped the guest; a later quit of a QEMU kept up by
+        // -no-shutdown only ends the process.
+        if (typeof reason === "string") this.#shutdownReason ??= reason;
       }
     })().catch(() => {});
     parts.exited.then((exit) => {

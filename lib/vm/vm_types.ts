@@ -35,7 +35,7 @@ export interface ShutdownResult {
   /** QEMU's exit. */
   exit: VmExit;
   /**
-   * Why QEMU said it stopped (its last `SHUTDOWN` event): `"guest-shutdown"` when the guest
+   * Why QEMU said it stopped (its first `SHUTDOWN` event): `"guest-shutdown"` when the guest
    * powered off, `"guest-reset"` when a guest reset ended it (`-no-reboot`: a kernel panic with
    * `panic=-1`, a triple fault), `"guest-panic"`, `"host-qmp-quit"`, `"host-signal"`. Absent
    * when QEMU sent none (SIGKILL, or an exit before QMP was up). QEMU's exit code is 0 for all

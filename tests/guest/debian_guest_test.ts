@@ -68,6 +68,8 @@ Deno.test("the Debian guest end to end: a seed served over HTTP from launch, the
       assert.ok(await guest.agent.fsthaw() >= 1);
       const result = await guest.shutdown({ timeout: 60_000 });
       assert.equal(result.method, "agent");
+      // The guest powered itself off: vmkit waited for that, not only for qemu-ga to stop.
+      assert.equal(result.reason, "guest-shutdown");
     }
     assert.equal(await filesystemState(overlay, dir), "clean");
     const after = await Deno.stat(debian.image);
