@@ -6,6 +6,7 @@
 import type { QmpClient } from "../qmp/client.ts";
 import type { Console } from "./console.ts";
 import { describeExit } from "./console_errors.ts";
+import { settledWithin } from "../_deadline.ts";
 import type { VmExit } from "./vm_types.ts";
 
 /** The console line a Linux kernel prints when it panics. */
@@ -47,7 +48,23 @@ export function watchFailure(
   parts: { exited: Promise<VmExit>; qmp: QmpClient; console: Console },
 ): Promise<string> {
   const never = new Promise<never>(() => {});
-  const exited = parts.exited.then((exit) => describeExit(exit));
+  // QEMU's exit code is 0 whether the guest powered off, reset under -no-reboot or was quit:
+  // its SHUTDOWN event says which.
+  let shutdownReason: string | undefined;
+  const shutdowns = parts.qmp.events({ names: ["SHUTDOWN"], keepAlive: false });
+  const read = (async () => {
+    for await (const event of shutdowns) {
+      const reason = (event.data as { reason?: unknown } | undefined)?.reason;
+      if (typeof reason === "string") shutdownReason ??= reason;
+    }
+  })().catch(() => {});
+  const exited = parts.exited.then(async (exit) => {
+    // Its last events are read once the QMP connection ends.
+    await settledWithin(read, 1000);
+    return `${describeExit(exit)}${
+      whyShutdown(shutdownReason, parts.console.transcript.trim() === "")
+    }`;
+  });
   const panicked = parts.qmp.waitForEvent("GUEST_PANICKED", { keepAlive: false }).then(
     () => "the guest panicked (pvpanic reported GUEST_PANICKED)",
     () => never,
@@ -60,4 +77,28 @@ export function watchFailure(
     () => never,
   );
   return Promise.race([exited, panicked, panicLine]);
+}
+
+/** QEMU's SHUTDOWN reason in words, after "QEMU exited with code 0". */
+function whyShutdown(reason: string | undefined, silent: boolean): string {
+  switch (reason) {
+    case undefined:
+      return "";
+    case "guest-shutdown":
+      return ": the guest powered off";
+    case "guest-reset":
+      return `: the guest reset, and -no-reboot ends QEMU on a reset${
+        silent
+          ? "; it printed nothing first, as a kernel does that triple-faults early: too little memory for it, or a kernel for another machine?"
+          : " (a kernel that reboots after a panic, panic=-1, or a reboot from inside)"
+      }`;
+    case "guest-panic":
+      return ": the guest panicked";
+    case "host-qmp-quit":
+      return ": QMP quit";
+    case "host-signal":
+      return ": QEMU got a signal";
+    default:
+      return ` (SHUTDOWN reason "${reason}")`;
+  }
 }

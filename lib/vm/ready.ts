@@ -5,12 +5,13 @@
  * @module
  */
 
-import { checkTimeout, type WaitOptions } from "../_deadline.ts";
+import { checkTimeout, settledWithin, type WaitOptions } from "../_deadline.ts";
 import { sleep } from "../_sleep.ts";
 import type { GuestAgent } from "../agent/client.ts";
 import { AGENT_PORT_NOT_OPEN } from "../agent/_port_not_open.ts";
 import { GuestAgentError } from "../agent/errors.ts";
 import type { Console } from "./console.ts";
+import { ConsoleClosedError } from "./console_errors.ts";
 import { GUEST_READY_LINE } from "../guest/default_init.ts";
 import { VmSsh } from "./vm_ssh.ts";
 
@@ -452,11 +453,12 @@ export async function readyVm(ctx: ReadyContext, options: ReadyOptions): Promise
         return { name: plan.name, ms: Math.round(performance.now() - ctx.launchedAt) };
       } catch (error) {
         if (options.signal?.aborted && error === options.signal.reason) throw error;
-        const reason = error instanceof StageTimeout || error instanceof StageFailed
-          ? error.message
-          : error instanceof Error
-          ? error.message
-          : String(error);
+        // A console that closed under a wait means QEMU exited: how, and why, says more.
+        const ended = error instanceof ConsoleClosedError
+          ? await settledWithin(ctx.failure, 1000)
+          : undefined;
+        const reason = ended ??
+          (error instanceof Error ? error.message : String(error));
         const failure = new VmReadyError(plan.name, reason, consoleTail(ctx.console), {
           cause: error,
         });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { tinyGuest, vm } from "../../mod.ts";
+import { tinyGuest, vm, VmReadyError } from "../../mod.ts";
 import { scratchDir } from "./_disks.ts";
 
 const ARCHES = ["x86_64", "aarch64"] as const;
@@ -109,4 +109,17 @@ Deno.test("shutdown() without dispose releases the runtime directory at once, ev
     await machine[Symbol.asyncDispose]();
   }
   assert.equal(new Set(dirs).size, 20);
+});
+
+Deno.test("a guest that resets before printing anything (32 MiB: the kernel triple-faults) fails readiness naming the reset, not only QEMU's exit code 0", async () => {
+  const guest = await tinyGuest("x86_64");
+  await using machine = await vm({ arch: "x86_64" }).memory("32M")
+    .kernel(guest.kernel, { initrd: guest.initrd }).launch({ timeout: 60_000 });
+  const error = await machine.ready({ stages: ["console"], timeout: 60_000 }).catch((e) => e);
+  assert.ok(error instanceof VmReadyError, String(error));
+  assert.equal(
+    error.reason,
+    "QEMU exited with code 0: the guest reset, and -no-reboot ends QEMU on a reset; it printed nothing first, as a kernel does that triple-faults early: too little memory for it, or a kernel for another machine?",
+  );
+  assert.equal((await machine.shutdown()).reason, "guest-reset");
 });
