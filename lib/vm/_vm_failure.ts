@@ -7,6 +7,7 @@ import type { QmpClient } from "../qmp/client.ts";
 import type { Console } from "./console.ts";
 import { describeExit } from "./console_errors.ts";
 import { settledWithin } from "../_deadline.ts";
+import { followShutdownReason } from "./_shutdown_reason.ts";
 import type { VmExit } from "./vm_types.ts";
 
 /** The console line a Linux kernel prints when it panics. */
@@ -48,21 +49,12 @@ export function watchFailure(
   parts: { exited: Promise<VmExit>; qmp: QmpClient; console: Console },
 ): Promise<string> {
   const never = new Promise<never>(() => {});
-  // QEMU's exit code is 0 whether the guest powered off, reset under -no-reboot or was quit:
-  // its SHUTDOWN event says which.
-  let shutdownReason: string | undefined;
-  const shutdowns = parts.qmp.events({ names: ["SHUTDOWN"], keepAlive: false });
-  const read = (async () => {
-    for await (const event of shutdowns) {
-      const reason = (event.data as { reason?: unknown } | undefined)?.reason;
-      if (typeof reason === "string") shutdownReason ??= reason;
-    }
-  })().catch(() => {});
+  const shutdown = followShutdownReason(parts.qmp);
   const exited = parts.exited.then(async (exit) => {
     // Its last events are read once the QMP connection ends.
-    await settledWithin(read, 1000);
+    await settledWithin(shutdown.read, 1000);
     return `${describeExit(exit)}${
-      whyShutdown(shutdownReason, parts.console.transcript.trim() === "")
+      whyShutdown(shutdown.reason, parts.console.transcript.trim() === "")
     }`;
   });
   const panicked = parts.qmp.waitForEvent("GUEST_PANICKED", { keepAlive: false }).then(

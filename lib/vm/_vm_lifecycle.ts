@@ -6,6 +6,7 @@ import { checkTimeout, settledWithin } from "../_deadline.ts";
 import { KeepAlive } from "../_keep_alive.ts";
 import type { ShutdownOptions, ShutdownResult, VmExit, VmParts } from "./vm_types.ts";
 import type { GuestAgent } from "../agent/client.ts";
+import { followShutdownReason, type ShutdownReason } from "./_shutdown_reason.ts";
 
 /** How often shutdown() presses the power button again while the guest has not reacted. */
 const REPRESS_MS = 2000;
@@ -22,10 +23,8 @@ export class VmLifecycle {
   #watchingExit = false;
   /** QEMU keeps the script alive only while something waits for it to exit. */
   readonly #alive: KeepAlive;
-  /** The reason of the first SHUTDOWN event QEMU sent (`"guest-shutdown"`, `"guest-reset"`...). */
-  #shutdownReason?: string;
-  /** Ends when the QMP connection does, once every SHUTDOWN event has been read. */
-  readonly #shutdownEvents: Promise<void>;
+  /** Why QEMU said it stops (its SHUTDOWN event), for shutdown()'s result. */
+  readonly #shutdownReason: ShutdownReason;
 
   /**
    * Starts watching for QEMU's exit, and releases the VM when it comes.
@@ -43,17 +42,7 @@ export class VmLifecycle {
     this.#agent = agent;
     this.#closers = closers;
     this.#alive = new KeepAlive(parts.process);
-    // Why QEMU stops: a guest that reset under -no-reboot (a kernel panic with panic=-1, a
-    // triple fault) ends QEMU as a power-off does, and only this event tells them apart.
-    const shutdowns = parts.qmp.events({ names: ["SHUTDOWN"], keepAlive: false });
-    this.#shutdownEvents = (async () => {
-      for await (const event of shutdowns) {
-        const reason = (event.data as { reason?: unknown } | undefined)?.reason;
-        // The first says what stopped the guest; a later quit of a QEMU kept up by
-        // -no-shutdown only ends the process.
-        if (typeof reason === "string") this.#shutdownReason ??= reason;
-      }
-    })().catch(() => {});
+    this.#shutdownReason = followShutdownReason(parts.qmp);
     parts.exited.then((exit) => {
       this.#exit = exit;
       // Nothing of an exited VM is worth keeping: its sockets, directory and registry entry go
@@ -139,8 +128,8 @@ export class VmLifecycle {
     const started = performance.now();
     const done = async (method: ShutdownResult["method"], exit: VmExit) => {
       // QEMU has exited: its last events are read once the QMP connection ends.
-      await settledWithin(this.#shutdownEvents, 1000);
-      const reason = this.#shutdownReason;
+      await settledWithin(this.#shutdownReason.read, 1000);
+      const reason = this.#shutdownReason.reason;
       // The guest ended QEMU itself while it was asked to power off: it reset (a panic, a
       // triple fault) or panicked; the power button or the agent did not do it.
       const byGuest = reason !== undefined && reason.startsWith("guest-") &&
@@ -164,7 +153,7 @@ export class VmLifecycle {
     const running = (status as { running?: boolean } | undefined)?.running === true;
     // QEMU announced that it stops (the guest powered off or reset on its own): it exits now,
     // unless -no-shutdown keeps it up.
-    if (this.#shutdownReason !== undefined) {
+    if (this.#shutdownReason.reason !== undefined) {
       const exit = await this.#waitExit(1000);
       if (exit !== undefined) return done("already-exited", exit);
     }
