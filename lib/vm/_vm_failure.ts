@@ -7,7 +7,7 @@ import type { QmpClient } from "../qmp/client.ts";
 import type { Console } from "./console.ts";
 import { describeExit } from "./console_errors.ts";
 import { settledWithin } from "../_deadline.ts";
-import { followShutdownReason } from "./_shutdown_reason.ts";
+import type { ShutdownReason } from "./_shutdown_reason.ts";
 import type { VmExit } from "./vm_types.ts";
 
 /** The console line a Linux kernel prints when it panics. */
@@ -43,13 +43,14 @@ export function describePanic(text: string): string | undefined {
  * nothing alive.
  *
  * @param parts QEMU's exit, its QMP client and the console.
+ * @param shutdown Why QEMU said it stops (its SHUTDOWN events), to say why it exited 0.
  * @returns The reason, such as `QEMU exited with code 0`.
  */
 export function watchFailure(
   parts: { exited: Promise<VmExit>; qmp: QmpClient; console: Console },
+  shutdown: ShutdownReason,
 ): Promise<string> {
   const never = new Promise<never>(() => {});
-  const shutdown = followShutdownReason(parts.qmp);
   const exited = parts.exited.then(async (exit) => {
     // Its last events are read once the QMP connection ends.
     await settledWithin(shutdown.read, 1000);

@@ -6,7 +6,7 @@ import { checkTimeout, settledWithin } from "../_deadline.ts";
 import { KeepAlive } from "../_keep_alive.ts";
 import type { ShutdownOptions, ShutdownResult, VmExit, VmParts } from "./vm_types.ts";
 import type { GuestAgent } from "../agent/client.ts";
-import { followShutdownReason, type ShutdownReason } from "./_shutdown_reason.ts";
+import type { ShutdownReason } from "./_shutdown_reason.ts";
 
 /** How often shutdown() presses the power button again while the guest has not reacted. */
 const REPRESS_MS = 2000;
@@ -32,17 +32,19 @@ export class VmLifecycle {
    * @param parts What `launch()` made.
    * @param agent The guest agent client, when the VM has one.
    * @param closers What else the VM holds open (its ssh connection), closed when it is released.
+   * @param shutdownReason Why QEMU said it stops (its SHUTDOWN events), for the result.
    */
   constructor(
     parts: VmParts,
-    agent?: GuestAgent,
-    closers: readonly { close(): Promise<void> }[] = [],
+    agent: GuestAgent | undefined,
+    closers: readonly { close(): Promise<void> }[],
+    shutdownReason: ShutdownReason,
   ) {
     this.#parts = parts;
     this.#agent = agent;
     this.#closers = closers;
     this.#alive = new KeepAlive(parts.process);
-    this.#shutdownReason = followShutdownReason(parts.qmp);
+    this.#shutdownReason = shutdownReason;
     parts.exited.then((exit) => {
       this.#exit = exit;
       // Nothing of an exited VM is worth keeping: its sockets, directory and registry entry go

@@ -54,6 +54,7 @@ import { GuestAgent } from "../agent/client.ts";
 import { AgentPort } from "../agent/agent_port.ts";
 import { GUEST_AGENT_PORT_ID } from "./devices/guest_agent.ts";
 import { watchFailure } from "./_vm_failure.ts";
+import { followShutdownReason } from "./_shutdown_reason.ts";
 import { type ReadyOptions, type ReadyResult, readyVm } from "./ready.ts";
 import { VmSsh } from "./vm_ssh.ts";
 import { NO_AGENT_LINE } from "../guest/default_init.ts";
@@ -79,7 +80,9 @@ export class Vm implements AsyncDisposable {
    */
   constructor(parts: VmParts) {
     this.#parts = parts;
-    this.#failure = watchFailure(parts);
+    // One reader of QEMU's SHUTDOWN reasons, for the failure's words and shutdown()'s result.
+    const shutdownReason = followShutdownReason(parts.qmp);
+    this.#failure = watchFailure(parts, shutdownReason);
     if (parts.agentConn !== undefined) {
       this.#agent = GuestAgent.fromLink({
         conn: parts.agentConn,
@@ -104,7 +107,12 @@ export class Vm implements AsyncDisposable {
         failure: this.#failure,
       });
     }
-    this.#lifecycle = new VmLifecycle(parts, this.#agent, this.#ssh ? [this.#ssh] : []);
+    this.#lifecycle = new VmLifecycle(
+      parts,
+      this.#agent,
+      this.#ssh ? [this.#ssh] : [],
+      shutdownReason,
+    );
     this.#hotplug = hotplugContext(parts);
     watchResets(parts.qmp, parts.console);
   }
