@@ -19,7 +19,7 @@ Deno.test("toArgv is deterministic and writes the fast profile", () => {
   const text = argv.join(" ");
   assert.match(
     text,
-    /-machine q35 -accel tcg -cpu qemu64 -m 256M -nodefaults -no-user-config -no-reboot/,
+    /-machine q35 -accel tcg -cpu qemu64,\+rdrand -m 256M -nodefaults -no-user-config -no-reboot/,
   );
   assert.match(
     text,
@@ -41,6 +41,9 @@ Deno.test("the fast profile adds its TCG-only kernel options under TCG only", ()
   };
   assert.ok(append("tcg").includes("noapictimer"));
   assert.ok(!append("kvm").includes("noapictimer"));
+  // TCG does not speculate, so the kernel's mitigations only cost time there; a CPU does.
+  assert.ok(append("tcg").includes("mitigations=off"));
+  assert.ok(!append("kvm").includes("mitigations=off"));
   assert.ok(append("kvm").includes("noreplace-smp"));
   // With two CPUs the local APIC timer stays: without it no CPU can go tickless.
   const smp = vm({ arch: "x86_64" }).kernel("/k").smp(2).accel("tcg").toArgv();
