@@ -34,6 +34,8 @@ export interface GenerateSshKeyOptions {
  * @param dir An existing directory, such as a VM's private runtime directory.
  * @param options The key's comment and file name.
  * @returns The private key's path and the public key line.
+ * @throws {Deno.errors.NotFound} When `dir` does not exist (it is not made).
+ * @throws {TypeError} When `dir` is not a directory.
  * @throws {Deno.errors.AlreadyExists} When the key file is there already (it is never replaced).
  * @throws {Deno.errors.NotFound} When `ssh-keygen` is not installed (Debian's openssh-client).
  * @throws {Error} When ssh-keygen fails: the message has what it said.
@@ -63,6 +65,7 @@ export async function generateSshKey(
       `Cannot generate an ssh key named ${JSON.stringify(name)}: use a file name without "/"`,
     );
   }
+  await checkKeyDir(dir);
   const privateKey = `${dir}/${name}`;
   for (const path of [privateKey, `${privateKey}.pub`]) {
     if (await pathExists(path)) {
@@ -92,4 +95,19 @@ export async function generateSshKey(
   await Deno.chmod(privateKey, 0o600);
   const publicKey = (await Deno.readTextFile(`${privateKey}.pub`)).trim();
   return { privateKey, publicKey };
+}
+
+/** Refuses a key directory that is missing or a file, which ssh-keygen reports only as a failed save. */
+async function checkKeyDir(dir: string): Promise<void> {
+  const info = await Deno.stat(dir).catch((error) => {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    throw new Deno.errors.NotFound(
+      `Cannot generate an ssh key in "${dir}": the directory does not exist; create it first`,
+    );
+  });
+  if (!info.isDirectory) {
+    throw new TypeError(
+      `Cannot generate an ssh key in "${dir}": it is not a directory; give the directory to keep the key in`,
+    );
+  }
 }

@@ -37,6 +37,17 @@ Deno.test("generateSshKey never replaces an existing key file", async () => {
     );
     assert.equal((await Deno.readTextFile(`${dir}/id_ed25519.pub`)).trim(), first.publicKey);
     await assert.rejects(() => generateSshKey(dir, { name: "../x" }), TypeError);
+    // ssh-keygen would say only that saving failed.
+    await assert.rejects(
+      () => generateSshKey(`${dir}/keys`),
+      Deno.errors.NotFound,
+      `Cannot generate an ssh key in "${dir}/keys": the directory does not exist; create it first`,
+    );
+    await assert.rejects(
+      () => generateSshKey(`${dir}/id_ed25519`),
+      TypeError,
+      `Cannot generate an ssh key in "${dir}/id_ed25519": it is not a directory`,
+    );
     await assert.rejects(() => generateSshKey(dir, { comment: "a\nb" }), TypeError);
   } finally {
     await Deno.remove(dir, { recursive: true });
