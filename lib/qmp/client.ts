@@ -16,6 +16,7 @@ import {
 import { type QmpEvent, QmpEventStream, type QmpEventStreamOptions } from "./event_stream.ts";
 import type { QmpCommands, QmpEvents } from "./qapi.ts";
 import { KeepAlive } from "../_keep_alive.ts";
+import { closeReasonOf } from "./_close_reasons.ts";
 
 /** Every command name the generated QAPI types know (see `lib/qmp/qapi.ts`). */
 export type QmpCommandName = keyof QmpCommands;
@@ -455,7 +456,7 @@ export class QmpClient implements AsyncDisposable {
     if (this.#closed) {
       return Promise.reject(
         new QmpDisconnectedError(
-          `Cannot execute QMP command "${command}": the connection is closed`,
+          `Cannot execute QMP command "${command}": the connection is closed${closeReasonOf(this)}`,
           {
             cause: this.#closeError,
             command: sent,
@@ -572,7 +573,7 @@ export class QmpClient implements AsyncDisposable {
         if (matches(event, options.match)) return event;
       }
       throw new QmpDisconnectedError(
-        `Cannot wait for QMP event "${name}": the connection closed`,
+        `Cannot wait for QMP event "${name}": the connection closed${closeReasonOf(this)}`,
         { cause: this.#closeError },
       );
     })();

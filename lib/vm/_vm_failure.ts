@@ -54,9 +54,7 @@ export function watchFailure(
   const exited = parts.exited.then(async (exit) => {
     // Its last events are read once the QMP connection ends.
     await settledWithin(shutdown.read, 1000);
-    return `${describeExit(exit)}${
-      whyShutdown(shutdown.reason, parts.console.transcript.trim() === "")
-    }`;
+    return describeEnd(exit, shutdown, parts.console);
   });
   const panicked = parts.qmp.waitForEvent("GUEST_PANICKED", { keepAlive: false }).then(
     () => "the guest panicked (pvpanic reported GUEST_PANICKED)",
@@ -70,6 +68,18 @@ export function watchFailure(
     () => never,
   );
   return Promise.race([exited, panicked, panicLine]);
+}
+
+/**
+ * QEMU's exit in words, with the SHUTDOWN reason read so far.
+ *
+ * @param exit How QEMU exited.
+ * @param shutdown Why QEMU said it stops.
+ * @param console The console, to tell a guest that printed nothing.
+ * @returns Such as `QEMU exited with code 0: the guest powered off`.
+ */
+export function describeEnd(exit: VmExit, shutdown: ShutdownReason, console: Console): string {
+  return `${describeExit(exit)}${whyShutdown(shutdown.reason, console.transcript.trim() === "")}`;
 }
 
 /** QEMU's SHUTDOWN reason in words, after "QEMU exited with code 0". */

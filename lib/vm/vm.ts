@@ -53,7 +53,8 @@ import { dumpGuestMemory, type DumpOptions, screendump, type ScreendumpOptions }
 import { GuestAgent } from "../agent/client.ts";
 import { AgentPort } from "../agent/agent_port.ts";
 import { GUEST_AGENT_PORT_ID } from "./devices/guest_agent.ts";
-import { watchFailure } from "./_vm_failure.ts";
+import { describeEnd, watchFailure } from "./_vm_failure.ts";
+import { CLOSE_REASONS } from "../qmp/_close_reasons.ts";
 import { followShutdownReason } from "./_shutdown_reason.ts";
 import { type ReadyOptions, type ReadyResult, readyVm } from "./ready.ts";
 import { VmSsh } from "./vm_ssh.ts";
@@ -83,6 +84,11 @@ export class Vm implements AsyncDisposable {
     // One reader of QEMU's SHUTDOWN reasons, for the failure's words and shutdown()'s result.
     const shutdownReason = followShutdownReason(parts.qmp);
     this.#failure = watchFailure(parts, shutdownReason);
+    // A command after QEMU's exit says why the connection is closed: the exit and its reason.
+    CLOSE_REASONS.set(parts.qmp, () => {
+      const exit = this.#lifecycle.exit;
+      return exit === undefined ? undefined : describeEnd(exit, shutdownReason, parts.console);
+    });
     if (parts.agentConn !== undefined) {
       this.#agent = GuestAgent.fromLink({
         conn: parts.agentConn,

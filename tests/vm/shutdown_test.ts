@@ -67,6 +67,15 @@ for (
     await machine.console.send(`${command}\n`);
     assert.equal((await shutdown).data.reason, reason);
     assert.equal((await within(machine.exited, 30_000, "QEMU's exit")).code, 0);
+    // Asked after the exit, QMP says why it is closed, not only that it is.
+    await assert.rejects(
+      () => machine.status(),
+      new RegExp(
+        `query-status": the connection is closed \\(QEMU exited with code 0: the guest ${
+          command === "poweroff" ? "powered off" : "reset"
+        }`,
+      ),
+    );
   });
 }
 
