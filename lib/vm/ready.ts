@@ -110,6 +110,8 @@ export interface ReadyContext {
   failure: Promise<string>;
   /** When QEMU started (`performance.now()`), for the stages' times. */
   launchedAt: number;
+  /** What on the command line would keep the console silent, for a silent timeout's note. */
+  silentCause?: string;
 }
 
 const DEFAULT_STAGE_TIMEOUT = 120_000;
@@ -137,13 +139,15 @@ function consoleTail(console: Console): string {
  * longer one): a guest that stopped printing long ago is more likely hung, say a kernel stuck
  * early in its boot, than slow.
  */
-function silence(console: Console, timeout: number): string {
+function silence(console: Console, timeout: number, cause: string | undefined): string {
   const ms = console.silentMs;
   if (ms < Math.min(timeout, 10_000)) return "";
   const took = ms < 10_000 ? `${Math.floor(ms)} ms` : `${Math.floor(ms / 1000)} s`;
-  return console.transcript === ""
-    ? `; the console has printed nothing since it opened ${took} ago`
-    : `; the console has printed nothing for the last ${took}`;
+  return `${
+    console.transcript === ""
+      ? `; the console has printed nothing since it opened ${took} ago`
+      : `; the console has printed nothing for the last ${took}`
+  }${cause === undefined ? "" : `, and ${cause}`}`;
 }
 
 function describe(stage: unknown): string {
@@ -431,7 +435,7 @@ export async function readyVm(ctx: ReadyContext, options: ReadyOptions): Promise
           stage.abort(
             new StageTimeout(
               `not reached within ${plan.timeout} ms${plan.late ? `: ${plan.late()}` : ""}${
-                silence(ctx.console, plan.timeout)
+                silence(ctx.console, plan.timeout, ctx.silentCause)
               }`,
             ),
           ),

@@ -54,6 +54,7 @@ import { GuestAgent } from "../agent/client.ts";
 import { AgentPort } from "../agent/agent_port.ts";
 import { GUEST_AGENT_PORT_ID } from "./devices/guest_agent.ts";
 import { describeEnd, watchFailure } from "./_vm_failure.ts";
+import { silentConsoleCause } from "./_silent_console.ts";
 import { CLOSE_REASONS } from "../qmp/_close_reasons.ts";
 import { followShutdownReason } from "./_shutdown_reason.ts";
 import { type ReadyOptions, type ReadyResult, readyVm } from "./ready.ts";
@@ -198,6 +199,7 @@ export class Vm implements AsyncDisposable {
       ssh: this.#ssh,
       failure: this.#failure,
       launchedAt: this.#parts.launchedAt,
+      silentCause: silentConsoleCause(this.#parts.argv, this.#parts.builder.archProfile),
     }, options);
   }
 
