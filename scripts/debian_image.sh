@@ -45,7 +45,11 @@ say "mmdebstrap bookworm ($packages)"
 # after cloud-init's network stage (sysinit.target waits for it): it answered ~30 s earlier
 # under TCG. The root filesystem is named by label in fstab, so both images boot it. /etc/hosts
 # follows the seed's hostname (manage_etc_hosts), or sudo warns it cannot resolve it.
+# update-initramfs is a no-op while the packages install (the kernel's postinst and dpkg's
+# triggers would each build an initrd with every module): it runs once, with the module list.
 mmdebstrap --quiet --variant=minbase --include="$packages" \
+  --essential-hook='chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs' \
+  --essential-hook='ln -s /bin/true "$1/usr/sbin/update-initramfs"' \
   --customize-hook='echo LANG=C.UTF-8 > "$1/etc/default/locale"' \
   --customize-hook='echo vmkit-debian > "$1/etc/hostname"' \
   --customize-hook='printf "LABEL=root / ext4 defaults,discard 0 1\n" > "$1/etc/fstab"' \
@@ -56,7 +60,9 @@ mmdebstrap --quiet --variant=minbase --include="$packages" \
   --customize-hook='printf "[Unit]\nDefaultDependencies=no\nAfter=local-fs.target\nConflicts=shutdown.target\nBefore=shutdown.target\n" > "$1/etc/systemd/system/qemu-guest-agent.service.d/early.conf"' \
   --customize-hook='sed -i "s/^MODULES=.*/MODULES=list/" "$1/etc/initramfs-tools/initramfs.conf"' \
   --customize-hook='printf "virtio_pci\nvirtio_blk\nvirtio_scsi\nvirtio_net\next4\n" >> "$1/etc/initramfs-tools/modules"' \
-  --customize-hook='chroot "$1" update-initramfs -u -k all >/dev/null' \
+  --customize-hook='rm "$1/usr/sbin/update-initramfs"' \
+  --customize-hook='chroot "$1" dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs' \
+  --customize-hook='chroot "$1" update-initramfs -c -k "$(cd "$1/boot" && ls vmlinuz-* | sed "s/^vmlinuz-//")" >/dev/null' \
   --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*' \
   bookworm "$work/rootfs" >&2
 
