@@ -18,6 +18,8 @@ const CLI_WORDS: readonly [string | RegExp, string][] = [
     'add one with .drive(file, { format: "qcow2" })',
     "add one to its definition (disks: - size: 10G)",
   ],
+  // A readiness timeout on a silent console, for a disk booted through SeaBIOS.
+  ['a UEFI-only disk needs .firmware("uefi")', "a UEFI-only disk needs firmware: uefi"],
 ];
 
 /**

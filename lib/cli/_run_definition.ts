@@ -3,6 +3,7 @@
 // through the agent, ssh or the tiny guest's job channel.
 
 import type { Command } from "npm:commander@^14.0.3";
+import { cliWords } from "./_library_errors.ts";
 import { CliError } from "./errors.ts";
 import { EXIT } from "./exit_codes.ts";
 import { status } from "./_output.ts";
@@ -155,8 +156,12 @@ export async function runDefinition(
     await using machine = await builder.launch({ signal });
     const code = await execIn(machine, def, job, flags, signal).catch((error) => {
       if (signal.aborted) throw signal.reason;
+      // The error is printed once the VM is down, which may take the shutdown's whole time limit.
+      status("vmkit: shutting the VM down");
       throw new CliError(
-        `Cannot run ${JSON.stringify(words.join(" "))} in the guest: ${(error as Error).message}`,
+        `Cannot run ${JSON.stringify(words.join(" "))} in the guest: ${
+          cliWords((error as Error).message)
+        }`,
         EXIT.guestCommandNotRun,
         { cause: error },
       );
@@ -168,7 +173,7 @@ export async function runDefinition(
     // Ctrl-C ends whatever was waiting with its own error: the signal says what happened.
     if (signal.aborted) throw signal.reason as InterruptedError;
     if (error instanceof CliError) throw error;
-    throw new CliError((error as Error).message, notRun, { cause: error });
+    throw new CliError(cliWords((error as Error).message), notRun, { cause: error });
   } finally {
     await Deno.remove(diskDir, { recursive: true }).catch(() => {});
   }
