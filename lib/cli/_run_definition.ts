@@ -3,7 +3,7 @@
 // through the agent, ssh or the tiny guest's job channel.
 
 import type { Command } from "npm:commander@^14.0.3";
-import { cliWords } from "./_library_errors.ts";
+import { cliErrorOf, cliWords } from "./_library_errors.ts";
 import { CliError } from "./errors.ts";
 import { EXIT } from "./exit_codes.ts";
 import { status } from "./_output.ts";
@@ -173,7 +173,7 @@ export async function runDefinition(
     // Ctrl-C ends whatever was waiting with its own error: the signal says what happened.
     if (signal.aborted) throw signal.reason as InterruptedError;
     if (error instanceof CliError) throw error;
-    throw new CliError(cliWords((error as Error).message), notRun, { cause: error });
+    throw cliErrorOf(error, notRun);
   } finally {
     await Deno.remove(diskDir, { recursive: true }).catch(() => {});
   }

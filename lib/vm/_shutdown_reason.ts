@@ -3,6 +3,7 @@
 // only the event's reason tells them apart.
 
 import type { QmpClient } from "../qmp/client.ts";
+import { settledWithin } from "../_deadline.ts";
 
 /** The reason of the SHUTDOWN that stopped the guest, read as QEMU sends it. */
 export interface ShutdownReason {
@@ -10,6 +11,11 @@ export interface ShutdownReason {
   readonly reason: string | undefined;
   /** Ends with the QMP connection, once every event has been read (after QEMU's exit). */
   readonly read: Promise<void>;
+  /**
+   * Once QEMU has exited: the reason after its last events are read (they are once the QMP
+   * connection ends), waiting at most 1 s for that.
+   */
+  final(): Promise<string | undefined>;
 }
 
 /**
@@ -38,5 +44,9 @@ export function followShutdownReason(qmp: QmpClient): ShutdownReason {
       return reason;
     },
     read,
+    async final() {
+      await settledWithin(read, 1000);
+      return reason;
+    },
   };
 }

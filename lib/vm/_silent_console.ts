@@ -19,8 +19,7 @@ export function silentConsoleCause(
   argv: readonly string[],
   p: Readonly<ArchProfile>,
 ): string | undefined {
-  const kernel = argv.indexOf("-kernel");
-  if (kernel >= 0) {
+  if (argv.includes("-kernel")) {
     const at = argv.lastIndexOf("-append");
     const append = at >= 0 ? argv[at + 1] ?? "" : "";
     const consoles = [...append.matchAll(/(?:^|\s)console=([^\s,]+)/g)].map((m) => m[1]);

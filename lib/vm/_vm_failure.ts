@@ -6,7 +6,6 @@
 import type { QmpClient } from "../qmp/client.ts";
 import type { Console } from "./console.ts";
 import { describeExit } from "./console_errors.ts";
-import { settledWithin } from "../_deadline.ts";
 import type { ShutdownReason } from "./_shutdown_reason.ts";
 import type { VmExit } from "./vm_types.ts";
 
@@ -52,8 +51,7 @@ export function watchFailure(
 ): Promise<string> {
   const never = new Promise<never>(() => {});
   const exited = parts.exited.then(async (exit) => {
-    // Its last events are read once the QMP connection ends.
-    await settledWithin(shutdown.read, 1000);
+    await shutdown.final();
     return describeEnd(exit, shutdown, parts.console);
   });
   const panicked = parts.qmp.waitForEvent("GUEST_PANICKED", { keepAlive: false }).then(

@@ -129,9 +129,8 @@ export class VmLifecycle {
   async #runShutdown(options: ShutdownOptions): Promise<ShutdownResult> {
     const started = performance.now();
     const done = async (method: ShutdownResult["method"], exit: VmExit) => {
-      // QEMU has exited: its last events are read once the QMP connection ends.
-      await settledWithin(this.#shutdownReason.read, 1000);
-      const reason = this.#shutdownReason.reason;
+      // QEMU has exited.
+      const reason = await this.#shutdownReason.final();
       // The guest ended QEMU itself while it was asked to power off: it reset (a panic, a
       // triple fault) or panicked; the power button or the agent did not do it.
       const byGuest = reason !== undefined && reason.startsWith("guest-") &&
