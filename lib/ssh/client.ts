@@ -9,7 +9,7 @@ import { checkTimeout, type WaitOptions } from "../_deadline.ts";
 import { shellQuote } from "../vm/qemu_opts.ts";
 import { SshError, type SshFailure, SshTimeoutError } from "./errors.ts";
 import { optionValue } from "./_option_value.ts";
-import { readBanner } from "./_banner.ts";
+import { waitForBanner } from "./_banner.ts";
 import { ControlMaster } from "./_control_master.ts";
 import { killOnLimit, type RunLimit, runSsh, spawnSsh } from "./_run_ssh.ts";
 import { masterSawSignal, readSshLog } from "./_ssh_log.ts";
@@ -193,7 +193,9 @@ export class SshClient implements AsyncDisposable {
    * Waits until the SSH server answers with its `SSH-` identification line. QEMU's user network
    * accepts a forwarded connection even when nothing listens in the guest, so it connects and
    * reads; a refused or closed connection is tried again after a short pause (10 ms, growing
-   * to 100 ms).
+   * to 100 ms). Until one was refused or closed, a connection silent for a second gets another
+   * beside it: QEMU's user network holds a connection made before the guest's network is up
+   * for 6 s or more, until it sends the guest its SYN again.
    *
    * @param options Time limit and signal.
    * @returns The server's identification, such as `SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3`.
@@ -211,33 +213,19 @@ export class SshClient implements AsyncDisposable {
     checkTimeout("wait for ssh", options.timeout);
     const { signal, timeout } = options;
     signal?.throwIfAborted();
-    const end = timeout === undefined ? undefined : performance.now() + timeout;
-    let pause = 10;
     let last = "no attempt finished";
     const what = `the SSH banner of ${this.#host}:${this.#port}`;
     const controller = new AbortController();
     const onAbort = () => controller.abort(signal!.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
-    const timer = end === undefined ? undefined : setTimeout(() => {
-      controller.abort(new SshTimeoutError(what, timeout!, last));
+    const timer = timeout === undefined ? undefined : setTimeout(() => {
+      controller.abort(new SshTimeoutError(what, timeout, last));
     }, timeout);
     try {
-      while (true) {
-        controller.signal.throwIfAborted();
-        const attempt = await readBanner(this.#host, this.#port, controller.signal);
-        if ("banner" in attempt) return attempt.banner;
-        last = attempt.error;
-        await new Promise<void>((resolve) => {
-          const wake = setTimeout(done, pause);
-          function done() {
-            clearTimeout(wake);
-            controller.signal.removeEventListener("abort", done);
-            resolve();
-          }
-          controller.signal.addEventListener("abort", done, { once: true });
-        });
-        pause = Math.min(pause * 2, 100);
-      }
+      return await waitForBanner(this.#host, this.#port, {
+        signal: controller.signal,
+        onError: (error) => last = error,
+      });
     } catch (error) {
       // The timer aborts with an error made before the last attempt's reason: remake it.
       if (error instanceof SshTimeoutError) throw new SshTimeoutError(what, timeout!, last);

@@ -3,6 +3,8 @@ import { SshClient } from "../../lib/ssh/client.ts";
 import { SshError, SshTimeoutError } from "../../lib/ssh/errors.ts";
 import { generateSshKey } from "../../lib/ssh/key.ts";
 import { writeKnownHosts } from "../../lib/ssh/known_hosts.ts";
+import { forwardedPort } from "../../lib/ssh/forwarded_port.ts";
+import { qemuWithForwards } from "./_qemu_forwards.ts";
 import { startSshd, type TestSshd } from "./_sshd.ts";
 
 /** A client of the test server, its host key known under `[127.0.0.1]:PORT`. */
@@ -390,6 +392,98 @@ Deno.test("waitUntilReady takes a port that accepts and closes for not ready, un
   } finally {
     listener.close();
     await serving.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("waitUntilReady opens another connection beside one that gets no answer, as QEMU's user network holds one the guest never saw", async () => {
+  // The first connection is accepted and left silent: what QEMU does with a forward made
+  // before the guest's network is up. Later ones get the banner.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      if (conns.length > 1) await conn.write(new TextEncoder().encode("SSH-2.0-Test_1.0\r\n"));
+    }
+  })();
+  const dir = await Deno.makeTempDir({ prefix: "vmkit-test-" });
+  try {
+    await using ssh = new SshClient({
+      port: listener.addr.port,
+      user: "root",
+      identity: `${dir}/none`,
+      knownHostsFile: `${dir}/none`,
+    });
+    assert.equal(await ssh.waitUntilReady({ timeout: 5000 }), "SSH-2.0-Test_1.0");
+    assert.equal(conns.length, 2);
+    // And it closed the silent one.
+    assert.equal(await conns[0].read(new Uint8Array(1)), null);
+  } finally {
+    listener.close();
+    await serving.catch(() => {});
+    for (const conn of conns) conn.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("waitUntilReady waits on a silent connection once one was closed: the path works and sshd is starting", async () => {
+  // Closed first (nothing listens yet), then a server slow to send its banner (1.5 s, where a
+  // connection that nothing has answered gets a sibling after 1 s).
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      conns.push(conn);
+      if (conns.length === 1) conn.close();
+      else {
+        setTimeout(() => {
+          conn.write(new TextEncoder().encode("SSH-2.0-Test_1.0\r\n")).catch(() => {});
+        }, 1500);
+      }
+    }
+  })();
+  const dir = await Deno.makeTempDir({ prefix: "vmkit-test-" });
+  try {
+    await using ssh = new SshClient({
+      port: listener.addr.port,
+      user: "root",
+      identity: `${dir}/none`,
+      knownHostsFile: `${dir}/none`,
+    });
+    assert.equal(await ssh.waitUntilReady({ timeout: 5000 }), "SSH-2.0-Test_1.0");
+    assert.equal(conns.length, 2, "no connection beside the slow one");
+  } finally {
+    listener.close();
+    await serving.catch(() => {});
+    for (const conn of conns.slice(1)) conn.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("waitUntilReady sends a stopped guest fresh connections through QEMU's user network, and its timeout says none was answered", async () => {
+  // QEMU runs no guest (-S): each connection to the forward stays SYN_SENT in its user network.
+  await using qemu = await qemuWithForwards([
+    JSON.stringify({ type: "user", id: "net0", hostfwd: [{ str: "tcp:127.0.0.1:0-:22" }] }),
+  ]);
+  const port = await forwardedPort(qemu.qmp, { guestPort: 22 });
+  const dir = await Deno.makeTempDir({ prefix: "vmkit-test-" });
+  try {
+    await using ssh = new SshClient({
+      port,
+      user: "root",
+      identity: `${dir}/none`,
+      knownHostsFile: `${dir}/none`,
+    });
+    const error = await rejection(() => ssh.waitUntilReady({ timeout: 3500 }), SshTimeoutError);
+    assert.match(
+      error.message,
+      /a connection got no answer in 2 s \(through QEMU's user network: the guest's network may not be up yet\)/,
+    );
+    // Tried at 0, 1 and 3 s: QEMU holds each, SYN_SENT, though the host side is closed.
+    const pending = (await qemu.qmp.hmp("info usernet")).match(/TCP\[SYN_SENT\]/g) ?? [];
+    assert.equal(pending.length, 3);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
