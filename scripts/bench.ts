@@ -646,10 +646,18 @@ if (want("debian")) {
     machine.kill();
     return { agent, ssh, cloudInit: cloud, late };
   };
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   const boots: [Boot[], Boot[]] = [[], []];
   for (let i = 0; i < 4; i++) {
     for (const which of i % 2 === 0 ? [0, 1] : [1, 0]) {
-      boots[which].push(await (which === 0 ? plain : vmkit)());
+      const boot = await (which === 0 ? plain : vmkit)();
+      boots[which].push(boot);
+      // Each boot as it ends, in the order run: the table's medians hide a drift or an order.
+      console.error(
+        `debian round ${i + 1} ${which === 0 ? "plain" : "vmkit"}: agent ${s(boot.agent)}, ssh ${
+          s(boot.ssh)
+        }, cloud-init ${s(boot.cloudInit)}`,
+      );
     }
   }
   const mid = (values: number[]) => {
@@ -657,7 +665,6 @@ if (want("debian")) {
     const half = Math.floor(sorted.length / 2);
     return sorted.length % 2 === 1 ? sorted[half] : (sorted[half - 1] + sorted[half]) / 2;
   };
-  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   for (const stage of ["agent", "ssh", "cloudInit"] as const) {
     const [base, ours] = boots.map((b) => mid(b.map((boot) => boot[stage])));
     // Each round's own ratio too: the two boots of a round ran minutes apart at most, so the
