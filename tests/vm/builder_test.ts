@@ -19,7 +19,7 @@ Deno.test("toArgv is deterministic and writes the fast profile", () => {
   const text = argv.join(" ");
   assert.match(
     text,
-    /-machine q35 -accel tcg -cpu qemu64,\+rdrand -m 256M -nodefaults -no-user-config -no-reboot/,
+    /-machine q35 -accel tcg -cpu kvm64,\+rdrand -m 256M -nodefaults -no-user-config -no-reboot/,
   );
   assert.match(
     text,
