@@ -354,111 +354,102 @@ Deno.test("waitUntilReady returns the server's SSH banner", async () => {
   assert.match(await ssh.waitUntilReady({ timeout: 5000 }), /^SSH-2\.0-OpenSSH_/);
 });
 
-Deno.test("waitUntilReady takes a port that accepts and closes for not ready, until a banner comes", async () => {
-  // What QEMU's user network does on a forward to a guest port nobody listens on.
+/** A client whose key and known_hosts do not exist: enough to wait for a banner. */
+async function keylessClient(port: number): Promise<{ ssh: SshClient } & AsyncDisposable> {
+  const dir = await Deno.makeTempDir({ prefix: "vmkit-test-" });
+  const ssh = new SshClient({
+    port,
+    user: "root",
+    identity: `${dir}/none`,
+    knownHostsFile: `${dir}/none`,
+  });
+  return {
+    ssh,
+    async [Symbol.asyncDispose]() {
+      await ssh.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/**
+ * A server on 127.0.0.1 that hands each connection, numbered from 1, to `serve`, and a keyless
+ * client of it. Disposing closes the server and every connection.
+ */
+async function bannerPeer(
+  serve: (conn: Deno.Conn, n: number) => void | Promise<void>,
+): Promise<{ ssh: SshClient; conns: Deno.Conn[] } & AsyncDisposable> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  let accepted = 0;
-  let bannerAfter = Infinity;
-  let readyAt = 0;
+  const conns: Deno.Conn[] = [];
   const serving = (async () => {
     for await (const conn of listener) {
-      accepted++;
-      if (accepted >= bannerAfter) {
-        await conn.write(new TextEncoder().encode("SSH-2.0-Test_1.0\r\n"));
-      }
-      conn.close();
+      conns.push(conn);
+      await serve(conn, conns.length);
     }
   })();
-  const dir = await Deno.makeTempDir({ prefix: "vmkit-test-" });
-  try {
-    await using ssh = new SshClient({
-      port,
-      user: "root",
-      identity: `${dir}/none`,
-      knownHostsFile: `${dir}/none`,
-    });
-    const error = await rejection(() => ssh.waitUntilReady({ timeout: 400 }), SshTimeoutError);
-    assert.match(error.message, /closed before the server sent an SSH banner/);
-    assert.ok(accepted >= 3, `it tried again (${accepted} connections)`);
-    const waiting = ssh.waitUntilReady({ timeout: 5000 });
-    setTimeout(() => {
-      bannerAfter = accepted + 1;
-      readyAt = performance.now();
-    }, 300);
-    assert.equal(await waiting, "SSH-2.0-Test_1.0");
-    const latency = performance.now() - readyAt;
-    assert.ok(latency < 1000, `it noticed within a second (${latency.toFixed(0)} ms)`);
-  } finally {
-    listener.close();
-    await serving.catch(() => {});
-    await Deno.remove(dir, { recursive: true });
-  }
+  const client = await keylessClient(listener.addr.port);
+  return {
+    ssh: client.ssh,
+    conns,
+    async [Symbol.asyncDispose]() {
+      await client[Symbol.asyncDispose]();
+      listener.close();
+      await serving.catch(() => {});
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // Closed already.
+        }
+      }
+    },
+  };
+}
+
+const BANNER = new TextEncoder().encode("SSH-2.0-Test_1.0\r\n");
+
+Deno.test("waitUntilReady takes a port that accepts and closes for not ready, until a banner comes", async () => {
+  // What QEMU's user network does on a forward to a guest port nobody listens on.
+  let bannerAfter = Infinity;
+  let readyAt = 0;
+  await using peer = await bannerPeer(async (conn, n) => {
+    if (n >= bannerAfter) await conn.write(BANNER);
+    conn.close();
+  });
+  const error = await rejection(() => peer.ssh.waitUntilReady({ timeout: 400 }), SshTimeoutError);
+  assert.match(error.message, /closed before the server sent an SSH banner/);
+  assert.ok(peer.conns.length >= 3, `it tried again (${peer.conns.length} connections)`);
+  const waiting = peer.ssh.waitUntilReady({ timeout: 5000 });
+  setTimeout(() => {
+    bannerAfter = peer.conns.length + 1;
+    readyAt = performance.now();
+  }, 300);
+  assert.equal(await waiting, "SSH-2.0-Test_1.0");
+  const latency = performance.now() - readyAt;
+  assert.ok(latency < 1000, `it noticed within a second (${latency.toFixed(0)} ms)`);
 });
 
 Deno.test("waitUntilReady opens another connection beside one that gets no answer, as QEMU's user network holds one the guest never saw", async () => {
   // The first connection is accepted and left silent: what QEMU does with a forward made
   // before the guest's network is up. Later ones get the banner.
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns: Deno.Conn[] = [];
-  const serving = (async () => {
-    for await (const conn of listener) {
-      conns.push(conn);
-      if (conns.length > 1) await conn.write(new TextEncoder().encode("SSH-2.0-Test_1.0\r\n"));
-    }
-  })();
-  const dir = await Deno.makeTempDir({ prefix: "vmkit-test-" });
-  try {
-    await using ssh = new SshClient({
-      port: listener.addr.port,
-      user: "root",
-      identity: `${dir}/none`,
-      knownHostsFile: `${dir}/none`,
-    });
-    assert.equal(await ssh.waitUntilReady({ timeout: 5000 }), "SSH-2.0-Test_1.0");
-    assert.equal(conns.length, 2);
-    // And it closed the silent one.
-    assert.equal(await conns[0].read(new Uint8Array(1)), null);
-  } finally {
-    listener.close();
-    await serving.catch(() => {});
-    for (const conn of conns) conn.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using peer = await bannerPeer(async (conn, n) => {
+    if (n > 1) await conn.write(BANNER);
+  });
+  assert.equal(await peer.ssh.waitUntilReady({ timeout: 5000 }), "SSH-2.0-Test_1.0");
+  assert.equal(peer.conns.length, 2);
+  // And it closed the silent one.
+  assert.equal(await peer.conns[0].read(new Uint8Array(1)), null);
 });
 
 Deno.test("waitUntilReady waits on a silent connection once one was closed: the path works and sshd is starting", async () => {
   // Closed first (nothing listens yet), then a server slow to send its banner (1.5 s, where a
   // connection that nothing has answered gets a sibling after 1 s).
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns: Deno.Conn[] = [];
-  const serving = (async () => {
-    for await (const conn of listener) {
-      conns.push(conn);
-      if (conns.length === 1) conn.close();
-      else {
-        setTimeout(() => {
-          conn.write(new TextEncoder().encode("SSH-2.0-Test_1.0\r\n")).catch(() => {});
-        }, 1500);
-      }
-    }
-  })();
-  const dir = await Deno.makeTempDir({ prefix: "vmkit-test-" });
-  try {
-    await using ssh = new SshClient({
-      port: listener.addr.port,
-      user: "root",
-      identity: `${dir}/none`,
-      knownHostsFile: `${dir}/none`,
-    });
-    assert.equal(await ssh.waitUntilReady({ timeout: 5000 }), "SSH-2.0-Test_1.0");
-    assert.equal(conns.length, 2, "no connection beside the slow one");
-  } finally {
-    listener.close();
-    await serving.catch(() => {});
-    for (const conn of conns.slice(1)) conn.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using peer = await bannerPeer((conn, n) => {
+    if (n === 1) conn.close();
+    else setTimeout(() => conn.write(BANNER).catch(() => {}), 1500);
+  });
+  assert.equal(await peer.ssh.waitUntilReady({ timeout: 5000 }), "SSH-2.0-Test_1.0");
+  assert.equal(peer.conns.length, 2, "no connection beside the slow one");
 });
 
 Deno.test("waitUntilReady sends a stopped guest fresh connections through QEMU's user network, and its timeout says none was answered", async () => {
@@ -466,26 +457,18 @@ Deno.test("waitUntilReady sends a stopped guest fresh connections through QEMU's
   await using qemu = await qemuWithForwards([
     JSON.stringify({ type: "user", id: "net0", hostfwd: [{ str: "tcp:127.0.0.1:0-:22" }] }),
   ]);
-  const port = await forwardedPort(qemu.qmp, { guestPort: 22 });
-  const dir = await Deno.makeTempDir({ prefix: "vmkit-test-" });
-  try {
-    await using ssh = new SshClient({
-      port,
-      user: "root",
-      identity: `${dir}/none`,
-      knownHostsFile: `${dir}/none`,
-    });
-    const error = await rejection(() => ssh.waitUntilReady({ timeout: 3500 }), SshTimeoutError);
-    assert.match(
-      error.message,
-      /a connection got no answer in 2 s \(through QEMU's user network: the guest's network may not be up yet\)/,
-    );
-    // Tried at 0, 1 and 3 s: QEMU holds each, SYN_SENT, though the host side is closed.
-    const pending = (await qemu.qmp.hmp("info usernet")).match(/TCP\[SYN_SENT\]/g) ?? [];
-    assert.equal(pending.length, 3);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using client = await keylessClient(await forwardedPort(qemu.qmp, { guestPort: 22 }));
+  const error = await rejection(
+    () => client.ssh.waitUntilReady({ timeout: 3500 }),
+    SshTimeoutError,
+  );
+  assert.match(
+    error.message,
+    /a connection got no answer in 2 s \(through QEMU's user network: the guest's network may not be up yet\)/,
+  );
+  // Tried at 0, 1 and 3 s: QEMU holds each, SYN_SENT, though the host side is closed.
+  const pending = (await qemu.qmp.hmp("info usernet")).match(/TCP\[SYN_SENT\]/g) ?? [];
+  assert.equal(pending.length, 3);
 });
 
 Deno.test("the SshClient constructor refuses bad options with the value and what to do", () => {
