@@ -73,9 +73,10 @@ export const ARCH_PROFILES: Readonly<Record<Arch, Readonly<ArchProfile>>> = {
     kvmCpu: "host",
     // kvm64: qemu64's features without AMD's SVM, as an Intel CPU. qemu64 (QEMU's default)
     // advertises SVM and is an AMD family 15 (K8): udev then loads kvm and kvm_amd (0.85 s of
-    // guest CPU under TCG, for nested virtualization nobody runs there) and tries powernow_k8
-    // on each CPU (0.2 s each, failing), while cloud-init starts. Alternating 4 rounds, the Debian
-    // guest reached ssh in 21.4-26.5 s (median 23.0) against 22.1-30.5 s (median 26.2).
+    // guest CPU under TCG, for nested virtualization that would crawl there; `.cpu()` still asks
+    // for it) and tries powernow_k8 on each CPU (0.2 s each, failing), while cloud-init starts.
+    // Alternating 4 rounds, the Debian guest reached ssh in 21.4-26.5 s (median 23.0) against
+    // 22.1-30.5 s (median 26.2).
     // RDRAND lets the kernel seed its random generator at boot (with random.trust_cpu=on); TCG
     // emulates it from the host's getrandom. Without it the kernel's generator was ready only
     // 9-12 s into the Debian guest's boot, while its services started: the guest reached ssh in

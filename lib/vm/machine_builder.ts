@@ -247,7 +247,8 @@ export class MachineBuilder extends QemuProcessBuilder {
   }
 
   /**
-   * Overrides the CPU model (default: `host` under KVM, the profile's model under TCG).
+   * Overrides the CPU model (default: `host` under KVM; under TCG the profile's model, such as
+   * `kvm64,+rdrand` on x86_64 and `max,pauth=off` on aarch64).
    *
    * @param model Such as `"max"`, optionally with properties (`"max,pmu=off"`, `"max,+avx2"`).
    * @returns A new builder.
