@@ -96,11 +96,7 @@ export async function waitForBanner(
   const open = new Set<Attempt>();
   const start = () => {
     const stop = new AbortController();
-    const onAbort = () => stop.abort(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    const result = readBanner(host, port, stop.signal).finally(() => {
-      signal.removeEventListener("abort", onAbort);
-    });
+    const result = readBanner(host, port, AbortSignal.any([signal, stop.signal]));
     // Settled or not, a stopped attempt's outcome is not wanted.
     result.catch(() => {});
     open.add({ stop, result });
